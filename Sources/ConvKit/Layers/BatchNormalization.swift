@@ -1,0 +1,97 @@
+import Foundation
+
+/// Keras' BatchNormalization over the last (channel) axis.
+///
+/// Training: normalises with the batch mean and the biased batch variance, then updates
+/// `moving = moving·momentum + batch·(1 − momentum)`. Inference: uses the moving statistics.
+/// Parameters: gamma and beta (trainable), moving_mean and moving_variance (statistics).
+public final class BatchNormalization: Layer {
+    public let momentum: Float, epsilon: Float, center: Bool, scale: Bool
+    private var cachedNormalized = Tensor(zeros: [0]), cachedInverseStd: [Float] = []
+
+    public init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
+        self.momentum = momentum; self.epsilon = epsilon; self.center = center; self.scale = scale
+        super.init(name: name)
+    }
+
+    public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
+        let c = inputShapes[0].last ?? 0
+        try require(c > 0, "expects input with a channel axis, got \(kerasShape(inputShapes[0]))")
+        if scale { try addParameter("gamma", shape: [c], initializer: .ones, generator: &generator) }
+        if center { try addParameter("beta", shape: [c], initializer: .zeros, generator: &generator) }
+        try addParameter("moving_mean", shape: [c], initializer: .zeros, generator: &generator, isStatistic: true)
+        try addParameter("moving_variance", shape: [c], initializer: .ones, generator: &generator, isStatistic: true)
+        return inputShapes[0]
+    }
+
+    private var gamma: [Float]? { parameter("gamma")?.value.scalars }
+    private var beta: [Float]? { parameter("beta")?.value.scalars }
+
+    public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0], c = x.shape.last!, rows = x.count / c
+        let movingMean = parameter("moving_mean")!, movingVariance = parameter("moving_variance")!
+        var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
+        if training {
+            // Accumulate in Double: a batch of 128×28×28 rows loses digits in Float.
+            var sum = [Double](repeating: 0, count: c), sumSquares = [Double](repeating: 0, count: c)
+            for r in 0..<rows { for j in 0..<c { let v = Double(x.scalars[r * c + j]); sum[j] += v; sumSquares[j] += v * v } }
+            for j in 0..<c {
+                let m = sum[j] / Double(rows)
+                mean[j] = Float(m)
+                variance[j] = Float(max(sumSquares[j] / Double(rows) - m * m, 0))
+                movingMean.value.scalars[j] = movingMean.value.scalars[j] * momentum + mean[j] * (1 - momentum)
+                movingVariance.value.scalars[j] = movingVariance.value.scalars[j] * momentum + variance[j] * (1 - momentum)
+            }
+        } else {
+            mean = movingMean.value.scalars; variance = movingVariance.value.scalars
+        }
+        let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+        let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
+        var normalized = x, y = x
+        for r in 0..<rows {
+            for j in 0..<c {
+                let i = r * c + j
+                normalized.scalars[i] = (x.scalars[i] - mean[j]) * inverseStd[j]
+                y.scalars[i] = normalized.scalars[i] * g[j] + b[j]
+            }
+        }
+        if training { cachedNormalized = normalized; cachedInverseStd = inverseStd }
+        return y
+    }
+
+    /// The batch-statistics gradient:
+    /// dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), per channel.
+    public override func backward(_ gradOutput: Tensor) -> [Tensor] {
+        let c = gradOutput.shape.last!, rows = gradOutput.count / c
+        var sumDy = [Double](repeating: 0, count: c), sumDyXhat = [Double](repeating: 0, count: c)
+        for r in 0..<rows {
+            for j in 0..<c {
+                let i = r * c + j, dy = Double(gradOutput.scalars[i])
+                sumDy[j] += dy; sumDyXhat[j] += dy * Double(cachedNormalized.scalars[i])
+            }
+        }
+        if let gammaParameter = parameter("gamma"), updates(gammaParameter) {
+            gammaParameter.gradient = Tensor(shape: [c], scalars: sumDyXhat.map(Float.init))
+        }
+        if let betaParameter = parameter("beta"), updates(betaParameter) {
+            betaParameter.gradient = Tensor(shape: [c], scalars: sumDy.map(Float.init))
+        }
+        let g = gamma ?? [Float](repeating: 1, count: c)
+        var dx = gradOutput
+        for r in 0..<rows {
+            for j in 0..<c {
+                let i = r * c + j
+                let centered = Double(gradOutput.scalars[i]) - sumDy[j] / Double(rows)
+                    - Double(cachedNormalized.scalars[i]) * sumDyXhat[j] / Double(rows)
+                dx.scalars[i] = Float(centered) * g[j] * cachedInverseStd[j]
+            }
+        }
+        return [dx]
+    }
+
+    public override var flops: Int { 2 * (inputShapes.first?.reduce(1, *) ?? 0) }
+
+    public override var configuration: [(String, String)] {
+        [("momentum", "\(momentum)"), ("epsilon", "\(epsilon)"), ("center", "\(center)"), ("scale", "\(scale)")]
+    }
+}

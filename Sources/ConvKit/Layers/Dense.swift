@@ -1,0 +1,83 @@
+/// Keras' Dense: `y = activation(x·kernel + bias)` on the last axis; kernel `[in, units]`.
+public final class Dense: Layer {
+    public let units: Int, activation: ActivationFunction, useBias: Bool
+    public let kernelInitializer: any Initializer, biasInitializer: any Initializer
+    private var cachedInput = Tensor(zeros: [0]), cachedPreActivation = Tensor(zeros: [0]), cachedOutput = Tensor(zeros: [0])
+
+    public init(units: Int, activation: ActivationFunction = .linear, useBias: Bool = true,
+                kernelInitializer: any Initializer = .glorotUniform, biasInitializer: any Initializer = .zeros,
+                name: String? = nil) {
+        self.units = units; self.activation = activation; self.useBias = useBias
+        self.kernelInitializer = kernelInitializer; self.biasInitializer = biasInitializer
+        super.init(name: name)
+    }
+
+    public var kernel: Parameter { parameter("kernel")! }
+    public var bias: Parameter? { parameter("bias") }
+
+    public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
+        let shape = inputShapes[0]
+        try require(!shape.isEmpty && shape.last! > 0, "expects input with a feature axis, got \(kerasShape(shape))")
+        try require(units >= 1, "units must be positive, got \(units)")
+        try addParameter("kernel", shape: [shape.last!, units], initializer: kernelInitializer, generator: &generator)
+        if useBias { try addParameter("bias", shape: [units], initializer: biasInitializer, generator: &generator) }
+        return shape.dropLast() + [units]
+    }
+
+    public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0], inFeatures = x.shape.last!, rows = x.count / inFeatures
+        var z = Tensor(zeros: x.shape.dropLast() + [units])
+        if let bias { for r in 0..<rows { for j in 0..<units { z.scalars[r * units + j] = bias.value.scalars[j] } } }
+        x.scalars.withUnsafeBufferPointer { a in
+            kernel.value.scalars.withUnsafeBufferPointer { w in
+                z.scalars.withUnsafeMutableBufferPointer { c in
+                    GEMM.multiply(m: rows, n: units, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
+                                  b: w.baseAddress!, ldb: units, beta: useBias ? 1 : 0, c: c.baseAddress!, ldc: units)
+                }
+            }
+        }
+        let y = activation.apply(z)
+        if training { cachedInput = x; cachedPreActivation = z; cachedOutput = y }
+        return y
+    }
+
+    public override func backward(_ gradOutput: Tensor) -> [Tensor] {
+        let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
+        let inFeatures = cachedInput.shape.last!, rows = cachedInput.count / inFeatures
+        var dx = Tensor(zeros: cachedInput.shape)
+        dz.scalars.withUnsafeBufferPointer { dzp in
+            kernel.value.scalars.withUnsafeBufferPointer { w in
+                dx.scalars.withUnsafeMutableBufferPointer { d in
+                    GEMM.multiply(transposeB: true, m: rows, n: inFeatures, k: units, a: dzp.baseAddress!, lda: units,
+                                  b: w.baseAddress!, ldb: units, c: d.baseAddress!, ldc: inFeatures)
+                }
+            }
+            if updates(kernel) {
+                var dw = Tensor(zeros: kernel.value.shape)
+                cachedInput.scalars.withUnsafeBufferPointer { x in
+                    dw.scalars.withUnsafeMutableBufferPointer { d in
+                        GEMM.multiply(transposeA: true, m: inFeatures, n: units, k: rows, a: x.baseAddress!, lda: inFeatures,
+                                      b: dzp.baseAddress!, ldb: units, c: d.baseAddress!, ldc: units)
+                    }
+                }
+                kernel.gradient = dw
+            }
+        }
+        if let bias, updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
+        return [dx]
+    }
+
+    public override var flops: Int {
+        guard let shape = inputShapes.first else { return 0 }
+        let rows = shape.dropLast().reduce(1, *)
+        return rows * units * (2 * shape.last! + (useBias ? 1 : 0) + activation.flopsPerElement)
+    }
+
+    /// On a flat vector every unit sees the whole input; on `[…, features]` it acts per position.
+    public override var mixesSpatialAxes: Bool { inputShapes.first?.count == 1 }
+
+    public override var configuration: [(String, String)] {
+        [("units", "\(units)"), ("activation", activation.rawValue), ("use_bias", "\(useBias)"),
+         ("kernel_initializer", kernelInitializer.name), ("bias_initializer", biasInitializer.name)]
+    }
+}

@@ -1,0 +1,19 @@
+/// One named weight tensor of a layer, with its gradient from the last backward pass.
+public final class Parameter {
+    public let name: String
+    public var value: Tensor
+    public var gradient: Tensor
+    /// False freezes this parameter alone: it keeps its value, gradients still flow
+    /// through its layer. Moving statistics of BatchNormalization are never trainable.
+    public var trainable: Bool
+    /// Statistics updated by the forward pass (moving mean/variance), not by an optimizer.
+    public let isStatistic: Bool
+
+    public init(name: String, value: Tensor, trainable: Bool = true, isStatistic: Bool = false) {
+        self.name = name
+        self.value = value
+        self.gradient = Tensor(zeros: value.shape)
+        self.trainable = trainable && !isStatistic
+        self.isStatistic = isStatistic
+    }
+}

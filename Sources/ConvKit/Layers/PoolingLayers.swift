@@ -1,0 +1,161 @@
+/// Max or average pooling over 1–3 spatial axes (Keras' MaxPooling1D/2D/3D and
+/// AveragePooling1D/2D/3D). Strides default to the pool size.
+open class PoolingLayer: Layer {
+    public enum Mode: Sendable { case max, average }
+    public let rank: Int, mode: Mode
+    public let poolSize: SpatialSize, strides: SpatialSize?, padding: Padding
+    private var geometry: ConvGeometry?
+    private var argmax: [Int32] = []
+    private var cachedInputShape: [Int] = []
+
+    public init(rank: Int, mode: Mode, poolSize: SpatialSize = 2, strides: SpatialSize? = nil,
+                padding: Padding = .valid, name: String? = nil) {
+        self.rank = rank; self.mode = mode; self.poolSize = poolSize; self.strides = strides; self.padding = padding
+        super.init(name: name)
+    }
+
+    open override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
+        let shape = inputShapes[0]
+        try require(shape.count == rank + 1, "expects input of rank \(rank + 1) (spatial…, channels), got \(kerasShape(shape))")
+        if case .explicit = padding { throw ConvKitError("padding must be 'valid' or 'same'") }
+        let pool = try poolSize.expanded(to: rank, "pool_size")
+        let g = try ConvGeometry(batch: 1, inputSize: Array(shape.prefix(rank)), inputChannels: shape[rank],
+                                 outputChannels: shape[rank], kernelSize: pool,
+                                 strides: strides?.expanded(to: rank, "strides") ?? pool,
+                                 dilations: [Int](repeating: 1, count: rank), padding: padding, groups: shape[rank])
+        geometry = g
+        return Array(g.outputShape.dropFirst())
+    }
+
+    open override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        var g = geometry!; g.batch = inputs[0].shape[0]
+        switch mode {
+        case .max:
+            let (y, positions) = Pooling.maxForward(inputs[0], geometry: g)
+            if training { argmax = positions; cachedInputShape = inputs[0].shape }
+            return y
+        case .average:
+            return Pooling.averageForward(inputs[0], geometry: g)
+        }
+    }
+
+    open override func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var g = geometry!; g.batch = gradOutput.shape[0]
+        switch mode {
+        case .max: return [Pooling.maxBackward(gradOutput, argmax: argmax, inputShape: cachedInputShape)]
+        case .average: return [Pooling.averageBackward(gradOutput, geometry: g)]
+        }
+    }
+
+    open override var flops: Int {
+        guard let g = geometry else { return 0 }
+        return g.outputPixels * g.outputChannels * g.kernelTaps
+    }
+
+    open override var window: Window? {
+        guard let g = geometry else { return nil }
+        return Window(kernel: Array(g.kernelSize.suffix(rank)), strides: Array(g.strides.suffix(rank)),
+                      dilations: [Int](repeating: 1, count: rank))
+    }
+
+    open override var configuration: [(String, String)] {
+        [("pool_size", "\(poolSize)"), ("strides", strides.map { "\($0)" } ?? "\(poolSize)"), ("padding", paddingName(padding))]
+    }
+}
+
+public final class MaxPooling1D: PoolingLayer {
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(rank: 1, mode: .max, poolSize: poolSize, strides: strides, padding: padding, name: name)
+    }
+}
+
+public final class MaxPooling2D: PoolingLayer {
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(rank: 2, mode: .max, poolSize: poolSize, strides: strides, padding: padding, name: name)
+    }
+}
+
+public final class MaxPooling3D: PoolingLayer {
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(rank: 3, mode: .max, poolSize: poolSize, strides: strides, padding: padding, name: name)
+    }
+}
+
+public final class AveragePooling1D: PoolingLayer {
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(rank: 1, mode: .average, poolSize: poolSize, strides: strides, padding: padding, name: name)
+    }
+}
+
+public final class AveragePooling2D: PoolingLayer {
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(rank: 2, mode: .average, poolSize: poolSize, strides: strides, padding: padding, name: name)
+    }
+}
+
+public final class AveragePooling3D: PoolingLayer {
+    public init(poolSize: SpatialSize = 2, strides: SpatialSize? = nil, padding: Padding = .valid, name: String? = nil) {
+        super.init(rank: 3, mode: .average, poolSize: poolSize, strides: strides, padding: padding, name: name)
+    }
+}
+
+/// Mean or maximum over all spatial axes: `[spatial…, C]` → `[C]`.
+open class GlobalPoolingLayer: Layer {
+    public let mode: PoolingLayer.Mode
+    private var cachedInput = Tensor(zeros: [0]), argmax: [Int] = []
+
+    public init(mode: PoolingLayer.Mode, name: String? = nil) {
+        self.mode = mode
+        super.init(name: name)
+    }
+
+    open override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
+        try require(inputShapes[0].count >= 2, "expects input (spatial…, channels), got \(kerasShape(inputShapes[0]))")
+        return [inputShapes[0].last!]
+    }
+
+    open override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
+        let x = inputs[0], n = x.shape[0], c = x.shape.last!, pixels = x.count / (n * c)
+        var y = Tensor(repeating: mode == .max ? -.infinity : 0, shape: [n, c])
+        var positions = [Int](repeating: 0, count: n * c)
+        for b in 0..<n {
+            for p in 0..<pixels {
+                for ch in 0..<c {
+                    let i = (b * pixels + p) * c + ch, v = x.scalars[i]
+                    switch mode {
+                    case .average: y.scalars[b * c + ch] += v / Float(pixels)
+                    case .max: if v > y.scalars[b * c + ch] { y.scalars[b * c + ch] = v; positions[b * c + ch] = i }
+                    }
+                }
+            }
+        }
+        if training { cachedInput = x; argmax = positions }
+        return y
+    }
+
+    open override func backward(_ gradOutput: Tensor) -> [Tensor] {
+        let shape = cachedInput.shape, n = shape[0], c = shape.last!, pixels = cachedInput.count / (n * c)
+        var dx = Tensor(zeros: shape)
+        switch mode {
+        case .average:
+            for i in 0..<dx.count {
+                let b = i / (pixels * c), ch = i % c
+                dx.scalars[i] = gradOutput.scalars[b * c + ch] / Float(pixels)
+            }
+        case .max:
+            for (o, i) in argmax.enumerated() { dx.scalars[i] += gradOutput.scalars[o] }
+        }
+        return [dx]
+    }
+
+    open override var flops: Int { inputShapes.first?.reduce(1, *) ?? 0 }
+    open override var mixesSpatialAxes: Bool { true }
+}
+
+public final class GlobalAveragePooling2D: GlobalPoolingLayer {
+    public init(name: String? = nil) { super.init(mode: .average, name: name) }
+}
+
+public final class GlobalMaxPooling2D: GlobalPoolingLayer {
+    public init(name: String? = nil) { super.init(mode: .max, name: name) }
+}

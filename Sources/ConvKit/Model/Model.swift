@@ -1,0 +1,157 @@
+import Foundation
+
+/// A network of layers: a linear stack (`Model(sequential:)`) or a graph built with the
+/// functional API (`Model(input:output:)`), with one input and one output.
+///
+/// The model names unnamed layers the Keras way (`conv2d`, `conv2d_1`, …), builds every layer
+/// from one seed, and exposes every weight under a dotted key (`conv2d.kernel`) — the one map
+/// that freezing, optimizers and saving use.
+public final class Model {
+    public let name: String
+    public let input: Node
+    public let output: Node
+    /// Layer nodes in an order where every node comes after its inputs.
+    public let nodes: [Node]
+    public let isSequential: Bool
+    public let seed: UInt64
+
+    public var inputShape: [Int] { input.shape }
+    public var outputShape: [Int] { output.shape }
+    public var layers: [Layer] { nodes.map { $0.layer! } }
+
+    /// A functional model from `input` to `output`.
+    public convenience init(input: Node, output: Node, name: String = "functional", seed: UInt64 = 0) throws {
+        try self.init(input: input, output: output, name: name, seed: seed, isSequential: false)
+    }
+
+    /// A linear stack of layers on examples of `inputShape` (no batch axis).
+    public convenience init(sequential layers: [Layer], inputShape: [Int], name: String = "sequential", seed: UInt64 = 0) throws {
+        try Model.assignNames(layers)
+        let input = Input(shape: inputShape)
+        var node = input
+        for (i, layer) in layers.enumerated() {
+            do { node = try layer([node]) } catch let error as ConvKitError {
+                throw ConvKitError("layer \(i + 1) of \(layers.count), \(error.description)")
+            }
+        }
+        try self.init(input: input, output: node, name: name, seed: seed, isSequential: true)
+    }
+
+    private init(input: Node, output: Node, name: String, seed: UInt64, isSequential: Bool) throws {
+        guard input.layer == nil else { throw ConvKitError("the model input must come from Input(shape:)") }
+        self.name = name; self.input = input; self.output = output; self.seed = seed
+        self.isSequential = isSequential
+
+        // Depth-first from the output: only nodes the output depends on, inputs first.
+        var order = [Node](), visited = Set<ObjectIdentifier>(), reachesInput = false
+        func visit(_ node: Node) {
+            guard visited.insert(ObjectIdentifier(node)).inserted else { return }
+            if node.layer == nil { reachesInput = reachesInput || node === input; return }
+            node.inputs.forEach(visit)
+            order.append(node)
+        }
+        visit(output)
+        guard reachesInput || output === input else { throw ConvKitError("the output does not depend on the model input") }
+        nodes = order
+
+        var seenLayers = Set<ObjectIdentifier>()
+        for node in order where !seenLayers.insert(ObjectIdentifier(node.layer!)).inserted {
+            throw ConvKitError("\(node.layer!.describe) is used twice; shared layers are not supported")
+        }
+        try Model.assignNames(order.map { $0.layer! })
+
+        // Build every layer from the model seed, each from its own split stream.
+        var generator = SeededGenerator(seed: seed)
+        for node in order {
+            var layerGenerator = generator.split()
+            try node.layer!.setUp(inputShapes: node.inputs.map(\.shape), generator: &layerGenerator)
+        }
+    }
+
+    /// Keras-style names for unnamed layers: the snake-cased type, then `_1`, `_2`, ….
+    private static func assignNames(_ layers: [Layer]) throws {
+        var taken = Set<String>()
+        for layer in layers {
+            if let name = layer.name {
+                guard taken.insert(name).inserted else { throw ConvKitError("two layers are named '\(name)'") }
+            }
+        }
+        var counters = [String: Int]()
+        for layer in layers where layer.name == nil {
+            let base = snakeCase(layer.typeName)
+            var candidate = base
+            while taken.contains(candidate) {
+                let n = counters[base, default: 0] + 1
+                counters[base] = n
+                candidate = "\(base)_\(n)"
+            }
+            layer.name = candidate
+            taken.insert(candidate)
+        }
+    }
+
+    // MARK: Parameters
+
+    /// Every weight, in layer order, under its dotted key (`layer.parameter`).
+    public var parameters: [(key: String, parameter: Parameter, layer: Layer)] {
+        layers.flatMap { layer in layer.parameters.map { ("\(layer.name!).\($0.name)", $0, layer) } }
+    }
+
+    public func parameter(_ key: String) -> Parameter? {
+        parameters.first { $0.key == key }?.parameter
+    }
+
+    public func layer(named name: String) -> Layer? {
+        layers.first { $0.name == name }
+    }
+
+    /// The parameters an optimizer updates.
+    public var trainableParameters: [(key: String, parameter: Parameter)] {
+        parameters.filter { $0.layer.updates($0.parameter) }.map { ($0.key, $0.parameter) }
+    }
+
+    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+    public var trainableParameterCount: Int { layers.reduce(0) { $0 + $1.trainableParameterCount } }
+
+    // MARK: Forward and backward
+
+    /// Runs the model on a batch `[batch] + inputShape`. With `training`, layers use batch
+    /// statistics and dropout, and cache what `backward` needs.
+    public func forward(_ x: Tensor, training: Bool = false) throws -> Tensor {
+        guard Array(x.shape.dropFirst()) == inputShape, x.rank == inputShape.count + 1 else {
+            throw ConvKitError("model '\(name)' expects input \(kerasShape(inputShape)), got batch of shape \(x.shape)")
+        }
+        var values = [ObjectIdentifier(input): x]
+        for node in nodes {
+            values[ObjectIdentifier(node)] = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
+        }
+        return values[ObjectIdentifier(output)]!
+    }
+
+    /// Inference on a batch (moving statistics, no dropout).
+    public func predict(_ x: Tensor) throws -> Tensor { try forward(x, training: false) }
+
+    /// Back-propagates the gradient of the loss with respect to the output of the last
+    /// `forward(_, training: true)`; fills every parameter gradient and returns the gradient
+    /// with respect to the input.
+    @discardableResult
+    public func backward(_ gradOutput: Tensor) -> Tensor {
+        var grads = [ObjectIdentifier(output): gradOutput]
+        for node in nodes.reversed() {
+            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            for (source, gradient) in zip(node.inputs, node.layer!.backward(g)) {
+                let key = ObjectIdentifier(source)
+                if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
+            }
+        }
+        return grads[ObjectIdentifier(input)] ?? Tensor(zeros: [gradOutput.shape[0]] + inputShape)
+    }
+}
+
+/// Keras' `to_snake_case`: `Conv2D` → `conv2d`, `MaxPooling2D` → `max_pooling2d`,
+/// `Conv2DTranspose` → `conv2d_transpose`.
+public func snakeCase(_ name: String) -> String {
+    var s = name.replacingOccurrences(of: "(.)([A-Z][a-z]+)", with: "$1_$2", options: .regularExpression)
+    s = s.replacingOccurrences(of: "([a-z])([A-Z])", with: "$1_$2", options: .regularExpression)
+    return s.lowercased()
+}

@@ -1,0 +1,139 @@
+import Foundation
+
+/// How weight decay enters an update.
+public enum WeightDecay: Sendable, Equatable {
+    case none
+    /// Keras 3 and AdamW: `w ← w − lr·rate·w` before the gradient step.
+    case decoupled(Float)
+    /// PyTorch's `weight_decay` for SGD (L2 regularisation): `g ← g + rate·w`.
+    case coupled(Float)
+}
+
+/// Updates a model's trainable parameters from their gradients. State (momentum, moments)
+/// is kept per parameter key, so an optimizer follows one model.
+public protocol Optimizer: AnyObject {
+    var schedule: any LearningRateSchedule { get }
+    /// Optimizer steps taken so far.
+    var iterations: Int { get }
+    func apply(to parameters: [(key: String, parameter: Parameter)])
+}
+
+extension Optimizer {
+    public var learningRate: Float { schedule.rate(at: iterations) }
+    public func apply(to model: Model) { apply(to: model.trainableParameters) }
+}
+
+func gradientWithDecay(_ p: Parameter, _ decay: WeightDecay) -> [Float] {
+    switch decay {
+    case .none, .decoupled: return p.gradient.scalars
+    case .coupled(let rate): return zip(p.gradient.scalars, p.value.scalars).map { $0 + rate * $1 }
+    }
+}
+
+func applyDecoupledDecay(_ p: Parameter, _ decay: WeightDecay, _ lr: Float) {
+    if case .decoupled(let rate) = decay {
+        for i in 0..<p.value.count { p.value.scalars[i] -= lr * rate * p.value.scalars[i] }
+    }
+}
+
+/// Keras' SGD: `v ← μ·v − lr·g; w ← w + v`, or with Nesterov `w ← w + μ·v − lr·g`.
+public final class SGD: Optimizer {
+    public let schedule: any LearningRateSchedule
+    public let momentum: Float, nesterov: Bool, weightDecay: WeightDecay
+    public private(set) var iterations = 0
+    private var velocity = [String: [Float]]()
+
+    public convenience init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false, weightDecay: WeightDecay = .none) {
+        self.init(schedule: ConstantSchedule(learningRate), momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
+    }
+
+    public init(schedule: any LearningRateSchedule, momentum: Float = 0, nesterov: Bool = false, weightDecay: WeightDecay = .none) {
+        self.schedule = schedule; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
+    }
+
+    public func apply(to parameters: [(key: String, parameter: Parameter)]) {
+        let lr = learningRate
+        for (key, p) in parameters {
+            let g = gradientWithDecay(p, weightDecay)
+            applyDecoupledDecay(p, weightDecay, lr)
+            if momentum == 0 {
+                for i in 0..<g.count { p.value.scalars[i] -= lr * g[i] }
+                continue
+            }
+            var v = velocity[key] ?? [Float](repeating: 0, count: g.count)
+            for i in 0..<g.count {
+                v[i] = momentum * v[i] - lr * g[i]
+                p.value.scalars[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i]
+            }
+            velocity[key] = v
+        }
+        iterations += 1
+    }
+}
+
+/// Keras' Adam (defaults 0.001, 0.9, 0.999, ε 1e-7); with `.decoupled` decay it is AdamW.
+public final class Adam: Optimizer {
+    public let schedule: any LearningRateSchedule
+    public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: WeightDecay
+    public private(set) var iterations = 0
+    private var moments = [String: (m: [Float], v: [Float])]()
+
+    public convenience init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
+                weightDecay: WeightDecay = .none) {
+        self.init(schedule: ConstantSchedule(learningRate), beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: weightDecay)
+    }
+
+    public init(schedule: any LearningRateSchedule, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-7,
+                weightDecay: WeightDecay = .none) {
+        self.schedule = schedule; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
+    }
+
+    public func apply(to parameters: [(key: String, parameter: Parameter)]) {
+        let lr = learningRate, t = Float(iterations + 1)
+        let stepSize = lr * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
+        for (key, p) in parameters {
+            let g = gradientWithDecay(p, weightDecay)
+            applyDecoupledDecay(p, weightDecay, lr)
+            var (m, v) = moments[key] ?? ([Float](repeating: 0, count: g.count), [Float](repeating: 0, count: g.count))
+            for i in 0..<g.count {
+                m[i] += (g[i] - m[i]) * (1 - beta1)
+                v[i] += (g[i] * g[i] - v[i]) * (1 - beta2)
+                p.value.scalars[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
+            }
+            moments[key] = (m, v)
+        }
+        iterations += 1
+    }
+}
+
+/// The learning rate as a function of the optimizer step.
+public protocol LearningRateSchedule: Sendable {
+    func rate(at step: Int) -> Float
+}
+
+public struct ConstantSchedule: LearningRateSchedule {
+    public let value: Float
+    public init(_ value: Float) { self.value = value }
+    public func rate(at step: Int) -> Float { value }
+}
+
+/// Multiplies the rate by `factor` every `every` steps.
+public struct StepSchedule: LearningRateSchedule {
+    public let initial: Float, factor: Float, every: Int
+    public init(initial: Float, factor: Float = 0.1, every: Int) {
+        self.initial = initial; self.factor = factor; self.every = max(every, 1)
+    }
+    public func rate(at step: Int) -> Float { initial * pow(factor, Float(step / every)) }
+}
+
+/// Keras' CosineDecay: from `initial` down to `initial·alpha` over `decaySteps`, then flat.
+public struct CosineSchedule: LearningRateSchedule {
+    public let initial: Float, decaySteps: Int, alpha: Float
+    public init(initial: Float, decaySteps: Int, alpha: Float = 0) {
+        self.initial = initial; self.decaySteps = max(decaySteps, 1); self.alpha = alpha
+    }
+    public func rate(at step: Int) -> Float {
+        let progress = Float(min(step, decaySteps)) / Float(decaySteps)
+        return initial * ((1 - alpha) * 0.5 * (1 + cos(Float.pi * progress)) + alpha)
+    }
+}
