@@ -93,6 +93,11 @@ public enum ModelFile {
     }
 
     private static func buildGraph(_ entries: [(Layer, [String]?)], inputShape: [Int], name: String, seed: UInt64) throws -> Model {
+        // Name layers first, so that `inputs:` may refer to automatic names (`conv2d_1`).
+        if entries.contains(where: { $0.0.name == "input" }) {
+            throw ConvKitError("'input' names the model input; choose another layer name")
+        }
+        try Model.assignNames(entries.map(\.0))
         let input = Input(shape: inputShape)
         var nodes = ["input": input]
         var previous = input
@@ -107,10 +112,7 @@ public enum ModelFile {
             do { previous = try layer(sources) } catch let error as ConvKitError {
                 throw ConvKitError("layer \(i + 1), \(error.description)")
             }
-            if let layerName = layer.name {
-                guard nodes[layerName] == nil else { throw ConvKitError("two layers are named '\(layerName)'") }
-                nodes[layerName] = previous
-            }
+            nodes[layer.name!] = previous
         }
         return try Model(input: input, output: previous, name: name, seed: seed)
     }

@@ -69,7 +69,7 @@ public final class Model {
     }
 
     /// Keras-style names for unnamed layers: the snake-cased type, then `_1`, `_2`, ….
-    private static func assignNames(_ layers: [Layer]) throws {
+    static func assignNames(_ layers: [Layer]) throws {
         var taken = Set<String>()
         for layer in layers {
             if let name = layer.name {

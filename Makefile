@@ -1,0 +1,28 @@
+# ConvKit — the two commands of the README, and helpers.
+#   make run    install what is missing, build, run the main job
+#   make test   install what is missing, run the whole test suite
+
+SWIFT ?= swift
+MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
+          models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
+
+.PHONY: deps build run test fixtures clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product convkit
+
+run: build
+	.build/release/convkit summary $(MODELS)
+
+test: deps
+	$(SWIFT) test
+
+# Regenerates the NumPy reference values the forward tests compare against.
+fixtures:
+	python3 scripts/make_fixtures.py
+
+clean:
+	rm -rf .build

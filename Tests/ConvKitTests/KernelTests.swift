@@ -1,0 +1,83 @@
+import Testing
+@testable import ConvKit
+
+/// Fast kernels against their naive twins, within 1e-5 relative.
+@Suite struct KernelTests {
+    struct Case: Sendable, CustomStringConvertible {
+        let input: [Int], cin: Int, cout: Int, kernel: [Int], strides: [Int], dilations: [Int], padding: Padding, groups: Int
+        var description: String { "in \(input)×\(cin) → \(cout), k \(kernel), s \(strides), d \(dilations), \(padding), groups \(groups)" }
+    }
+
+    static let cases: [Case] = [
+        Case(input: [9, 8], cin: 3, cout: 5, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 1),
+        Case(input: [9, 8], cin: 3, cout: 4, kernel: [3, 3], strides: [2, 2], dilations: [1, 1], padding: .same, groups: 1),
+        Case(input: [10, 9], cin: 2, cout: 3, kernel: [3, 2], strides: [1, 2], dilations: [2, 1], padding: .valid, groups: 1),
+        Case(input: [7, 7], cin: 4, cout: 6, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 2),
+        Case(input: [6, 5], cin: 4, cout: 8, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .same, groups: 4),
+        Case(input: [6, 5], cin: 3, cout: 3, kernel: [3, 3], strides: [1, 1], dilations: [2, 2], padding: .same, groups: 3),
+        Case(input: [5, 6], cin: 6, cout: 4, kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1),
+        Case(input: [5, 6], cin: 6, cout: 4, kernel: [1, 1], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 2),
+        Case(input: [5, 6], cin: 3, cout: 2, kernel: [1, 1], strides: [2, 2], dilations: [1, 1], padding: .valid, groups: 1),
+        Case(input: [6, 6], cin: 2, cout: 3, kernel: [3, 3], strides: [1, 1], dilations: [1, 1],
+             padding: .explicit(before: [2, 0], after: [1, 3]), groups: 1),
+        Case(input: [11], cin: 3, cout: 4, kernel: [4], strides: [3], dilations: [1], padding: .same, groups: 1),
+        Case(input: [4, 5, 4], cin: 2, cout: 3, kernel: [2, 3, 2], strides: [1, 2, 1], dilations: [1, 1, 2], padding: .same, groups: 1),
+    ]
+
+    @Test(arguments: cases)
+    func convolutionMatchesReference(_ c: Case) throws {
+        let g = try ConvGeometry(batch: 3, inputSize: c.input, inputChannels: c.cin, outputChannels: c.cout,
+                                 kernelSize: c.kernel, strides: c.strides, dilations: c.dilations, padding: c.padding, groups: c.groups)
+        let x = randomTensor(g.inputShape, seed: 1), w = randomTensor(g.kernelShape, seed: 2)
+        let b = randomTensor([c.cout], seed: 3), dy = randomTensor(g.outputShape, seed: 4)
+        let fast = Convolution.forward(x, kernel: w, bias: b, geometry: g)
+        let naive = ConvolutionReference.forward(x, kernel: w, bias: b, geometry: g)
+        #expect(relativeError(fast, naive) < 1e-5, "forward")
+        let dxFast = Convolution.backwardInput(dy, kernel: w, geometry: g)
+        #expect(relativeError(dxFast, ConvolutionReference.backwardInput(dy, kernel: w, geometry: g)) < 1e-5, "input gradient")
+        let dwFast = Convolution.backwardKernel(x, gradOutput: dy, geometry: g)
+        #expect(relativeError(dwFast, ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)) < 1e-5, "kernel gradient")
+        #expect(relativeError(Convolution.backwardBias(dy), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient")
+    }
+
+    @Test func convolutionGradientsAreAdjoint() throws {
+        // ⟨conv(x), dy⟩ = ⟨x, backwardInput(dy)⟩ = ⟨w, backwardKernel(x, dy)⟩ for a bias-free convolution.
+        let g = try ConvGeometry(batch: 2, inputSize: [7, 6], inputChannels: 3, outputChannels: 4, kernelSize: [3, 3],
+                                 strides: [2, 2], dilations: [1, 1], padding: .same)
+        let x = randomTensor(g.inputShape, seed: 11), w = randomTensor(g.kernelShape, seed: 12), dy = randomTensor(g.outputShape, seed: 13)
+        func dot(_ a: Tensor, _ b: Tensor) -> Double { zip(a.scalars, b.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) } }
+        let y = Convolution.forward(x, kernel: w, bias: nil, geometry: g)
+        let lhs = dot(y, dy)
+        #expect(abs(lhs - dot(x, Convolution.backwardInput(dy, kernel: w, geometry: g))) < 1e-3 * abs(lhs))
+        #expect(abs(lhs - dot(w, Convolution.backwardKernel(x, gradOutput: dy, geometry: g))) < 1e-3 * abs(lhs))
+    }
+
+    @Test func gemmMatchesReference() {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let (m, n, k) = (7, 5, 9)
+            let a = randomTensor([m * k], seed: 21).scalars, b = randomTensor([k * n], seed: 22).scalars
+            var fast = randomTensor([m * n], seed: 23).scalars, naive = fast
+            GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
+                          b: b, ldb: tb ? k : n, beta: 2, c: &fast, ldc: n)
+            GEMM.multiplyReference(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
+                                   b: b, ldb: tb ? k : n, beta: 2, c: &naive, ldc: n)
+            #expect(relativeError(Tensor(shape: [m * n], scalars: fast), Tensor(shape: [m * n], scalars: naive)) < 1e-5)
+        }
+    }
+
+    @Test func geometryFollowsKerasOutputSizes() throws {
+        func out(_ n: Int, _ k: Int, _ s: Int, _ d: Int, _ p: Padding) throws -> Int {
+            try ConvGeometry(batch: 1, inputSize: [n], inputChannels: 1, outputChannels: 1, kernelSize: [k],
+                             strides: [s], dilations: [d], padding: p).outputSize[2]
+        }
+        #expect(try out(28, 3, 1, 1, .valid) == 26)
+        #expect(try out(28, 7, 1, 1, .valid) == 22)
+        #expect(try out(28, 3, 1, 2, .valid) == 24)   // dilation 2: a 3×3 kernel spans 5
+        #expect(try out(28, 3, 2, 1, .same) == 14)
+        #expect(try out(7, 3, 2, 1, .same) == 4)       // ⌈7/2⌉
+        let odd = try ConvGeometry(batch: 1, inputSize: [6], inputChannels: 1, outputChannels: 1, kernelSize: [2],
+                                   strides: [1], dilations: [1], padding: .same)
+        #expect(odd.padBefore[2] == 0 && odd.padAfter[2] == 1)   // the extra pixel goes after
+        #expect(throws: ConvKitError.self) { try out(5, 7, 1, 1, .valid) }
+    }
+}
