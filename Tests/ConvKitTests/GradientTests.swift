@@ -67,7 +67,7 @@ import Testing
         let kept = y.scalars.filter { $0 != 0 }
         #expect(kept.allSatisfy { $0 == 2 })                       // 1/(1 − 0.5)
         #expect((120...280).contains(kept.count))                 // about half of 400
-        let dx = model.backward(Tensor(repeating: 1, shape: [2, 200]))
+        let dx = try model.backward(Tensor(repeating: 1, shape: [2, 200]))
         #expect(dx.scalars == y.scalars)                          // same mask, same scale
         #expect(try model.predict(x) == x)                        // inference passes through
     }

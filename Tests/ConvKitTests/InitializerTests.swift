@@ -81,7 +81,7 @@ import Testing
         let sgd = SGD(learningRate: 0.5)
         for _ in 0..<10 {
             let p = try model.forward(x, training: true)
-            model.backward(try CategoricalCrossentropy().compute(predictions: p, targets: y).gradient)
+            try model.backward(try CategoricalCrossentropy().compute(predictions: p, targets: y).gradient)
             sgd.apply(to: model)
         }
         let w = model.parameter("dense.kernel")!.value

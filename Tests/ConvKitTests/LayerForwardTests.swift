@@ -32,3 +32,33 @@ import Testing
         #expect(y.scalars == [4, 4, 4, 4])
     }
 }
+
+@Suite struct MergeLayerForwardTests {
+    private func twoBranchModel(_ merge: String, _ arguments: String = "") throws -> Model {
+        // input → Dense(2, kernel = identity-like values) and input → itself, merged.
+        try ModelFile.parse("""
+            input: [2]
+            layers:
+              - Dense: {units: 2, name: d, kernel_initializer: {values: [[1, 2], [3, 4]]}}
+              - \(merge): {\(arguments)inputs: [input, d]}
+            """)
+    }
+
+    @Test func addSumsItsInputs() throws {
+        let x = Tensor(shape: [2, 2], scalars: [1, 2, -1, 0.5])
+        // x·W = [1+6, 2+8] = [7, 10] and [−1+1.5, −2+2] = [0.5, 0]; plus x.
+        #expect(try twoBranchModel("Add").predict(x).scalars == [8, 12, -0.5, 0.5])
+    }
+
+    @Test func concatenateCountsTheBatchAxisLikeKeras() throws {
+        let x = Tensor(shape: [2, 2], scalars: [1, 2, -1, 0.5])
+        #expect(try twoBranchModel("Concatenate").predict(x).scalars == [1, 2, 7, 10, -1, 0.5, 0.5, 0])
+        #expect(try twoBranchModel("Concatenate", "axis: 1, ").predict(x).shape == [2, 4])
+        // Image concatenation along height (axis 1) and channels (−1).
+        let a = Input(shape: [2, 1, 1]), b = try Activation(.linear)(a)
+        let tall = try Model(input: a, output: try Concatenate(axis: 1)([a, b]))
+        let image = Tensor(shape: [1, 2, 1, 1], scalars: [3, 4])
+        #expect(try tall.predict(image) == Tensor(shape: [1, 4, 1, 1], scalars: [3, 4, 3, 4]))
+        #expect(throws: ConvKitError.self) { try Concatenate(axis: 0)([a, b]) }
+    }
+}

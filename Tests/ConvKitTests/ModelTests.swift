@@ -147,7 +147,7 @@ import Testing
         let before = model.parameters.map(\.parameter.value)
         let x = randomTensor([4, 6, 6, 1], seed: 1)
         let y = try model.forward(x, training: true)
-        model.backward(randomTensor(y.shape, seed: 2))
+        try model.backward(randomTensor(y.shape, seed: 2))
         SGD(learningRate: 0.1).apply(to: model)
         let after = Dictionary(uniqueKeysWithValues: model.parameters.map { ($0.key, $0.parameter.value) })
         let old = Dictionary(uniqueKeysWithValues: zip(model.parameters.map(\.key), before))
@@ -161,5 +161,24 @@ import Testing
     @Test func inputShapeMismatchIsAnError() throws {
         let model = try singleLayerModel("Dense: 2", inputShape: [4])
         #expect(throws: ConvKitError.self) { try model.predict(Tensor(zeros: [3, 5])) }
+    }
+}
+
+@Suite struct MisuseTests {
+    @Test func backwardWithoutTrainingForwardIsAnError() throws {
+        let model = try singleLayerModel("Dense: 2", inputShape: [3])
+        #expect(throws: ConvKitError.self) { try model.backward(Tensor(zeros: [1, 2])) }
+        _ = try model.forward(Tensor(zeros: [4, 3]), training: true)
+        #expect(throws: ConvKitError.self) { try model.backward(Tensor(zeros: [3, 2])) }
+        #expect(try model.backward(Tensor(zeros: [4, 2])).shape == [4, 3])
+    }
+
+    @Test func negativeMarginsAreRejected() {
+        #expect(throws: ConvKitError.self) {
+            try Model(sequential: [ZeroPadding2D(padding: Margins(top: -1, bottom: 0, left: 0, right: 0))], inputShape: [4, 4, 1])
+        }
+        #expect(throws: ConvKitError.self) {
+            try Model(sequential: [Cropping2D(cropping: Margins(top: 0, bottom: 0, left: -2, right: 0))], inputShape: [4, 4, 1])
+        }
     }
 }

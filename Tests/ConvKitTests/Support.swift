@@ -53,7 +53,7 @@ func gradientMismatches(_ model: Model, input: Tensor, samples: Int = 10, step: 
         return zip(y.scalars, r.scalars).reduce(0) { $0 + Double($1.0) * Double($1.1) }
     }
     _ = try model.forward(input, training: true)
-    let dx = model.backward(r)
+    let dx = try model.backward(r)
     var failures = [String]()
     func check(_ name: String, count: Int, analytic: (Int) -> Float, perturb: (Int, Float) -> Void,
                evaluate: () throws -> Double) throws {

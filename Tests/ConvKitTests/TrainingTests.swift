@@ -101,7 +101,7 @@ import Testing
             let p = try model.forward(x, training: true)
             let (value, gradient) = try CategoricalCrossentropy().compute(predictions: p, targets: y)
             losses.append(value)
-            model.backward(gradient)
+            try model.backward(gradient)
             optimizer.apply(to: model)
         }
         #expect(losses.last! < 0.1 * losses.first!, "losses \(losses)")

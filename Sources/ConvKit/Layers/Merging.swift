@@ -18,7 +18,8 @@ public final class Add: Layer {
     public override var flops: Int { (inputShapes.first?.reduce(1, *) ?? 0) * (inputShapes.count - 1) }
 }
 
-/// Keras' Concatenate along `axis` (of the example shape; −1 is the last, the default).
+/// Keras' Concatenate along `axis`, counted as Keras does with the batch axis as 0:
+/// `axis: 1` is the first axis of an example, −1 (the default) the last.
 public final class Concatenate: Layer {
     public let axis: Int
     private var resolvedAxis = 0
@@ -28,8 +29,8 @@ public final class Concatenate: Layer {
 
     public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
         let rank = inputShapes[0].count
-        let a = axis < 0 ? rank + axis : axis
-        try require((0..<rank).contains(a), "axis \(axis) is outside inputs of rank \(rank)")
+        let a = axis < 0 ? rank + axis : axis - 1
+        try require((0..<rank).contains(a), "axis \(axis) is not an axis of the examples (1…\(rank), or −\(rank)…−1)")
         for s in inputShapes {
             var other = s; other[a] = inputShapes[0][a]
             try require(s.count == rank && other == inputShapes[0],

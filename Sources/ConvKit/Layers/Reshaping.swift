@@ -53,6 +53,7 @@ public struct Margins: Equatable, Sendable {
     public init(top: Int, bottom: Int, left: Int, right: Int) {
         self.top = top; self.bottom = bottom; self.left = left; self.right = right
     }
+    var isValid: Bool { min(top, bottom, left, right) >= 0 }
     public init(_ values: [Int]) throws {
         switch values.count {
         case 1: self.init(top: values[0], bottom: values[0], left: values[0], right: values[0])
@@ -90,6 +91,7 @@ public final class ZeroPadding2D: Layer {
     public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
         let s = inputShapes[0]
         try require(s.count == 3, "expects input (height, width, channels), got \(kerasShape(s))")
+        try require(margins.isValid, "padding \(margins.description) must not be negative")
         return [s[0] + margins.top + margins.bottom, s[1] + margins.left + margins.right, s[2]]
     }
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
@@ -109,6 +111,7 @@ public final class Cropping2D: Layer {
     public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
         let s = inputShapes[0]
         try require(s.count == 3, "expects input (height, width, channels), got \(kerasShape(s))")
+        try require(margins.isValid, "cropping \(margins.description) must not be negative")
         let h = s[0] - margins.top - margins.bottom, w = s[1] - margins.left - margins.right
         try require(h > 0 && w > 0, "cropping \(margins.description) leaves nothing of \(kerasShape(s))")
         return [h, w, s[2]]

@@ -14,6 +14,8 @@ public final class Model {
     public let nodes: [Node]
     public let isSequential: Bool
     public let seed: UInt64
+    /// The batch size of the last training forward pass, whose caches `backward` uses.
+    private var trainingBatch: Int?
 
     public var inputShape: [Int] { input.shape }
     public var outputShape: [Int] { output.shape }
@@ -125,6 +127,7 @@ public final class Model {
         for node in nodes {
             values[ObjectIdentifier(node)] = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
         }
+        if training { trainingBatch = x.shape[0] }
         return values[ObjectIdentifier(output)]!
     }
 
@@ -135,7 +138,13 @@ public final class Model {
     /// `forward(_, training: true)`; fills every parameter gradient and returns the gradient
     /// with respect to the input.
     @discardableResult
-    public func backward(_ gradOutput: Tensor) -> Tensor {
+    public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        guard let batch = trainingBatch else {
+            throw ConvKitError("model '\(name)': backward needs a forward pass with training: true first")
+        }
+        guard gradOutput.shape == [batch] + outputShape else {
+            throw ConvKitError("model '\(name)': output gradient has shape \(gradOutput.shape), expected \([batch] + outputShape)")
+        }
         var grads = [ObjectIdentifier(output): gradOutput]
         for node in nodes.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
@@ -144,7 +153,7 @@ public final class Model {
                 if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
             }
         }
-        return grads[ObjectIdentifier(input)] ?? Tensor(zeros: [gradOutput.shape[0]] + inputShape)
+        return grads[ObjectIdentifier(input)] ?? Tensor(zeros: [batch] + inputShape)
     }
 }
 
