@@ -6,7 +6,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run test fixtures clean
+.PHONY: deps build run test fixtures verify-keras clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -23,6 +23,11 @@ test: deps
 # Regenerates the NumPy reference values the forward tests compare against.
 fixtures:
 	python3 scripts/make_fixtures.py
+
+# Checks those reference values against Keras itself (downloads tensorflow-cpu once).
+verify-keras:
+	python3 -c "import keras" 2>/dev/null || pip install -q tensorflow-cpu
+	python3 scripts/check_fixtures_with_keras.py
 
 clean:
 	rm -rf .build

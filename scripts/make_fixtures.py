@@ -109,7 +109,7 @@ add("Conv2D: {filters: 3, kernel_size: 3, padding: same, activation: relu}", x,
 # DepthwiseConv2D with multiplier 2: output channel c*m + j uses kernel[:, :, c, j].
 x, w, b = rand(2, 6, 5, 3), rand(3, 3, 3, 2), rand(6)
 add("DepthwiseConv2D: {kernel_size: 3, strides: 2, padding: same, depth_multiplier: 2}", x,
-    conv(x, w.reshape(3, 3, 1, 6), b, (2, 2), (1, 1), "same", groups=3), {"depthwise_kernel": w, "bias": b})
+    conv(x, w.reshape(3, 3, 1, 6), b, (2, 2), (1, 1), "same", groups=3), {"kernel": w, "bias": b})
 
 # SeparableConv2D: depthwise (no bias) then pointwise with bias.
 x, dw, pw, b = rand(1, 5, 5, 2), rand(3, 3, 2, 2), rand(1, 1, 4, 3), rand(3)

@@ -28,7 +28,7 @@ import Testing
                 && lines[2].contains("FLOPs") && lines[2].contains("Receptive field"))
         let conv2 = try #require(lines.first { $0.hasPrefix(" conv2d_1 (Conv2D)") })
         // 2·28·28·32·(3·3·64) multiply-adds + 28·28·32 bias additions; two stacked 3×3 see 5×5.
-        #expect(conv2.contains("(None, 28, 28, 32)") && conv2.contains("18,464") && conv2.contains("28,926,464") && conv2.trimmingCharacters(in: .whitespaces).hasSuffix("5×5"))
+        #expect(conv2.contains("(None, 28, 28, 32)") && conv2.contains("18,464") && conv2.contains("28,926,464") && conv2.hasSuffix("5×5"))
         #expect(lines.contains("Total params: 822,794") && lines.contains("Trainable params: 822,538")
                 && lines.contains("Non-trainable params: 256"))
     }

@@ -1,5 +1,5 @@
 /// Keras' DepthwiseConv2D: each input channel convolved with its own `depthMultiplier`
-/// filters. Kernel `[kh, kw, in, multiplier]`; output channel `c·multiplier + j` uses
+/// filters. Kernel `kernel` `[kh, kw, in, multiplier]` (Keras 3 names it so); output channel `c·multiplier + j` uses
 /// `kernel[:, :, c, j]`. Runs on the convolution core as a grouped convolution (groups = in).
 public final class DepthwiseConv2D: Layer {
     public let kernelSize: SpatialSize, strides: SpatialSize, padding: Padding
@@ -20,7 +20,7 @@ public final class DepthwiseConv2D: Layer {
         super.init(name: name)
     }
 
-    public var depthwiseKernel: Parameter { parameter("depthwise_kernel")! }
+    public var kernel: Parameter { parameter("kernel")! }
 
     public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
         let shape = inputShapes[0]
@@ -33,13 +33,13 @@ public final class DepthwiseConv2D: Layer {
                                  dilations: dilationRate.expanded(to: 2, "dilation_rate"), padding: padding, groups: c)
         geometry = g
         let k = g.kernelSize.suffix(2)
-        try addParameter("depthwise_kernel", shape: Array(k) + [c, depthMultiplier], initializer: depthwiseInitializer, generator: &generator)
+        try addParameter("kernel", shape: Array(k) + [c, depthMultiplier], initializer: depthwiseInitializer, generator: &generator)
         if useBias { try addParameter("bias", shape: [c * depthMultiplier], initializer: biasInitializer, generator: &generator) }
         return Array(g.outputShape.dropFirst())
     }
 
     /// The kernel as the core sees it: `[kh, kw, 1, in·multiplier]`, the same memory.
-    private var coreKernel: Tensor { depthwiseKernel.value.reshaped(to: geometry!.kernelShape) }
+    private var coreKernel: Tensor { kernel.value.reshaped(to: geometry!.kernelShape) }
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         var g = geometry!; g.batch = inputs[0].shape[0]
@@ -52,9 +52,9 @@ public final class DepthwiseConv2D: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         var g = geometry!; g.batch = gradOutput.shape[0]
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
-        if updates(depthwiseKernel) {
-            depthwiseKernel.gradient = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g)
-                .reshaped(to: depthwiseKernel.value.shape)
+        if updates(kernel) {
+            kernel.gradient = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g)
+                .reshaped(to: kernel.value.shape)
         }
         if let bias = parameter("bias"), updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
         return [Convolution.backwardInput(dz, kernel: coreKernel, geometry: g)]

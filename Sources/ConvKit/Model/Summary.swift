@@ -99,7 +99,8 @@ extension Model {
         }
         let widths = header.indices.map { c in max(header[c].count, rows.map { $0[c].count }.max() ?? 0) + 3 }
         func line(_ cells: [String]) -> String {
-            " " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined()
+            let padded = " " + zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined()
+            return String(padded.reversed().drop { $0 == " " }.reversed())
         }
         let width = widths.reduce(1, +)
         var out = ["Model: \"\(name)\"", String(repeating: "_", count: width), line(header), String(repeating: "=", count: width)]
