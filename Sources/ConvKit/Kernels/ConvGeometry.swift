@@ -9,6 +9,15 @@ public enum Padding: Equatable, Sendable {
     case explicit(before: [Int], after: [Int])
 }
 
+/// A sliding window over the spatial axes: enough to follow the receptive field.
+public struct Window: Sendable {
+    public var kernel: [Int]
+    public var strides: [Int]
+    public var dilations: [Int]
+    /// Transposed convolutions upsample: each output sees fewer input positions.
+    public var transposed = false
+}
+
 /// The shape arithmetic of one N-dimensional sliding-window operation (rank 1, 2 or 3).
 ///
 /// Every spatial array has three entries (depth, height, width); lower ranks use 1 for
@@ -95,6 +104,12 @@ public struct ConvGeometry: Equatable, Sendable {
         self.inputChannels = inputChannels
         self.outputChannels = outputChannels
         self.groups = groups
+    }
+
+    /// The sliding window on the spatial axes, for receptive-field arithmetic.
+    public func window(transposed: Bool = false) -> Window {
+        Window(kernel: Array(kernelSize.suffix(rank)), strides: Array(strides.suffix(rank)),
+               dilations: Array(dilations.suffix(rank)), transposed: transposed)
     }
 
     /// True when every window reads exactly one input pixel at its own position.

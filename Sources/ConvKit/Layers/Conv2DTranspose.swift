@@ -72,11 +72,7 @@ public final class Conv2DTranspose: Layer {
         return 2 * g.outputPixels * g.outputChannels * g.patchLength + (useBias ? outputs : 0) + outputs * activation.flopsPerElement
     }
 
-    public override var window: Window? {
-        guard let g = geometry else { return nil }
-        return Window(kernel: Array(g.kernelSize.suffix(2)), strides: Array(g.strides.suffix(2)),
-                      dilations: Array(g.dilations.suffix(2)), transposed: true)
-    }
+    public override var window: Window? { geometry?.window(transposed: true) }
 
     public override var configuration: [(String, String)] {
         [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"),

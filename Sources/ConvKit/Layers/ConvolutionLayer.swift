@@ -70,11 +70,7 @@ open class ConvolutionLayer: Layer {
         return 2 * outputs * g.patchLength + (useBias ? outputs : 0) + outputs * activation.flopsPerElement
     }
 
-    open override var window: Window? {
-        guard let g = geometry else { return nil }
-        return Window(kernel: Array(g.kernelSize.suffix(rank)), strides: Array(g.strides.suffix(rank)),
-                      dilations: Array(g.dilations.suffix(rank)))
-    }
+    open override var window: Window? { geometry?.window() }
 
     open override var configuration: [(String, String)] {
         [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"),

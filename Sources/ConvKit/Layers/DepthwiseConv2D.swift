@@ -66,10 +66,7 @@ public final class DepthwiseConv2D: Layer {
         return 2 * outputs * g.kernelTaps + (useBias ? outputs : 0) + outputs * activation.flopsPerElement
     }
 
-    public override var window: Window? {
-        guard let g = geometry else { return nil }
-        return Window(kernel: Array(g.kernelSize.suffix(2)), strides: Array(g.strides.suffix(2)), dilations: Array(g.dilations.suffix(2)))
-    }
+    public override var window: Window? { geometry?.window() }
 
     public override var configuration: [(String, String)] {
         [("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"), ("padding", paddingName(padding)),

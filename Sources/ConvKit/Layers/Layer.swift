@@ -96,15 +96,6 @@ open class Layer {
     }
 }
 
-/// A sliding window over the spatial axes: enough to follow the receptive field.
-public struct Window: Sendable {
-    public var kernel: [Int]
-    public var strides: [Int]
-    public var dilations: [Int]
-    /// Transposed convolutions upsample: each output sees fewer input positions.
-    public var transposed = false
-}
-
 /// Formats a shape the Keras way: `(None, 28, 28, 64)`.
 public func kerasShape(_ shape: [Int]) -> String {
     "(" + (["None"] + shape.map(String.init)).joined(separator: ", ") + ")"

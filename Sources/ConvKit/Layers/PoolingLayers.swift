@@ -52,11 +52,7 @@ open class PoolingLayer: Layer {
         return g.outputPixels * g.outputChannels * g.kernelTaps
     }
 
-    open override var window: Window? {
-        guard let g = geometry else { return nil }
-        return Window(kernel: Array(g.kernelSize.suffix(rank)), strides: Array(g.strides.suffix(rank)),
-                      dilations: [Int](repeating: 1, count: rank))
-    }
+    open override var window: Window? { geometry?.window() }
 
     open override var configuration: [(String, String)] {
         [("pool_size", "\(poolSize)"), ("strides", strides.map { "\($0)" } ?? "\(poolSize)"), ("padding", paddingName(padding))]

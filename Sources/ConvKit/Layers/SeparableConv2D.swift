@@ -75,10 +75,7 @@ public final class SeparableConv2D: Layer {
             + (useBias ? outputs : 0) + outputs * activation.flopsPerElement
     }
 
-    public override var window: Window? {
-        guard let g = depthwiseGeometry else { return nil }
-        return Window(kernel: Array(g.kernelSize.suffix(2)), strides: Array(g.strides.suffix(2)), dilations: Array(g.dilations.suffix(2)))
-    }
+    public override var window: Window? { depthwiseGeometry?.window() }
 
     public override var configuration: [(String, String)] {
         [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"),
