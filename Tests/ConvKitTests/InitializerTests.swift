@@ -94,3 +94,13 @@ extension SeededGenerator {
     /// From a Python transcription of SplitMix64 + xoshiro256** (seed 42).
     static let golden42: [UInt64] = [1546998764402558742, 6990951692964543102, 12544586762248559009]
 }
+
+@Suite struct TensorTests {
+    @Test func batchSlicingAndGathering() {
+        let t = Tensor(shape: [3, 2]) { Float($0) }
+        #expect(t.slice(batch: 1..<3) == Tensor(shape: [2, 2], scalars: [2, 3, 4, 5]))
+        #expect(t.gather(batch: [2, 0]) == Tensor(shape: [2, 2], scalars: [4, 5, 0, 1]))
+        #expect(t.reshaped(to: [6]).shape == [6])
+        #expect((t + t).scalars == t.scalars.map { 2 * $0 } && (t * 0.5).sum() == 7.5)
+    }
+}
