@@ -15,9 +15,12 @@ let package = Package(
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "ConvKit",
-            dependencies: ["COpenBLAS", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["COpenBLAS", "CZlib", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "convkit",
             dependencies: ["ConvKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -1,0 +1,45 @@
+import CZlib
+import Foundation
+
+/// Inflates gzip (or zlib) data with the system zlib.
+public enum Gzip {
+    /// True when `data` starts with the gzip magic bytes.
+    public static func isCompressed(_ data: Data) -> Bool {
+        data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b
+    }
+
+    /// The inflated bytes; `source` names the file in errors (truncated or corrupt streams).
+    public static func decompress(_ data: Data, source: String) throws -> Data {
+        var stream = z_stream()
+        guard convkit_inflate_init(&stream) == Z_OK else { throw ConvKitError("\(source): zlib could not start") }
+        defer { inflateEnd(&stream) }
+        var output = Data()
+        let chunk = 1 << 20
+        var buffer = [UInt8](repeating: 0, count: chunk)
+        var status: Int32 = Z_OK
+        try data.withUnsafeBytes { (input: UnsafeRawBufferPointer) in
+            stream.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
+            stream.avail_in = uInt(input.count)
+            repeat {
+                let produced = buffer.withUnsafeMutableBufferPointer { out -> Int in
+                    stream.next_out = out.baseAddress
+                    stream.avail_out = uInt(chunk)
+                    status = inflate(&stream, Z_NO_FLUSH)
+                    return chunk - Int(stream.avail_out)
+                }
+                switch status {
+                case Z_OK, Z_STREAM_END: output.append(contentsOf: buffer[0..<produced])
+                case Z_BUF_ERROR where stream.avail_in == 0:
+                    throw ConvKitError("\(source): the gzip stream is truncated after \(output.count) bytes of data")
+                default:
+                    let reason = stream.msg.map { String(cString: $0) } ?? "error \(status)"
+                    throw ConvKitError("\(source): corrupt gzip data (\(reason))")
+                }
+                if status == Z_OK && stream.avail_in == 0 && produced == 0 {
+                    throw ConvKitError("\(source): the gzip stream is truncated after \(output.count) bytes of data")
+                }
+            } while status != Z_STREAM_END
+        }
+        return output
+    }
+}
