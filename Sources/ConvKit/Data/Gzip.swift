@@ -27,15 +27,13 @@ public enum Gzip {
                     status = inflate(&stream, Z_NO_FLUSH)
                     return chunk - Int(stream.avail_out)
                 }
-                switch status {
-                case Z_OK, Z_STREAM_END: output.append(contentsOf: buffer[0..<produced])
-                case Z_BUF_ERROR where stream.avail_in == 0:
-                    throw ConvKitError("\(source): the gzip stream is truncated after \(output.count) bytes of data")
-                default:
+                guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
                     let reason = stream.msg.map { String(cString: $0) } ?? "error \(status)"
                     throw ConvKitError("\(source): corrupt gzip data (\(reason))")
                 }
-                if status == Z_OK && stream.avail_in == 0 && produced == 0 {
+                output.append(contentsOf: buffer[0..<produced])
+                // All input consumed, output space to spare, and still no end of stream: cut short.
+                if status != Z_STREAM_END && stream.avail_in == 0 && produced < chunk {
                     throw ConvKitError("\(source): the gzip stream is truncated after \(output.count) bytes of data")
                 }
             } while status != Z_STREAM_END

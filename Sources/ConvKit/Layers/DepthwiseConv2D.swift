@@ -1,5 +1,5 @@
 /// Keras' DepthwiseConv2D: each input channel convolved with its own `depthMultiplier`
-/// filters. Kernel `kernel` `[kh, kw, in, multiplier]` (Keras 3 names it so); output channel `c·multiplier + j` uses
+/// filters. The weight is named `kernel` as in Keras 3, shape `[kh, kw, in, multiplier]`; output channel `c·multiplier + j` uses
 /// `kernel[:, :, c, j]`. Runs on the convolution core as a grouped convolution (groups = in).
 public final class DepthwiseConv2D: Layer {
     public let kernelSize: SpatialSize, strides: SpatialSize, padding: Padding
