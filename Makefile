@@ -1,12 +1,12 @@
 # ConvKit — the two commands of the README, and helpers.
-#   make run    install what is missing, build, run the main job
+#   make run    install what is missing, build, run the main job (the seed-003 experiment)
 #   make test   install what is missing, run the whole test suite
 
 SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run test fixtures verify-keras clean
+.PHONY: deps build run quick summaries test fixtures verify-keras keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -15,6 +15,13 @@ build: deps
 	$(SWIFT) build -c release --product convkit
 
 run: build
+	.build/release/convkit experiment seed003
+
+# The CI-sized version of the same experiment (under a minute).
+quick: build
+	.build/release/convkit experiment seed003 --quick
+
+summaries: build
 	.build/release/convkit summary $(MODELS)
 
 test: deps
@@ -28,6 +35,10 @@ fixtures:
 verify-keras:
 	python3 -c "import keras" 2>/dev/null || pip install -q tensorflow-cpu
 	python3 scripts/check_fixtures_with_keras.py
+
+# Trains the seed-003 models in Keras with the same recipe (reference/seed003-keras.json).
+keras-reference:
+	python3 scripts/keras_experiment.py experiments/seed003.yaml
 
 clean:
 	rm -rf .build

@@ -18,9 +18,12 @@ let package = Package(
         .systemLibrary(
             name: "CZlib", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CCairo", pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev"])]),
         .target(
             name: "ConvKit",
-            dependencies: ["COpenBLAS", "CZlib", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["COpenBLAS", "CZlib", "CCairo", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "convkit",
             dependencies: ["ConvKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -7,32 +7,9 @@ Run: make verify-keras   (installs tensorflow-cpu with pip if missing; verificat
 """
 import json, os, sys
 import numpy as np
-import yaml
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
-
-POSITIONAL = {"Activation": "activation", "Reshape": "target_shape", "ZeroPadding2D": "padding",
-              "Cropping2D": "cropping", "Dropout": "rate", "Dense": "units", "MaxPooling2D": "pool_size"}
-
-def margins(v):
-    if isinstance(v, int): return v
-    if len(v) == 2: return tuple(v)
-    return ((v[0], v[1]), (v[2], v[3]))
-
-def keras_layer(spec):
-    entry = yaml.safe_load(spec)
-    if isinstance(entry, str):
-        name, args = entry, {}
-    else:
-        (name, args), = entry.items()
-        if not isinstance(args, dict):
-            args = {POSITIONAL[name]: args}
-    if name in ("ZeroPadding2D", "Cropping2D"):
-        key = POSITIONAL[name]
-        args[key] = margins(args[key])
-    if "target_shape" in args:
-        args["target_shape"] = tuple(args["target_shape"])
-    return getattr(keras.layers, name)(**args)
+from keras_layers import keras_layer
 
 def main():
     path = os.path.join(os.path.dirname(__file__), "..", "Tests", "ConvKitTests", "Fixtures", "layers.json")

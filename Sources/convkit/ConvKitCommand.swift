@@ -6,7 +6,7 @@ struct ConvKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convkit",
         abstract: "Define, inspect and train convolutional neural networks.",
-        subcommands: [Summary.self])
+        subcommands: [Summary.self, Train.self, ExperimentCommand.self])
 }
 
 struct Summary: ParsableCommand {
@@ -22,8 +22,8 @@ struct Summary: ParsableCommand {
     func run() throws {
         for (i, file) in files.enumerated() {
             let model = try ModelFile.load(path: file, seed: seed)
-            if i > 0 { print() }
-            print(model.summary())
+            if i > 0 { Console.line() }
+            Console.line(model.summary())
         }
     }
 }

@@ -56,13 +56,17 @@ public enum IDX {
     }
 }
 
-/// Fashion-MNIST as Debian's `dataset-fashion-mnist` installs it.
+/// Fashion-MNIST as Debian's `dataset-fashion-mnist` installs it, or any folder with the
+/// MNIST file names (`train-images-idx3-ubyte[.gz]`, `t10k-labels-idx1-ubyte[.gz]`, …).
 public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
 
     /// `split` is "train" (60,000 images) or "t10k" (10,000).
     public static func load(split: String, directory: String = defaultDirectory) throws -> (images: Tensor, labels: Tensor) {
-        try IDX.loadClassification(images: "\(directory)/\(split)-images-idx3-ubyte.gz",
-                                   labels: "\(directory)/\(split)-labels-idx1-ubyte.gz")
+        func file(_ kind: String) -> String {
+            let raw = "\(directory)/\(split)-\(kind)"
+            return FileManager.default.fileExists(atPath: raw) ? raw : raw + ".gz"
+        }
+        return try IDX.loadClassification(images: file("images-idx3-ubyte"), labels: file("labels-idx1-ubyte"))
     }
 }

@@ -16,6 +16,9 @@ public final class Model {
     public let seed: UInt64
     /// The batch size of the last training forward pass, whose caches `backward` uses.
     private var trainingBatch: Int?
+    /// Set by `compile`: what `fit` and `evaluate` use.
+    public internal(set) var optimizer: (any Optimizer)?
+    public internal(set) var loss: (any Loss)?
 
     public var inputShape: [Int] { input.shape }
     public var outputShape: [Int] { output.shape }

@@ -12,7 +12,7 @@ public enum WeightDecay: Sendable, Equatable {
 /// Updates a model's trainable parameters from their gradients. State (momentum, moments)
 /// is kept per parameter key, so an optimizer follows one model.
 public protocol Optimizer: AnyObject {
-    var schedule: any LearningRateSchedule { get }
+    var schedule: any LearningRateSchedule { get set }
     /// Optimizer steps taken so far.
     var iterations: Int { get }
     func apply(to parameters: [(key: String, parameter: Parameter)])
@@ -38,7 +38,7 @@ func applyDecoupledDecay(_ p: Parameter, _ decay: WeightDecay, _ lr: Float) {
 
 /// Keras' SGD: `v ← μ·v − lr·g; w ← w + v`, or with Nesterov `w ← w + μ·v − lr·g`.
 public final class SGD: Optimizer {
-    public let schedule: any LearningRateSchedule
+    public var schedule: any LearningRateSchedule
     public let momentum: Float, nesterov: Bool, weightDecay: WeightDecay
     public private(set) var iterations = 0
     private var velocity = [String: [Float]]()
@@ -73,7 +73,7 @@ public final class SGD: Optimizer {
 
 /// Keras' Adam (defaults 0.001, 0.9, 0.999, ε 1e-7); with `.decoupled` decay it is AdamW.
 public final class Adam: Optimizer {
-    public let schedule: any LearningRateSchedule
+    public var schedule: any LearningRateSchedule
     public let beta1: Float, beta2: Float, epsilon: Float, weightDecay: WeightDecay
     public private(set) var iterations = 0
     private var moments = [String: (m: [Float], v: [Float])]()

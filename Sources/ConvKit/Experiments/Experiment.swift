@@ -1,0 +1,130 @@
+import Foundation
+import Yams
+
+/// An experiment file: several models trained in turn with one recipe on one dataset,
+/// then compared in one report, with the claims under test stated up front.
+public struct Experiment: Codable, Sendable {
+    public var name: String
+    public var title: String?
+    public var description: String?
+    /// Model files, relative to the experiment file.
+    public var models: [String]
+    public var data: DataSpec
+    public var recipe: Recipe
+    /// Overrides of `data` and `recipe` for `--quick` (CI-sized, still real training).
+    public var quick: QuickSpec?
+    public var claims: [Claim]?
+    /// A results file from a reference framework (same recipe), relative to the experiment file.
+    public var reference: String?
+
+    public struct DataSpec: Codable, Sendable {
+        /// `fashion-mnist` (Debian's package) or a folder with IDX files in MNIST naming.
+        public var dataset: String? = nil
+        public var trainLimit: Int? = nil
+        public var testLimit: Int? = nil
+        public init(dataset: String? = nil, trainLimit: Int? = nil, testLimit: Int? = nil) {
+            self.dataset = dataset; self.trainLimit = trainLimit; self.testLimit = testLimit
+        }
+        enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit" }
+    }
+
+    public struct Recipe: Codable, Sendable {
+        public var epochs: Int
+        public var batchSize: Int
+        public var validationSplit: Double? = nil
+        /// `sgd` or `adam`.
+        public var optimizer: String? = nil
+        public var learningRate: Float? = nil
+        public var momentum: Float? = nil
+        public var nesterov: Bool? = nil
+        public var weightDecay: Float? = nil
+        /// `constant` or `cosine` (annealed to 0 over the whole run).
+        public var schedule: String? = nil
+        public var labelSmoothing: Float? = nil
+        public var seed: UInt64? = nil
+        public init(epochs: Int, batchSize: Int, validationSplit: Double? = nil, optimizer: String? = nil, learningRate: Float? = nil,
+                    momentum: Float? = nil, nesterov: Bool? = nil, weightDecay: Float? = nil, schedule: String? = nil,
+                    labelSmoothing: Float? = nil, seed: UInt64? = nil) {
+            self.epochs = epochs; self.batchSize = batchSize; self.validationSplit = validationSplit; self.optimizer = optimizer
+            self.learningRate = learningRate; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
+            self.schedule = schedule; self.labelSmoothing = labelSmoothing; self.seed = seed
+        }
+        enum CodingKeys: String, CodingKey {
+            case epochs, batchSize = "batch_size", validationSplit = "validation_split", optimizer
+            case learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay", schedule
+            case labelSmoothing = "label_smoothing", seed
+        }
+    }
+
+    public struct QuickSpec: Codable, Sendable {
+        public var trainLimit: Int? = nil
+        public var testLimit: Int? = nil
+        public var epochs: Int? = nil
+        enum CodingKeys: String, CodingKey { case trainLimit = "train_limit", testLimit = "test_limit", epochs }
+    }
+
+    /// A claim compares two models on a metric: `greater` (a beats b), `within` (|a − b| ≤
+    /// tolerance) or `ratio` (a / b ≥ at_least). Metrics: test_accuracy, final val_accuracy,
+    /// parameters, flops, seconds_per_epoch.
+    public struct Claim: Codable, Sendable {
+        public var claim: String
+        public var greater: [String]? = nil
+        public var within: [String]? = nil
+        public var ratio: [String]? = nil
+        public var metric: String
+        public var tolerance: Double? = nil
+        public var atLeast: Double? = nil
+        enum CodingKeys: String, CodingKey { case claim, greater, within, ratio, metric, tolerance, atLeast = "at_least" }
+    }
+
+    /// Where the experiment file lives; model and reference paths are relative to it.
+    public var directory = ""
+
+    public init(name: String, title: String? = nil, description: String? = nil, models: [String], data: DataSpec,
+                recipe: Recipe, quick: QuickSpec? = nil, claims: [Claim]? = nil, reference: String? = nil) {
+        self.name = name; self.title = title; self.description = description; self.models = models; self.data = data
+        self.recipe = recipe; self.quick = quick; self.claims = claims; self.reference = reference
+    }
+    enum CodingKeys: String, CodingKey {
+        case name, title, description, models, data, recipe, quick, claims, reference
+    }
+
+    public static func load(path: String) throws -> Experiment {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ConvKitError("\(path): no such experiment file")
+        }
+        do {
+            var e = try YAMLDecoder().decode(Experiment.self, from: text)
+            e.directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            return e
+        } catch let error as DecodingError {
+            throw ConvKitError("\(path): \(describe(error))")
+        } catch {
+            throw ConvKitError("\(path): not a valid experiment file: \(error)")
+        }
+    }
+
+    /// The settings with `--quick` applied.
+    public func quickened() -> Experiment {
+        guard let quick else { return self }
+        var e = self
+        e.data.trainLimit = quick.trainLimit ?? e.data.trainLimit
+        e.data.testLimit = quick.testLimit ?? e.data.testLimit
+        e.recipe.epochs = quick.epochs ?? e.recipe.epochs
+        return e
+    }
+
+    func resolve(_ relative: String) -> String {
+        relative.hasPrefix("/") ? relative : URL(fileURLWithPath: directory).appendingPathComponent(relative).standardized.path
+    }
+}
+
+func describe(_ error: DecodingError) -> String {
+    func path(_ c: [CodingKey]) -> String { c.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") }
+    switch error {
+    case .keyNotFound(let key, let ctx): return "missing field '\(path(ctx.codingPath + [key]))'"
+    case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx): return "field '\(path(ctx.codingPath))': \(ctx.debugDescription)"
+    case .dataCorrupted(let ctx): return "field '\(path(ctx.codingPath))': \(ctx.debugDescription)"
+    @unknown default: return "\(error)"
+    }
+}

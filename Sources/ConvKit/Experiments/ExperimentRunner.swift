@@ -1,0 +1,116 @@
+import Foundation
+
+/// The outcome of training one model.
+public struct RunResult: Codable, Sendable {
+    public var model: String
+    public var parameters: Int
+    public var trainableParameters: Int
+    public var flops: Int
+    public var history: History
+    public var testLoss: Double
+    public var testAccuracy: Double
+    public var secondsPerEpoch: Double
+    public var imagesPerSecond: Double
+    public var summary: String
+
+    enum CodingKeys: String, CodingKey {
+        case model, parameters, trainableParameters = "trainable_parameters", flops, history
+        case testLoss = "test_loss", testAccuracy = "test_accuracy", secondsPerEpoch = "seconds_per_epoch"
+        case imagesPerSecond = "images_per_second", summary
+    }
+
+    /// A metric by name, for claims and reference comparisons.
+    public func value(of metric: String) -> Double? {
+        switch metric {
+        case "test_accuracy": testAccuracy
+        case "test_loss": testLoss
+        case "val_accuracy": history.epochs.last?.valAccuracy
+        case "accuracy": history.epochs.last?.accuracy
+        case "parameters": Double(parameters)
+        case "flops": Double(flops)
+        case "seconds_per_epoch": secondsPerEpoch
+        case "images_per_second": imagesPerSecond
+        default: nil
+        }
+    }
+}
+
+/// A claim with what was measured and whether it held.
+public struct ClaimResult: Codable, Sendable {
+    public var claim: String
+    public var measured: String
+    public var held: Bool
+}
+
+public enum ExperimentRunner {
+    /// Loads the data, trains every model with the recipe, evaluates on the test split.
+    public static func run(_ e: Experiment, verbose: Verbosity = .progressBar) throws -> [RunResult] {
+        let directory = e.data.dataset.flatMap { $0 == "fashion-mnist" ? nil : $0 } ?? FashionMNIST.defaultDirectory
+        var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: directory)
+        var (testX, testY) = try FashionMNIST.load(split: "t10k", directory: directory)
+        if let n = e.data.trainLimit { trainX = trainX.slice(batch: 0..<min(n, trainX.shape[0])); trainY = trainY.slice(batch: 0..<trainX.shape[0]) }
+        if let n = e.data.testLimit { testX = testX.slice(batch: 0..<min(n, testX.shape[0])); testY = testY.slice(batch: 0..<testX.shape[0]) }
+        let classes = 10
+        let trainTargets = try OneHot.encode(trainY, classes: classes), testTargets = try OneHot.encode(testY, classes: classes)
+
+        return try e.models.map { file in
+            let model = try ModelFile.load(path: e.resolve(file), seed: e.recipe.seed)
+            if verbose == .progressBar { Console.line("\n== \(model.name): \(groupedDigits(model.parameterCount)) parameters ==") }
+            let steps = (Int((Double(trainX.shape[0]) * (1 - (e.recipe.validationSplit ?? 0))).rounded(.up)) + e.recipe.batchSize - 1) / e.recipe.batchSize
+            model.compile(optimizer: try makeOptimizer(e.recipe, totalSteps: steps * e.recipe.epochs),
+                          loss: CategoricalCrossentropy(labelSmoothing: e.recipe.labelSmoothing ?? 0))
+            let history = try model.fit(trainX, trainTargets, batchSize: e.recipe.batchSize, epochs: e.recipe.epochs,
+                                        validationSplit: e.recipe.validationSplit ?? 0, verbose: verbose, seed: e.recipe.seed)
+            let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
+            if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
+            let seconds = history.epochs.map(\.seconds).reduce(0, +) / Double(max(history.epochs.count, 1))
+            let rate = history.epochs.map(\.imagesPerSecond).reduce(0, +) / Double(max(history.epochs.count, 1))
+            return RunResult(model: model.name, parameters: model.parameterCount, trainableParameters: model.trainableParameterCount,
+                             flops: model.flops, history: history, testLoss: Double(testLoss), testAccuracy: Double(testAccuracy),
+                             secondsPerEpoch: seconds, imagesPerSecond: rate, summary: model.summary())
+        }
+    }
+
+    static func makeOptimizer(_ r: Experiment.Recipe, totalSteps: Int) throws -> any Optimizer {
+        let schedule: any LearningRateSchedule
+        switch r.schedule ?? "constant" {
+        case "constant": schedule = ConstantSchedule(r.learningRate ?? (r.optimizer == "adam" ? 0.001 : 0.01))
+        case "cosine": schedule = CosineSchedule(initial: r.learningRate ?? 0.01, decaySteps: totalSteps)
+        case let other: throw ConvKitError("recipe: unknown schedule '\(other)' (constant, cosine)")
+        }
+        let decay: WeightDecay = r.weightDecay.map { .decoupled($0) } ?? .none
+        switch r.optimizer ?? "sgd" {
+        case "sgd": return SGD(schedule: schedule, momentum: r.momentum ?? 0, nesterov: r.nesterov ?? false, weightDecay: decay)
+        case "adam": return Adam(schedule: schedule, weightDecay: decay)
+        case let other: throw ConvKitError("recipe: unknown optimizer '\(other)' (sgd, adam)")
+        }
+    }
+
+    /// Evaluates each claim against the results.
+    public static func check(_ claims: [Experiment.Claim], _ results: [RunResult]) throws -> [ClaimResult] {
+        try claims.map { c in
+            guard let pair = c.greater ?? c.within ?? c.ratio, pair.count == 2 else {
+                throw ConvKitError("claim '\(c.claim)': needs greater, within or ratio with two model names")
+            }
+            func value(_ model: String) throws -> Double {
+                guard let r = results.first(where: { $0.model == model }) else { throw ConvKitError("claim '\(c.claim)': no model named '\(model)'") }
+                guard let v = r.value(of: c.metric) else { throw ConvKitError("claim '\(c.claim)': unknown metric '\(c.metric)'") }
+                return v
+            }
+            let (a, b) = (try value(pair[0]), try value(pair[1]))
+            let show = { (v: Double) in c.metric.contains("accuracy") ? String(format: "%.2f%%", v * 100) : String(format: "%.4g", v) }
+            if c.greater != nil {
+                let margin = c.metric.contains("accuracy") ? String(format: "%+.2f points", (a - b) * 100) : String(format: "%+.4g", a - b)
+                return ClaimResult(claim: c.claim, measured: "\(pair[0]) \(show(a)) vs \(pair[1]) \(show(b)) (\(margin))", held: a > b)
+            }
+            if c.within != nil {
+                let tolerance = c.tolerance ?? 0.01
+                return ClaimResult(claim: c.claim, measured: "\(pair[0]) \(show(a)) vs \(pair[1]) \(show(b)) (difference \(show(abs(a - b))), tolerance \(show(tolerance)))",
+                                   held: abs(a - b) <= tolerance)
+            }
+            let ratio = a / b
+            return ClaimResult(claim: c.claim, measured: "\(pair[0]) / \(pair[1]) on \(c.metric) = \(String(format: "%.2f", ratio))×",
+                               held: ratio >= (c.atLeast ?? 1))
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+
+/// Results of the same recipe in a reference framework (made by a script in `scripts/`).
+public struct ReferenceResults: Codable, Sendable {
+    public struct ModelResult: Codable, Sendable {
+        public var testAccuracy: Double
+        public var accuracy: [Double]?
+        public var valAccuracy: [Double]?
+        public var secondsPerEpoch: Double?
+        enum CodingKeys: String, CodingKey {
+            case testAccuracy = "test_accuracy", accuracy, valAccuracy = "val_accuracy", secondsPerEpoch = "seconds_per_epoch"
+        }
+    }
+    public var framework: String
+    public var command: String?
+    public var settings: String?
+    public var models: [String: ModelResult]
+}
+
+/// Writes an experiment's report folder: per model `history.csv`, `history.json` and
+/// `summary.txt`; then `results.json`, accuracy and loss figures (SVG and PNG), `report.md`
+/// and a self-contained `report.html`.
+public struct ExperimentReport {
+    public var experiment: Experiment
+    public var quick: Bool
+    public var results: [RunResult]
+    public var claims: [ClaimResult]
+    public var reference: ReferenceResults?
+
+    public init(experiment: Experiment, quick: Bool, results: [RunResult], claims: [ClaimResult], reference: ReferenceResults?) {
+        self.experiment = experiment; self.quick = quick; self.results = results; self.claims = claims; self.reference = reference
+    }
+
+    public func write(to folder: String) throws {
+        try makeDirectory(folder)
+        for r in results {
+            let dir = "\(folder)/\(r.model)"
+            try makeDirectory(dir)
+            try writeText(r.history.csv, to: "\(dir)/history.csv")
+            try writeText(json(r.history), to: "\(dir)/history.json")
+            try writeText(r.summary + "\n", to: "\(dir)/summary.txt")
+        }
+        try writeText(json(ResultsFile(experiment: experiment.name, quick: quick, recipe: experiment.recipe, data: experiment.data,
+                                       models: results, claims: claims, reference: reference)), to: "\(folder)/results.json")
+        try curves("accuracy", "val_accuracy", title: "Accuracy", axis: "accuracy").write(to: "\(folder)/accuracy")
+        try curves("loss", "val_loss", title: "Loss", axis: "categorical cross-entropy").write(to: "\(folder)/loss")
+        try writeText(markdown(), to: "\(folder)/report.md")
+        try writeText(html(folder: folder), to: "\(folder)/report.html")
+    }
+
+    private struct ResultsFile: Codable {
+        var experiment: String, quick: Bool, recipe: Experiment.Recipe, data: Experiment.DataSpec
+        var models: [RunResult], claims: [ClaimResult], reference: ReferenceResults?
+    }
+
+    /// Train solid, validation dashed, one colour per model.
+    private func curves(_ train: String, _ validation: String, title: String, axis: String) -> LineChart {
+        var series = [LineChart.Series]()
+        for (i, r) in results.enumerated() {
+            let epochs = r.history.epochs
+            series.append(.init(label: "\(r.model) train", points: epochs.map { (Double($0.epoch), $0.value(of: train) ?? .nan) }, colorIndex: i))
+            if epochs.contains(where: { $0.value(of: validation) != nil }) {
+                series.append(.init(label: "\(r.model) val", points: epochs.map { (Double($0.epoch), $0.value(of: validation) ?? .nan) },
+                                    colorIndex: i, dashed: true))
+            }
+        }
+        return LineChart(title: "\(experiment.title ?? experiment.name): \(title.lowercased())", xLabel: "epoch", yLabel: axis, series: series)
+    }
+
+    private func percent(_ v: Double?) -> String { v.map { String(format: "%.2f", $0 * 100) } ?? "–" }
+
+    func markdown() -> String {
+        let r = experiment.recipe
+        var md = "# \(experiment.title ?? experiment.name)\n\n"
+        if let d = experiment.description { md += d.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
+        md += "## Setup\n\n"
+        md += "- Data: \(experiment.data.dataset ?? "fashion-mnist"), first \(experiment.data.trainLimit.map(groupedDigits) ?? "all") training images"
+        md += " (validation split \(r.validationSplit ?? 0), the last part before shuffling), \(experiment.data.testLimit.map(groupedDigits) ?? "all") test images.\n"
+        md += "- Recipe: \(r.epochs) epochs, batch \(r.batchSize), \(r.optimizer ?? "sgd") lr \(r.learningRate ?? 0.01)"
+        md += (r.momentum ?? 0) > 0 ? ", momentum \(r.momentum!)\((r.nesterov ?? false) ? " (Nesterov)" : "")" : ""
+        md += r.weightDecay.map { ", weight decay \($0)" } ?? ""
+        md += ", \(r.schedule ?? "constant") schedule, categorical cross-entropy"
+        md += (r.labelSmoothing ?? 0) > 0 ? " with label smoothing \(r.labelSmoothing!)" : ""
+        md += ", seed \(r.seed ?? 0).\(quick ? " **Quick run** (`--quick`): reduced data and epochs, for CI; the figures are not the experiment's." : "")\n\n"
+
+        md += "## Results\n\n| Model | Params | FLOPs/image | Train acc % | Val acc % | Test acc % | Test loss | s/epoch | images/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for x in results {
+            let last = x.history.epochs.last
+            md += "| \(x.model) | \(groupedDigits(x.parameters)) | \(groupedDigits(x.flops)) | \(percent(last?.accuracy)) | \(percent(last?.valAccuracy)) | \(percent(x.testAccuracy)) | \(String(format: "%.4f", x.testLoss)) | \(String(format: "%.1f", x.secondsPerEpoch)) | \(String(format: "%.0f", x.imagesPerSecond)) |\n"
+        }
+        md += "\n### Accuracy per epoch (train / validation, %)\n\n| Epoch | " + results.map(\.model).joined(separator: " | ") + " |\n|---|" + String(repeating: "---:|", count: results.count) + "\n"
+        for e in 0..<(results.map(\.history.epochs.count).max() ?? 0) {
+            md += "| \(e + 1) | " + results.map { x in
+                guard e < x.history.epochs.count else { return "" }
+                let log = x.history.epochs[e]
+                return "\(percent(log.accuracy)) / \(percent(log.valAccuracy))"
+            }.joined(separator: " | ") + " |\n"
+        }
+        md += "\n![accuracy](accuracy.svg)\n\n![loss](loss.svg)\n"
+
+        if let reference {
+            md += "\n## Against \(reference.framework)\n\nThe same models and recipe trained in \(reference.framework)"
+            md += reference.command.map { " (`\($0)`)" } ?? ""
+            md += reference.settings.map { "; \($0)" } ?? ""
+            md += ".\n\n| Model | ConvKit test acc % | \(reference.framework) test acc % | Difference (points) | Within 2 points |\n|---|---:|---:|---:|---|\n"
+            for x in results {
+                guard let ref = reference.models[x.model] else { continue }
+                let diff = (x.testAccuracy - ref.testAccuracy) * 100
+                md += "| \(x.model) | \(percent(x.testAccuracy)) | \(percent(ref.testAccuracy)) | \(String(format: "%+.2f", diff)) | \(abs(diff) <= 2 ? "yes" : "**no**") |\n"
+            }
+            if quick { md += "\nThe reference ran the full recipe; a quick run is not comparable with it.\n" }
+        }
+
+        if !claims.isEmpty {
+            md += "\n## The seed's claims, checked here\n\n| Claim | Measured | Held here |\n|---|---|---|\n"
+            for c in claims { md += "| \(c.claim) | \(c.measured) | \(c.held ? "yes" : "**no**") |\n" }
+        }
+        md += "\nEach model's layer table is in `<model>/summary.txt`, and its per-epoch history in `<model>/history.csv`.\n"
+        return md
+    }
+
+    /// The Markdown as HTML, with the SVG figures inlined so the file stands alone.
+    func html(folder: String) throws -> String {
+        var body = ""
+        var inTable = false, inList = false
+        func closeBlocks() {
+            if inTable { body += "</table>\n"; inTable = false }
+            if inList { body += "</ul>\n"; inList = false }
+        }
+        for line in markdown().split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if line.hasPrefix("|") {
+                if line.hasPrefix("|---") { continue }
+                let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map { inline($0.trimmingCharacters(in: .whitespaces)) }
+                let tag = inTable ? "td" : "th"
+                if !inTable { closeBlocks(); body += "<table>\n"; inTable = true }
+                body += "<tr>" + cells.map { "<\(tag)>\($0)</\(tag)>" }.joined() + "</tr>\n"
+                continue
+            }
+            if line.hasPrefix("- ") {
+                if !inList { closeBlocks(); body += "<ul>\n"; inList = true }
+                body += "<li>\(inline(String(line.dropFirst(2))))</li>\n"
+                continue
+            }
+            closeBlocks()
+            if line.hasPrefix("![") , let open = line.firstIndex(of: "("), let close = line.lastIndex(of: ")") {
+                let file = String(line[line.index(after: open)..<close])
+                let svg = try String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8)
+                body += "<figure>" + (svg.range(of: "<svg").map { String(svg[$0.lowerBound...]) } ?? svg) + "</figure>\n"
+            } else if let level = ["### ", "## ", "# "].firstIndex(where: line.hasPrefix) {
+                let n = 3 - level
+                body += "<h\(n)>\(inline(String(line.drop { $0 == "#" }.dropFirst())))</h\(n)>\n"
+            } else if !line.isEmpty {
+                body += "<p>\(inline(line))</p>\n"
+            }
+        }
+        closeBlocks()
+        return """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>\(escape(experiment.title ?? experiment.name))</title>
+            <style>body{font-family:DejaVu Sans,sans-serif;max-width:1000px;margin:2em auto;color:#222}
+            table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+            th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}code{background:#f4f4f4}</style>
+            </head><body>
+            \(body)</body></html>
+
+            """
+    }
+
+    private func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    /// `code` and **bold** spans.
+    private func inline(_ s: String) -> String {
+        var out = escape(s)
+        for (mark, tag) in [("**", "strong"), ("`", "code")] {
+            let parts = out.components(separatedBy: mark)
+            guard parts.count >= 3 else { continue }
+            out = parts.enumerated().map { i, p in i == 0 ? p : (i % 2 == 1 ? "<\(tag)>" : "</\(tag)>") + p }.joined()
+        }
+        return out
+    }
+}
+
+func json<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
+}
+
+func makeDirectory(_ path: String) throws {
+    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        throw ConvKitError("\(path): cannot create the folder (\(error.localizedDescription))")
+    }
+}
+
+/// Writes through a temporary file and a rename, so a failed write (a full disk) never
+/// leaves a half-written file in place of a good one.
+func writeText(_ text: String, to path: String) throws {
+    do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        throw ConvKitError("\(path): cannot write (\(error.localizedDescription))")
+    }
+}

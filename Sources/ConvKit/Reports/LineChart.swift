@@ -1,0 +1,159 @@
+import CCairo
+import Foundation
+
+/// A line chart drawn with Cairo, written as SVG and PNG from the same drawing code.
+public struct LineChart {
+    public struct Series {
+        public var label: String
+        public var points: [(x: Double, y: Double)]
+        /// Index into the palette: series of one model share a colour.
+        public var colorIndex: Int
+        public var dashed: Bool
+        public init(label: String, points: [(x: Double, y: Double)], colorIndex: Int, dashed: Bool = false) {
+            self.label = label; self.points = points; self.colorIndex = colorIndex; self.dashed = dashed
+        }
+    }
+
+    public var title: String, xLabel: String, yLabel: String
+    public var series: [Series]
+    public var width = 900.0, height = 540.0
+
+    public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+        self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series
+    }
+
+    /// Tableau-like colours that stay distinct in print.
+    static let palette: [(Double, Double, Double)] = [
+        (0.12, 0.47, 0.71), (1.0, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
+        (0.58, 0.40, 0.74), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.50, 0.50, 0.50),
+    ]
+
+    /// Writes `base.svg` and `base.png`.
+    public func write(to base: String) throws {
+        try render(surface: cairo_svg_surface_create(base + ".svg", width, height), path: base + ".svg", png: false)
+        try render(surface: cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(width), Int32(height)), path: base + ".png", png: true)
+    }
+
+    private func render(surface: OpaquePointer?, path: String, png: Bool) throws {
+        guard let surface, cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
+            throw ConvKitError("\(path): cannot create the figure")
+        }
+        defer { cairo_surface_destroy(surface) }
+        let cr = cairo_create(surface)
+        draw(cr)
+        cairo_destroy(cr)
+        if png {
+            let status = cairo_surface_write_to_png(surface, path)
+            guard status == CAIRO_STATUS_SUCCESS else {
+                throw ConvKitError("\(path): cannot write the PNG (\(String(cString: cairo_status_to_string(status))))")
+            }
+        }
+        cairo_surface_finish(surface)
+        guard cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
+            throw ConvKitError("\(path): cannot write the figure (\(String(cString: cairo_status_to_string(cairo_surface_status(surface)))))")
+        }
+    }
+
+    /// Round tick positions covering `low…high`.
+    static func ticks(_ low: Double, _ high: Double, count: Int = 6) -> [Double] {
+        let span = max(high - low, 1e-12)
+        let raw = span / Double(count)
+        let magnitude = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 2.5, 5, 10].map { $0 * magnitude }.first { $0 >= raw } ?? raw
+        var ticks = [Double]()
+        var t = (low / step).rounded(.up) * step
+        while t <= high + step * 1e-9 { ticks.append(t); t += step }
+        return ticks
+    }
+
+    static func label(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e6 { return String(Int(v)) }
+        return String(format: abs(v) < 0.01 ? "%.3g" : "%.2f", v)
+    }
+
+    private func draw(_ cr: OpaquePointer?) {
+        let all = series.flatMap(\.points).filter { $0.y.isFinite }
+        var (x0, x1) = (all.map(\.x).min() ?? 0, all.map(\.x).max() ?? 1)
+        var (y0, y1) = (all.map(\.y).min() ?? 0, all.map(\.y).max() ?? 1)
+        if x1 <= x0 { x1 = x0 + 1 }
+        if y1 <= y0 { y0 -= 0.5; y1 += 0.5 }
+        let pad = (y1 - y0) * 0.05
+        y0 -= pad; y1 += pad
+        // The legend takes the width of its longest label.
+        cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL)
+        cairo_set_font_size(cr, 12)
+        let legendWidth = series.map { s -> Double in
+            var e = cairo_text_extents_t(); cairo_text_extents(cr, s.label, &e); return e.x_advance
+        }.max() ?? 0
+        let (left, right, top, bottom) = (80.0, width - legendWidth - 75, 50.0, height - 60)
+        func px(_ x: Double) -> Double { left + (x - x0) / (x1 - x0) * (right - left) }
+        func py(_ y: Double) -> Double { bottom - (y - y0) / (y1 - y0) * (bottom - top) }
+
+        cairo_set_source_rgb(cr, 1, 1, 1); cairo_paint(cr)
+
+        // Grid, ticks and tick labels.
+        cairo_set_font_size(cr, 12)
+        cairo_set_line_width(cr, 1)
+        for t in LineChart.ticks(y0, y1) {
+            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
+            cairo_move_to(cr, left, py(t)); cairo_line_to(cr, right, py(t)); cairo_stroke(cr)
+            cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
+            text(cr, LineChart.label(t), x: left - 8, y: py(t) + 4, align: 1)
+        }
+        for t in LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1))) {
+            cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
+            cairo_move_to(cr, px(t), top); cairo_line_to(cr, px(t), bottom); cairo_stroke(cr)
+            cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
+            text(cr, LineChart.label(t), x: px(t), y: bottom + 18, align: 0.5)
+        }
+        cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
+        cairo_rectangle(cr, left, top, right - left, bottom - top); cairo_stroke(cr)
+
+        // Axis labels and title.
+        cairo_set_font_size(cr, 14)
+        text(cr, xLabel, x: (left + right) / 2, y: height - 18, align: 0.5)
+        cairo_save(cr)
+        cairo_translate(cr, 22, (top + bottom) / 2); cairo_rotate(cr, -Double.pi / 2)
+        text(cr, yLabel, x: 0, y: 0, align: 0.5)
+        cairo_restore(cr)
+        cairo_set_font_size(cr, 17)
+        text(cr, title, x: (left + right) / 2, y: 30, align: 0.5)
+
+        // Series, clipped to the plot area.
+        cairo_save(cr)
+        cairo_rectangle(cr, left, top, right - left, bottom - top); cairo_clip(cr)
+        for s in series {
+            setStyle(cr, s)
+            for (i, p) in s.points.enumerated() where p.y.isFinite {
+                if i == 0 { cairo_move_to(cr, px(p.x), py(p.y)) } else { cairo_line_to(cr, px(p.x), py(p.y)) }
+            }
+            cairo_stroke(cr)
+        }
+        cairo_restore(cr)
+
+        // Legend.
+        cairo_set_font_size(cr, 12)
+        for (i, s) in series.enumerated() {
+            let y = top + 10 + Double(i) * 20
+            setStyle(cr, s)
+            cairo_move_to(cr, right + 15, y); cairo_line_to(cr, right + 45, y); cairo_stroke(cr)
+            cairo_set_source_rgb(cr, 0.1, 0.1, 0.1)
+            text(cr, s.label, x: right + 52, y: y + 4, align: 0)
+        }
+    }
+
+    private func setStyle(_ cr: OpaquePointer?, _ s: Series) {
+        let c = LineChart.palette[s.colorIndex % LineChart.palette.count]
+        cairo_set_source_rgb(cr, c.0, c.1, c.2)
+        cairo_set_line_width(cr, 2.2)
+        if s.dashed { var d: [Double] = [7, 4]; cairo_set_dash(cr, &d, 2, 0) } else { cairo_set_dash(cr, nil, 0, 0) }
+    }
+
+    /// Draws `s` with its anchor at `align` (0 left, 0.5 centre, 1 right) of its width.
+    private func text(_ cr: OpaquePointer?, _ s: String, x: Double, y: Double, align: Double) {
+        var extents = cairo_text_extents_t()
+        cairo_text_extents(cr, s, &extents)
+        cairo_move_to(cr, x - extents.x_advance * align, y)
+        cairo_show_text(cr, s)
+    }
+}

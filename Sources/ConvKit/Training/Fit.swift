@@ -1,0 +1,123 @@
+import Foundation
+
+/// How much `fit` prints.
+public enum Verbosity: Sendable {
+    case silent
+    /// The Keras-2 progress bar, redrawn in place on a terminal; one line per epoch otherwise.
+    case progressBar
+}
+
+extension Model {
+    /// Keras' `compile`: the optimizer and loss that `fit` and `evaluate` use.
+    public func compile(optimizer: any Optimizer, loss: any Loss) {
+        self.optimizer = optimizer
+        self.loss = loss
+    }
+
+    /// Keras' `fit`. `y` holds one-hot rows or class indices, as the loss expects.
+    /// `validationSplit` takes the *last* fraction of the examples before shuffling (as Keras
+    /// does); `validationData` takes precedence over it. Shuffling draws from `seed` (by
+    /// default the model's seed), so one seed on one thread gives one history.
+    @discardableResult
+    public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
+                    validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, verbose: Verbosity = .progressBar,
+                    callbacks: [any Callback] = [], seed: UInt64? = nil) throws -> History {
+        guard let optimizer, let loss else { throw ConvKitError("model '\(name)': call compile(optimizer:loss:) before fit") }
+        try checkData(x, y, "training")
+        guard batchSize >= 1, epochs >= 0 else { throw ConvKitError("batch size must be positive and epochs non-negative") }
+        guard (0..<1).contains(validationSplit) else { throw ConvKitError("validation split must be in [0, 1), got \(validationSplit)") }
+        var (trainX, trainY) = (x, y)
+        var validation = validationData
+        if validation == nil && validationSplit > 0 {
+            let n = x.shape[0], splitAt = Int((Double(n) * (1 - validationSplit)).rounded(.up))
+            guard splitAt > 0 && splitAt < n else {
+                throw ConvKitError("validation split \(validationSplit) of \(n) examples leaves an empty part")
+            }
+            trainX = x.slice(batch: 0..<splitAt); trainY = y.slice(batch: 0..<splitAt)
+            validation = (x.slice(batch: splitAt..<n), y.slice(batch: splitAt..<n))
+        }
+        if let validation { try checkData(validation.x, validation.y, "validation") }
+
+        var generator = SeededGenerator(seed: seed ?? self.seed &+ 0x5EED)
+        let n = trainX.shape[0], steps = (n + batchSize - 1) / batchSize
+        var history = History()
+        for c in callbacks { try c.trainingWillBegin(model: self) }
+        for epoch in stride(from: 1, through: epochs, by: 1) {
+            for c in callbacks { try c.epochWillBegin(epoch - 1, model: self) }
+            if verbose == .progressBar { Console.write("Epoch \(epoch)/\(epochs)\n") }
+            var bar = ProgressBar(steps: steps, interactive: ProgressBar.stdoutIsTerminal)
+            let order = shuffle ? generator.permutation(n) : Array(0..<n)
+            let started = Date()
+            var lossSum = 0.0, correct = 0.0
+            for step in 0..<steps {
+                let indices = Array(order[(step * batchSize)..<min((step + 1) * batchSize, n)])
+                let (bx, by) = (trainX.gather(batch: indices), trainY.gather(batch: indices))
+                let predictions = try forward(bx, training: true)
+                let (value, gradient) = try loss.compute(predictions: predictions, targets: by)
+                guard value.isFinite else {
+                    throw ConvKitError("model '\(name)': the loss became \(value) at epoch \(epoch), step \(step + 1); lower the learning rate or check the data")
+                }
+                try backward(gradient)
+                optimizer.apply(to: self)
+                lossSum += Double(value) * Double(indices.count)
+                correct += Double(try Accuracy.compute(predictions: predictions, targets: by)) * Double(indices.count)
+                let seen = Double(min((step + 1) * batchSize, n))
+                if verbose == .progressBar {
+                    bar.update(step: step + 1, metrics: [("loss", lossSum / seen), ("accuracy", correct / seen)])
+                }
+            }
+            let seconds = Date().timeIntervalSince(started)
+            var log = EpochLog(epoch: epoch, loss: lossSum / Double(n), accuracy: correct / Double(n), valLoss: nil, valAccuracy: nil,
+                               learningRate: Double(optimizer.learningRate), seconds: seconds, imagesPerSecond: Double(n) / seconds)
+            var shown = [("loss", log.loss), ("accuracy", log.accuracy)]
+            if let validation {
+                let (vl, va) = try evaluate(validation.x, validation.y, batchSize: batchSize)
+                log.valLoss = Double(vl); log.valAccuracy = Double(va)
+                shown += [("val_loss", Double(vl)), ("val_accuracy", Double(va))]
+            }
+            if verbose == .progressBar { bar.finish(metrics: shown) }
+            history.epochs.append(log)
+            var stop = false
+            for c in callbacks where try c.epochDidEnd(log, model: self) { stop = true }
+            if stop { break }
+        }
+        for c in callbacks { try c.trainingDidEnd(model: self) }
+        return history
+    }
+
+    /// Mean loss and accuracy over `x`, in inference mode, batch by batch.
+    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32) throws -> (loss: Float, accuracy: Float) {
+        guard let loss else { throw ConvKitError("model '\(name)': call compile(optimizer:loss:) before evaluate") }
+        try checkData(x, y, "evaluation")
+        let n = x.shape[0]
+        var lossSum = 0.0, correct = 0.0
+        for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
+            let range = start..<min(start + batchSize, n)
+            let (bx, by) = (x.slice(batch: range), y.slice(batch: range))
+            let p = try predict(bx)
+            lossSum += Double(try loss.compute(predictions: p, targets: by).value) * Double(range.count)
+            correct += Double(try Accuracy.compute(predictions: p, targets: by)) * Double(range.count)
+        }
+        return (Float(lossSum / Double(n)), Float(correct / Double(n)))
+    }
+
+    /// Inference on many examples, `batchSize` at a time.
+    public func predict(_ x: Tensor, batchSize: Int) throws -> Tensor {
+        let n = x.shape[0]
+        var scalars = [Float]()
+        for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
+            scalars += try predict(x.slice(batch: start..<min(start + batchSize, n))).scalars
+        }
+        return Tensor(shape: [n] + outputShape, scalars: scalars)
+    }
+
+    private func checkData(_ x: Tensor, _ y: Tensor, _ what: String) throws {
+        guard x.rank >= 1, x.shape[0] > 0 else { throw ConvKitError("\(what) data is empty") }
+        guard Array(x.shape.dropFirst()) == inputShape else {
+            throw ConvKitError("\(what) examples have shape \(kerasShape(Array(x.shape.dropFirst()))), model '\(name)' expects \(kerasShape(inputShape))")
+        }
+        guard y.rank >= 1, y.shape[0] == x.shape[0] else {
+            throw ConvKitError("\(what) data has \(x.shape[0]) examples but \(y.rank >= 1 ? y.shape[0] : 0) targets")
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+struct ExperimentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "experiment",
+        abstract: "Train the models of an experiment in turn and write one report (tables, curves, claims checked).")
+
+    @Argument(help: "An experiment name (experiments/NAME.yaml) or the path of an experiment file.")
+    var name: String
+
+    @Flag(help: "A reduced run for CI: fewer images and epochs, still real training on real data.")
+    var quick = false
+
+    @Option(help: "Report folder (default: reports/NAME, or reports/NAME-quick).")
+    var out: String?
+
+    func run() throws {
+        let path = try locateExperiment(name)
+        var experiment = try Experiment.load(path: path)
+        if quick { experiment = experiment.quickened() }
+        let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"
+        try runAndReport(experiment, quick: quick, folder: folder)
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train one model file on Fashion-MNIST (or an IDX folder) and write a report.")
+
+    @Argument(help: "A model description file.") var file: String
+    @Option(help: "Epochs.") var epochs = 10
+    @Option(help: "Batch size.") var batchSize = 128
+    @Option(help: "Use the first N training images.") var limit: Int?
+    @Option(help: "Use the first N test images.") var testLimit: Int?
+    @Option(help: "Fraction of the training images kept for validation (the last part).") var validationSplit = 0.2
+    @Option(help: "sgd or adam.") var optimizer = "sgd"
+    @Option(help: "Learning rate (default 0.01 for SGD, 0.001 for Adam).") var learningRate: Float?
+    @Option(help: "SGD momentum.") var momentum: Float = 0
+    @Option(help: "Seed for weights and shuffling.") var seed: UInt64 = 0
+    @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
+    @Option(help: "Report folder (default: reports/MODEL).") var out: String?
+
+    func run() throws {
+        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let experiment = Experiment(
+            name: name, title: "Training \(name)", models: [URL(fileURLWithPath: file).standardized.path],
+            data: .init(dataset: data, trainLimit: limit, testLimit: testLimit),
+            recipe: .init(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit, optimizer: optimizer,
+                          learningRate: learningRate, momentum: momentum, seed: seed))
+        try runAndReport(experiment, quick: false, folder: out ?? "reports/\(name)")
+    }
+}
+
+func runAndReport(_ experiment: Experiment, quick: Bool, folder: String) throws {
+    let started = Date()
+    let results = try ExperimentRunner.run(experiment)
+    let claims = try ExperimentRunner.check(experiment.claims ?? [], results)
+    let reference = try experiment.reference.map { relative -> ReferenceResults in
+        let path = relative.hasPrefix("/") ? relative : URL(fileURLWithPath: experiment.directory).appendingPathComponent(relative).path
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): reference results not found") }
+        do { return try JSONDecoder().decode(ReferenceResults.self, from: data) } catch {
+            throw ConvKitError("\(path): not a reference results file (\(error))")
+        }
+    }
+    try ExperimentReport(experiment: experiment, quick: quick, results: results, claims: claims, reference: reference).write(to: folder)
+    Console.line("")
+    for c in claims { Console.line("\(c.held ? "held" : "did not hold"): \(c.claim) — \(c.measured)") }
+    Console.line("Done in \(Int(Date().timeIntervalSince(started)))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+}
+
+/// `NAME` as a path, or `experiments/NAME.yaml` here or beside the repository the binary was built in.
+func locateExperiment(_ name: String) throws -> String {
+    if FileManager.default.fileExists(atPath: name) { return name }
+    let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    let candidates = ["experiments/\(name).yaml",
+                      executable.deletingLastPathComponent().appendingPathComponent("../../experiments/\(name).yaml").standardized.path]
+    guard let found = candidates.first(where: FileManager.default.fileExists(atPath:)) else {
+        throw ConvKitError("no experiment '\(name)': looked for \(candidates.joined(separator: " and "))")
+    }
+    return found
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+@testable import ConvKit
+
+@Suite struct FitTests {
+    /// 96 Fashion-MNIST test images at 14×14 (every other pixel) keep the debug build quick.
+    static let data: (x: Tensor, y: Tensor, labels: Tensor) = {
+        let (images, labels) = try! FashionMNIST.load(split: "t10k")
+        let n = 96
+        let x = Tensor(shape: [n, 14, 14, 1]) { i in
+            let (b, r, c) = (i / 196, (i % 196) / 14, i % 14)
+            return images.scalars[b * 784 + (2 * r) * 28 + 2 * c]
+        }
+        let l = labels.slice(batch: 0..<n)
+        return (x, try! OneHot.encode(l, classes: 10), l)
+    }()
+
+    static func smallModel(seed: UInt64 = 1) throws -> Model {
+        let model = try Model(sequential: [Conv2D(filters: 4, kernelSize: 3, padding: .same), BatchNormalization(),
+                                           Activation(.relu), MaxPooling2D(), Flatten(), Dropout(rate: 0.1),
+                                           Dense(units: 10, activation: .softmax)], inputShape: [14, 14, 1], seed: seed)
+        model.compile(optimizer: SGD(learningRate: 0.05, momentum: 0.9), loss: CategoricalCrossentropy())
+        return model
+    }
+
+    private func scores(_ h: History) -> [[Double?]] {
+        h.epochs.map { [$0.loss, $0.accuracy, $0.valLoss, $0.valAccuracy, $0.learningRate] }
+    }
+
+    @Test func sameSeedGivesTheSameHistory() throws {
+        let (x, y, _) = Self.data
+        let a = try Self.smallModel().fit(x, y, batchSize: 16, epochs: 3, validationSplit: 0.25, verbose: .silent)
+        let b = try Self.smallModel().fit(x, y, batchSize: 16, epochs: 3, validationSplit: 0.25, verbose: .silent)
+        #expect(scores(a) == scores(b))
+        let c = try Self.smallModel(seed: 2).fit(x, y, batchSize: 16, epochs: 3, validationSplit: 0.25, verbose: .silent)
+        #expect(scores(a) != scores(c))
+        #expect(a.epochs.count == 3 && a.epochs.last!.loss < a.epochs.first!.loss)
+    }
+
+    @Test func validationSplitTakesTheLastFractionBeforeShuffling() throws {
+        let (x, y, _) = Self.data
+        let model = try Self.smallModel()
+        let h = try model.fit(x, y, batchSize: 32, epochs: 1, validationSplit: 0.3, verbose: .silent)
+        // Keras: split at ⌈96·0.7⌉ = 68; validation is examples 68..<96.
+        let (loss, accuracy) = try model.evaluate(x.slice(batch: 68..<96), y.slice(batch: 68..<96), batchSize: 7)
+        #expect(abs(h.epochs[0].valLoss! - Double(loss)) < 1e-5 && abs(h.epochs[0].valAccuracy! - Double(accuracy)) < 1e-6)
+        #expect(h.epochs[0].imagesPerSecond > 0 && abs(h.epochs[0].learningRate - 0.05) < 1e-7)
+    }
+
+    @Test func callbacksLogStopAndSchedule() throws {
+        let (x, y, _) = Self.data
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("convkit-\(UUID().uuidString).csv").path
+        let stopper = EarlyStopping(monitor: "loss", patience: 0, minDelta: 100)   // nothing improves by 100
+        let model = try Self.smallModel()
+        let h = try model.fit(x, y, batchSize: 32, epochs: 5, verbose: .silent,
+                              callbacks: [CSVLogger(path: csv), stopper, LearningRateScheduler { epoch, _ in 0.01 / Float(epoch + 1) }])
+        #expect(h.epochs.count == 2 && stopper.bestEpoch == 1)
+        #expect(abs(h.epochs[1].learningRate - 0.005) < 1e-9)
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3 && lines[0] == Substring(History.csvHeader) && lines[2].hasPrefix("2,"))
+        #expect(throws: ConvKitError.self) {
+            try Self.smallModel().fit(x, y, epochs: 1, verbose: .silent, callbacks: [EarlyStopping(monitor: "val_loss")])
+        }
+    }
+
+    @Test func divergingTrainingStopsWithANamedError() throws {
+        let (x, y, _) = Self.data
+        let model = try Model(sequential: [Flatten(), Dense(units: 10)], inputShape: [14, 14, 1])
+        model.compile(optimizer: SGD(learningRate: 1e30), loss: MeanSquaredError())
+        do {
+            try model.fit(x, y, batchSize: 8, epochs: 3, verbose: .silent)
+            Issue.record("no error")
+        } catch {
+            #expect("\(error)".contains("the loss became") && "\(error)".contains("epoch 1"), "\(error)")
+        }
+    }
+
+    @Test func misuseIsReported() throws {
+        let (x, y, _) = Self.data
+        let model = try Model(sequential: [Flatten(), Dense(units: 10)], inputShape: [14, 14, 1])
+        #expect(throws: ConvKitError.self) { try model.fit(x, y, verbose: .silent) }            // not compiled
+        model.compile(optimizer: SGD(), loss: CategoricalCrossentropy())
+        #expect(throws: ConvKitError.self) { try model.fit(x, y.slice(batch: 0..<5), verbose: .silent) }
+        #expect(throws: ConvKitError.self) { try model.fit(x.reshaped(to: [96, 196]), y, verbose: .silent) }
+        #expect(throws: ConvKitError.self) { try model.fit(x, y, validationSplit: 1, verbose: .silent) }
+        #expect(try model.predict(x, batchSize: 10).shape == [96, 10])
+    }
+
+    @Test func progressBarMatchesKeras() {
+        let bar = ProgressBar(steps: 55, interactive: false)
+        #expect(bar.bar(55) == "55/55 [==============================]")
+        #expect(bar.bar(11) == "11/55 [=====>........................]")
+        #expect(ProgressBar.format([("loss", 0.45123), ("accuracy", 0.84209)]) == " - loss: 0.4512 - accuracy: 0.8421")
+    }
+
+    @Test func reportFolderHasEveryFile() throws {
+        let (x, y, _) = Self.data
+        let model = try Self.smallModel()
+        let h = try model.fit(x, y, batchSize: 32, epochs: 2, validationSplit: 0.25, verbose: .silent)
+        let (tl, ta) = try model.evaluate(x, y)
+        let result = RunResult(model: "small", parameters: model.parameterCount, trainableParameters: model.trainableParameterCount,
+                               flops: model.flops, history: h, testLoss: Double(tl), testAccuracy: Double(ta),
+                               secondsPerEpoch: 1, imagesPerSecond: 72, summary: model.summary())
+        var other = result; other.model = "other"; other.testAccuracy = Double(ta) - 0.2
+        let experiment = Experiment(name: "t", models: [], data: .init(), recipe: .init(epochs: 2, batchSize: 32),
+                                    claims: [.init(claim: "small beats other", greater: ["small", "other"], metric: "test_accuracy")])
+        let claims = try ExperimentRunner.check(experiment.claims!, [result, other])
+        #expect(claims.count == 1 && claims[0].held && claims[0].measured.contains("+20.00 points"))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("convkit-report-\(UUID().uuidString)").path
+        try ExperimentReport(experiment: experiment, quick: false, results: [result, other], claims: claims, reference: nil).write(to: folder)
+        for file in ["results.json", "report.md", "report.html", "accuracy.svg", "accuracy.png", "loss.svg", "loss.png",
+                     "small/history.csv", "small/history.json", "small/summary.txt"] {
+            #expect(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), "\(file)")
+        }
+        let png = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/accuracy.png"))
+        #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        let html = try String(contentsOfFile: "\(folder)/report.html", encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("<td>small</td>") && !html.contains("src=\""))
+        #expect(try String(contentsOfFile: "\(folder)/report.md", encoding: .utf8).contains("| small beats other |"))
+    }
+
+    @Test func badExperimentFilesAreNamed() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("convkit-\(UUID().uuidString).yaml").path
+        try "name: x\nmodels: [a.yaml]\ndata: {}\nrecipe: {epochs: ten, batch_size: 4}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        do { _ = try Experiment.load(path: path); Issue.record("accepted") } catch {
+            #expect("\(error)".hasPrefix(path) && "\(error)".contains("recipe.epochs"), "\(error)")
+        }
+        try "name: x\nmodels: [a.yaml]\ndata: {}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(throws: ConvKitError("\(path): missing field 'recipe'")) { try Experiment.load(path: path) }
+    }
+}
