@@ -205,6 +205,12 @@ add_loss("binary_crossentropy", p.astype(np.float32), yb, -(yb * np.log(pc) + (1
 add_loss("binary_crossentropy_logits", logits, yb, (np.maximum(logits, 0) - logits * yb + np.log1p(np.exp(-np.abs(logits)))).mean())
 add_loss("mean_squared_error", logits, yb, ((logits - yb) ** 2).mean())
 
+# .npy files written by NumPy itself, for the reader.
+fixtures = os.path.join(os.path.dirname(__file__), "..", "Tests", "ConvKitTests", "Fixtures")
+np.save(os.path.join(fixtures, "f32.npy"), np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 8)
+np.save(os.path.join(fixtures, "f64.npy"), np.array([1.5, -2.25, 3.0]))
+np.save(os.path.join(fixtures, "u8.npy"), np.array([[0, 255], [7, 128]], dtype=np.uint8))
+
 with open(os.path.join(os.path.dirname(__file__), "..", "Tests", "ConvKitTests", "Fixtures", "layers.json"), "w") as f:
     json.dump({"generator": "scripts/make_fixtures.py", "cases": cases, "losses": losses}, f)
 print(f"wrote {len(cases)} cases")

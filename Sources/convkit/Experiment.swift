@@ -55,7 +55,7 @@ struct Train: ParsableCommand {
 
 func runAndReport(_ experiment: Experiment, quick: Bool, folder: String) throws {
     let started = Date()
-    let results = try ExperimentRunner.run(experiment)
+    let results = try ExperimentRunner.run(experiment, saveIn: folder)
     let claims = try ExperimentRunner.check(experiment.claims ?? [], results)
     let reference = try experiment.reference.map { relative -> ReferenceResults in
         let path = relative.hasPrefix("/") ? relative : URL(fileURLWithPath: experiment.directory).appendingPathComponent(relative).path

@@ -43,8 +43,10 @@ public struct ClaimResult: Codable, Sendable {
 }
 
 public enum ExperimentRunner {
-    /// Loads the data, trains every model with the recipe, evaluates on the test split.
-    public static func run(_ e: Experiment, verbose: Verbosity = .progressBar) throws -> [RunResult] {
+    /// Loads the data, trains every model with the recipe, evaluates on the test split. With
+    /// `saveIn`, each trained model goes to `saveIn/<model>/` as `model.yaml` and
+    /// `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
+    public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil) throws -> [RunResult] {
         let directory = e.data.dataset.flatMap { $0 == "fashion-mnist" ? nil : $0 } ?? FashionMNIST.defaultDirectory
         var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: directory)
         var (testX, testY) = try FashionMNIST.load(split: "t10k", directory: directory)
@@ -54,7 +56,8 @@ public enum ExperimentRunner {
         let trainTargets = try OneHot.encode(trainY, classes: classes), testTargets = try OneHot.encode(testY, classes: classes)
 
         return try e.models.map { file in
-            let model = try ModelFile.load(path: e.resolve(file), seed: e.recipe.seed)
+            let path = e.resolve(file)
+            let model = try ModelFile.load(path: path, seed: e.recipe.seed)
             if verbose == .progressBar { Console.line("\n== \(model.name): \(groupedDigits(model.parameterCount)) parameters ==") }
             let steps = (Int((Double(trainX.shape[0]) * (1 - (e.recipe.validationSplit ?? 0))).rounded(.up)) + e.recipe.batchSize - 1) / e.recipe.batchSize
             model.compile(optimizer: try makeOptimizer(e.recipe, totalSteps: steps * e.recipe.epochs),
@@ -63,6 +66,12 @@ public enum ExperimentRunner {
                                         validationSplit: e.recipe.validationSplit ?? 0, verbose: verbose, seed: e.recipe.seed)
             let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
             if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
+            if let folder {
+                let dir = "\(folder)/\(model.name)"
+                try makeDirectory(dir)
+                try writeText(try String(contentsOfFile: path, encoding: .utf8), to: "\(dir)/model.yaml")
+                try model.saveWeights(to: "\(dir)/weights.safetensors")
+            }
             let seconds = history.epochs.map(\.seconds).reduce(0, +) / Double(max(history.epochs.count, 1))
             let rate = history.epochs.map(\.imagesPerSecond).reduce(0, +) / Double(max(history.epochs.count, 1))
             return RunResult(model: model.name, parameters: model.parameterCount, trainableParameters: model.trainableParameterCount,

@@ -1,0 +1,62 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+/// A trained model folder, as `convkit train` and `convkit experiment` write them.
+func loadTrained(_ folder: String) throws -> Model {
+    let model = try ModelFile.load(path: "\(folder)/model.yaml")
+    try model.loadWeights(from: "\(folder)/weights.safetensors")
+    return model
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Test loss and accuracy of a trained model folder (model.yaml + weights.safetensors).")
+
+    @Argument(help: "A trained model folder, e.g. reports/seed003/seed003-conv.") var model: String
+    @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
+    @Option(help: "Use the first N test images.") var limit: Int?
+    @Option(help: "Batch size.") var batchSize = 256
+
+    func run() throws {
+        let net = try loadTrained(model)
+        var (x, labels) = try FashionMNIST.load(split: "t10k", directory: data ?? FashionMNIST.defaultDirectory)
+        if let limit { x = x.slice(batch: 0..<min(limit, x.shape[0])); labels = labels.slice(batch: 0..<x.shape[0]) }
+        net.compile(optimizer: SGD(), loss: CategoricalCrossentropy())
+        let (loss, accuracy) = try net.evaluate(x, try OneHot.encode(labels, classes: net.outputShape.last!), batchSize: batchSize)
+        Console.line("\(net.name) on \(groupedDigits(x.shape[0])) test images: loss \(String(format: "%.4f", loss)) - accuracy \(String(format: "%.4f", accuracy))")
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Class probabilities of a trained model for images in a .npy or IDX file.")
+
+    @Argument(help: "A trained model folder.") var model: String
+    @Argument(help: "Images: .npy (float, [n, h, w, c] or one [h, w, c]) or IDX (bytes, scaled to [0, 1]).") var input: String
+    @Option(help: "Write the probabilities [n, classes] to this .npy file.") var out: String?
+    @Option(help: "How many rows to print.") var show = 10
+
+    func run() throws {
+        let net = try loadTrained(model)
+        var x: Tensor
+        if input.hasSuffix(".npy") {
+            x = try NPY.read(path: input)
+        } else {
+            let (shape, values) = try IDX.read(path: input)
+            x = Tensor(shape: shape, scalars: values.map { Float($0) / 255 })
+        }
+        if x.shape == net.inputShape { x = x.reshaped(to: [1] + x.shape) }
+        if x.rank == net.inputShape.count && Array(x.shape.dropFirst()) + [1] == net.inputShape {
+            x = x.reshaped(to: x.shape + [1])   // [n, h, w] grey images
+        }
+        let p = try net.predict(x, batchSize: 256)
+        let classes = p.shape.last!
+        for row in 0..<min(show, p.shape[0]) {
+            let probs = Array(p.scalars[(row * classes)..<((row + 1) * classes)])
+            let best = probs.indices.max { probs[$0] < probs[$1] }!
+            Console.line("\(row): class \(best) (\(String(format: "%.3f", probs[best]))) " + probs.map { String(format: "%.3f", $0) }.joined(separator: " "))
+        }
+        if let out { try NPY.write(p, to: out); Console.line("Wrote \(out) \(p.shape)") }
+    }
+}
