@@ -41,28 +41,34 @@ def main(path):
     (x, y), (tx, ty) = load("train", data.get("train_limit")), load("t10k", data.get("test_limit"))
     r = exp["recipe"]
     results = {}
+    seeds = r.get("seeds") or [r.get("seed", 0)]
     for file in exp["models"]:
-        keras.utils.set_random_seed(r.get("seed", 0))
-        name, model = keras_model(os.path.join(here, file))
-        opt = (keras.optimizers.SGD(learning_rate=r.get("learning_rate", 0.01), momentum=r.get("momentum", 0.0),
-                                    nesterov=r.get("nesterov", False))
-               if r.get("optimizer", "sgd") == "sgd" else keras.optimizers.Adam(learning_rate=r.get("learning_rate", 0.001)))
-        model.compile(optimizer=opt, loss=keras.losses.CategoricalCrossentropy(label_smoothing=r.get("label_smoothing", 0.0)),
-                      metrics=["accuracy"])
-        timer = EpochTimer(); timer.times = []
-        h = model.fit(x, y, batch_size=r["batch_size"], epochs=r["epochs"], validation_split=r.get("validation_split", 0.0),
-                      shuffle=True, verbose=2, callbacks=[timer])
-        _, test_accuracy = model.evaluate(tx, ty, batch_size=256, verbose=0)
-        results[name] = {"test_accuracy": float(test_accuracy), "accuracy": [float(v) for v in h.history["accuracy"]],
-                         "val_accuracy": [float(v) for v in h.history.get("val_accuracy", [])],
-                         "seconds_per_epoch": float(np.mean(timer.times))}
-        print(f"{name}: test accuracy {test_accuracy:.4f}")
+        runs = []
+        for seed in seeds:
+            keras.utils.set_random_seed(seed)
+            name, model = keras_model(os.path.join(here, file))
+            opt = (keras.optimizers.SGD(learning_rate=r.get("learning_rate", 0.01), momentum=r.get("momentum", 0.0),
+                                        nesterov=r.get("nesterov", False))
+                   if r.get("optimizer", "sgd") == "sgd" else keras.optimizers.Adam(learning_rate=r.get("learning_rate", 0.001)))
+            model.compile(optimizer=opt, loss=keras.losses.CategoricalCrossentropy(label_smoothing=r.get("label_smoothing", 0.0)),
+                          metrics=["accuracy"])
+            timer = EpochTimer(); timer.times = []
+            h = model.fit(x, y, batch_size=r["batch_size"], epochs=r["epochs"], validation_split=r.get("validation_split", 0.0),
+                          shuffle=True, verbose=2, callbacks=[timer])
+            _, test_accuracy = model.evaluate(tx, ty, batch_size=256, verbose=0)
+            print(f"{name} seed {seed}: test accuracy {test_accuracy:.4f}")
+            runs.append((float(test_accuracy), h.history, float(np.mean(timer.times))))
+        mean = lambda key: [float(v) for v in np.mean([run[1][key] for run in runs], axis=0)] if key in runs[0][1] else []
+        results[name] = {"test_accuracy": float(np.mean([run[0] for run in runs])),
+                         "test_accuracies": [run[0] for run in runs],
+                         "accuracy": mean("accuracy"), "val_accuracy": mean("val_accuracy"),
+                         "seconds_per_epoch": float(np.mean([run[2] for run in runs]))}
     out = os.path.join(os.path.dirname(__file__), "..", "reference", f"{exp['name']}-keras.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     json.dump({"framework": f"Keras {keras.__version__} (TensorFlow {tf.__version__})",
                "command": f"python3 scripts/keras_experiment.py {os.path.relpath(path)}",
-               "settings": "same images, recipe and validation split; Keras' own initial weights and shuffling (seed "
-                           f"{r.get('seed', 0)}); CPU, 2 cores",
+               "settings": "same images, recipe and validation split; Keras' own initial weights and shuffling "
+                           f"(seeds {', '.join(map(str, seeds))}); CPU, 2 cores",
                "models": results}, open(out, "w"), indent=2)
     print(f"wrote {out}")
 

@@ -129,3 +129,18 @@ import Testing
         #expect(throws: ConvKitError("\(path): missing field 'recipe'")) { try Experiment.load(path: path) }
     }
 }
+
+@Suite struct SeedAveragingTests {
+    @Test func runsOfSeveralSeedsAverageEpochByEpoch() {
+        func run(_ seed: UInt64, _ acc: Double, _ val: Double) -> RunResult {
+            let log = EpochLog(epoch: 1, loss: acc, accuracy: acc, valLoss: val, valAccuracy: val, learningRate: 0.01, seconds: 2, imagesPerSecond: 100)
+            return RunResult(model: "m", seeds: [seed], testAccuracies: [acc], parameters: 10, trainableParameters: 10, flops: 1,
+                             history: History(epochs: [log]), testLoss: 1, testAccuracy: acc, secondsPerEpoch: 2, imagesPerSecond: 100, summary: "")
+        }
+        let mean = RunResult.averaging([run(0, 0.80, 0.5), run(1, 0.84, 0.7), run(2, 0.82, 0.6)])
+        #expect(mean.seeds == [0, 1, 2] && mean.testAccuracies == [0.80, 0.84, 0.82])
+        #expect(abs(mean.testAccuracy - 0.82) < 1e-12 && abs(mean.history.epochs[0].valAccuracy! - 0.6) < 1e-12)
+        #expect(abs(mean.testAccuracySpread - 0.02) < 1e-12)   // sample standard deviation
+        #expect(RunResult.averaging([run(5, 0.9, 0.9)]).testAccuracySpread == 0)
+    }
+}

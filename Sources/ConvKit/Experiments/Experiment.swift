@@ -14,6 +14,8 @@ public struct Experiment: Codable, Sendable {
     /// Overrides of `data` and `recipe` for `--quick` (CI-sized, still real training).
     public var quick: QuickSpec?
     public var claims: [Claim]?
+    /// Observations written after looking at the results (Markdown), shown in the report.
+    public var notes: String?
     /// A results file from a reference framework (same recipe), relative to the experiment file.
     public var reference: String?
 
@@ -42,6 +44,8 @@ public struct Experiment: Codable, Sendable {
         public var schedule: String? = nil
         public var labelSmoothing: Float? = nil
         public var seed: UInt64? = nil
+        /// Train every model once per seed and report means; overrides `seed`.
+        public var seeds: [UInt64]? = nil
         public init(epochs: Int, batchSize: Int, validationSplit: Double? = nil, optimizer: String? = nil, learningRate: Float? = nil,
                     momentum: Float? = nil, nesterov: Bool? = nil, weightDecay: Float? = nil, schedule: String? = nil,
                     labelSmoothing: Float? = nil, seed: UInt64? = nil) {
@@ -49,10 +53,13 @@ public struct Experiment: Codable, Sendable {
             self.learningRate = learningRate; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
             self.schedule = schedule; self.labelSmoothing = labelSmoothing; self.seed = seed
         }
+
+        /// The seeds to run: `seeds`, else `[seed]`, else `[0]`.
+        public var allSeeds: [UInt64] { seeds ?? [seed ?? 0] }
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", validationSplit = "validation_split", optimizer
             case learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay", schedule
-            case labelSmoothing = "label_smoothing", seed
+            case labelSmoothing = "label_smoothing", seed, seeds
         }
     }
 
@@ -60,7 +67,8 @@ public struct Experiment: Codable, Sendable {
         public var trainLimit: Int? = nil
         public var testLimit: Int? = nil
         public var epochs: Int? = nil
-        enum CodingKeys: String, CodingKey { case trainLimit = "train_limit", testLimit = "test_limit", epochs }
+        public var seeds: [UInt64]? = nil
+        enum CodingKeys: String, CodingKey { case trainLimit = "train_limit", testLimit = "test_limit", epochs, seeds }
     }
 
     /// A claim compares two models on a metric: `greater` (a beats b), `within` (|a − b| ≤
@@ -81,12 +89,12 @@ public struct Experiment: Codable, Sendable {
     public var directory = ""
 
     public init(name: String, title: String? = nil, description: String? = nil, models: [String], data: DataSpec,
-                recipe: Recipe, quick: QuickSpec? = nil, claims: [Claim]? = nil, reference: String? = nil) {
+                recipe: Recipe, quick: QuickSpec? = nil, claims: [Claim]? = nil, notes: String? = nil, reference: String? = nil) {
         self.name = name; self.title = title; self.description = description; self.models = models; self.data = data
-        self.recipe = recipe; self.quick = quick; self.claims = claims; self.reference = reference
+        self.recipe = recipe; self.quick = quick; self.claims = claims; self.notes = notes; self.reference = reference
     }
     enum CodingKeys: String, CodingKey {
-        case name, title, description, models, data, recipe, quick, claims, reference
+        case name, title, description, models, data, recipe, quick, claims, notes, reference
     }
 
     public static func load(path: String) throws -> Experiment {
@@ -111,6 +119,7 @@ public struct Experiment: Codable, Sendable {
         e.data.trainLimit = quick.trainLimit ?? e.data.trainLimit
         e.data.testLimit = quick.testLimit ?? e.data.testLimit
         e.recipe.epochs = quick.epochs ?? e.recipe.epochs
+        e.recipe.seeds = quick.seeds ?? [e.recipe.allSeeds[0]]
         return e
     }
 

@@ -1,8 +1,11 @@
 import Foundation
 
-/// The outcome of training one model.
+/// The outcome of training one model: for several seeds, the means, with the per-seed test
+/// accuracies kept and the history averaged epoch by epoch.
 public struct RunResult: Codable, Sendable {
     public var model: String
+    public var seeds: [UInt64] = [0]
+    public var testAccuracies: [Double] = []
     public var parameters: Int
     public var trainableParameters: Int
     public var flops: Int
@@ -14,9 +17,40 @@ public struct RunResult: Codable, Sendable {
     public var summary: String
 
     enum CodingKeys: String, CodingKey {
-        case model, parameters, trainableParameters = "trainable_parameters", flops, history
+        case model, seeds, testAccuracies = "test_accuracies", parameters, trainableParameters = "trainable_parameters", flops, history
         case testLoss = "test_loss", testAccuracy = "test_accuracy", secondsPerEpoch = "seconds_per_epoch"
         case imagesPerSecond = "images_per_second", summary
+    }
+
+    /// Standard deviation of the test accuracy over seeds (0 for one seed).
+    public var testAccuracySpread: Double {
+        let n = Double(testAccuracies.count)
+        guard n > 1 else { return 0 }
+        let mean = testAccuracies.reduce(0, +) / n
+        return (testAccuracies.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+    }
+
+    /// One result from runs of the same model with different seeds.
+    static func averaging(_ runs: [RunResult]) -> RunResult {
+        guard var out = runs.first, runs.count > 1 else { return runs[0] }
+        let n = Double(runs.count)
+        func mean(_ f: (RunResult) -> Double) -> Double { runs.map(f).reduce(0, +) / n }
+        func meanOptional(_ values: [Double?]) -> Double? {
+            values.contains(nil) ? nil : values.map { $0! }.reduce(0, +) / Double(values.count)
+        }
+        out.seeds = runs.flatMap(\.seeds)
+        out.testAccuracies = runs.flatMap(\.testAccuracies)
+        out.testAccuracy = mean(\.testAccuracy); out.testLoss = mean(\.testLoss)
+        out.secondsPerEpoch = mean(\.secondsPerEpoch); out.imagesPerSecond = mean(\.imagesPerSecond)
+        let epochs = runs.map(\.history.epochs.count).min() ?? 0
+        out.history.epochs = (0..<epochs).map { e in
+            let logs = runs.map { $0.history.epochs[e] }
+            func m(_ f: (EpochLog) -> Double) -> Double { logs.map(f).reduce(0, +) / n }
+            return EpochLog(epoch: e + 1, loss: m(\.loss), accuracy: m(\.accuracy), valLoss: meanOptional(logs.map(\.valLoss)),
+                            valAccuracy: meanOptional(logs.map(\.valAccuracy)), learningRate: m(\.learningRate),
+                            seconds: m(\.seconds), imagesPerSecond: m(\.imagesPerSecond))
+        }
+        return out
     }
 
     /// A metric by name, for claims and reference comparisons.
@@ -43,9 +77,9 @@ public struct ClaimResult: Codable, Sendable {
 }
 
 public enum ExperimentRunner {
-    /// Loads the data, trains every model with the recipe, evaluates on the test split. With
-    /// `saveIn`, each trained model goes to `saveIn/<model>/` as `model.yaml` and
-    /// `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
+    /// Loads the data, trains every model with the recipe once per seed, evaluates on the test
+    /// split. With `saveIn`, each model trained with the first seed goes to `saveIn/<model>/` as
+    /// `model.yaml` and `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
     public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil) throws -> [RunResult] {
         let directory = e.data.dataset.flatMap { $0 == "fashion-mnist" ? nil : $0 } ?? FashionMNIST.defaultDirectory
         var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: directory)
@@ -57,26 +91,33 @@ public enum ExperimentRunner {
 
         return try e.models.map { file in
             let path = e.resolve(file)
-            let model = try ModelFile.load(path: path, seed: e.recipe.seed)
-            if verbose == .progressBar { Console.line("\n== \(model.name): \(groupedDigits(model.parameterCount)) parameters ==") }
-            let steps = (Int((Double(trainX.shape[0]) * (1 - (e.recipe.validationSplit ?? 0))).rounded(.up)) + e.recipe.batchSize - 1) / e.recipe.batchSize
-            model.compile(optimizer: try makeOptimizer(e.recipe, totalSteps: steps * e.recipe.epochs),
-                          loss: CategoricalCrossentropy(labelSmoothing: e.recipe.labelSmoothing ?? 0))
-            let history = try model.fit(trainX, trainTargets, batchSize: e.recipe.batchSize, epochs: e.recipe.epochs,
-                                        validationSplit: e.recipe.validationSplit ?? 0, verbose: verbose, seed: e.recipe.seed)
-            let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
-            if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
-            if let folder {
-                let dir = "\(folder)/\(model.name)"
-                try makeDirectory(dir)
-                try writeText(try String(contentsOfFile: path, encoding: .utf8), to: "\(dir)/model.yaml")
-                try model.saveWeights(to: "\(dir)/weights.safetensors")
+            let runs = try e.recipe.allSeeds.enumerated().map { index, seed -> RunResult in
+                let model = try ModelFile.load(path: path, seed: seed)
+                if verbose == .progressBar {
+                    let of = e.recipe.allSeeds.count > 1 ? ", seed \(seed) (\(index + 1) of \(e.recipe.allSeeds.count))" : ""
+                    Console.line("\n== \(model.name): \(groupedDigits(model.parameterCount)) parameters\(of) ==")
+                }
+                let steps = (Int((Double(trainX.shape[0]) * (1 - (e.recipe.validationSplit ?? 0))).rounded(.up)) + e.recipe.batchSize - 1) / e.recipe.batchSize
+                model.compile(optimizer: try makeOptimizer(e.recipe, totalSteps: steps * e.recipe.epochs),
+                              loss: CategoricalCrossentropy(labelSmoothing: e.recipe.labelSmoothing ?? 0))
+                let history = try model.fit(trainX, trainTargets, batchSize: e.recipe.batchSize, epochs: e.recipe.epochs,
+                                            validationSplit: e.recipe.validationSplit ?? 0, verbose: verbose, seed: seed)
+                let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
+                if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
+                if let folder, index == 0 {
+                    let dir = "\(folder)/\(model.name)"
+                    try makeDirectory(dir)
+                    try writeText(try String(contentsOfFile: path, encoding: .utf8), to: "\(dir)/model.yaml")
+                    try model.saveWeights(to: "\(dir)/weights.safetensors")
+                }
+                let seconds = history.epochs.map(\.seconds).reduce(0, +) / Double(max(history.epochs.count, 1))
+                let rate = history.epochs.map(\.imagesPerSecond).reduce(0, +) / Double(max(history.epochs.count, 1))
+                return RunResult(model: model.name, seeds: [seed], testAccuracies: [Double(testAccuracy)], parameters: model.parameterCount,
+                                 trainableParameters: model.trainableParameterCount, flops: model.flops, history: history,
+                                 testLoss: Double(testLoss), testAccuracy: Double(testAccuracy), secondsPerEpoch: seconds,
+                                 imagesPerSecond: rate, summary: model.summary())
             }
-            let seconds = history.epochs.map(\.seconds).reduce(0, +) / Double(max(history.epochs.count, 1))
-            let rate = history.epochs.map(\.imagesPerSecond).reduce(0, +) / Double(max(history.epochs.count, 1))
-            return RunResult(model: model.name, parameters: model.parameterCount, trainableParameters: model.trainableParameterCount,
-                             flops: model.flops, history: history, testLoss: Double(testLoss), testAccuracy: Double(testAccuracy),
-                             secondsPerEpoch: seconds, imagesPerSecond: rate, summary: model.summary())
+            return RunResult.averaging(runs)
         }
     }
 

@@ -4,11 +4,13 @@ import Foundation
 public struct ReferenceResults: Codable, Sendable {
     public struct ModelResult: Codable, Sendable {
         public var testAccuracy: Double
+        /// One per seed, when the reference ran several.
+        public var testAccuracies: [Double]?
         public var accuracy: [Double]?
         public var valAccuracy: [Double]?
         public var secondsPerEpoch: Double?
         enum CodingKeys: String, CodingKey {
-            case testAccuracy = "test_accuracy", accuracy, valAccuracy = "val_accuracy", secondsPerEpoch = "seconds_per_epoch"
+            case testAccuracy = "test_accuracy", testAccuracies = "test_accuracies", accuracy, valAccuracy = "val_accuracy", secondsPerEpoch = "seconds_per_epoch"
         }
     }
     public var framework: String
@@ -69,6 +71,14 @@ public struct ExperimentReport {
 
     private func percent(_ v: Double?) -> String { v.map { String(format: "%.2f", $0 * 100) } ?? "–" }
 
+    /// Mean test accuracy in %, with ± the spread over seeds when there are several.
+    private func testAccuracy(_ mean: Double, _ runs: [Double]?) -> String {
+        guard let runs, runs.count > 1 else { return percent(mean) }
+        let m = runs.reduce(0, +) / Double(runs.count)
+        let sd = (runs.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(runs.count - 1)).squareRoot()
+        return "\(percent(mean)) ± \(String(format: "%.2f", sd * 100))"
+    }
+
     func markdown() -> String {
         let r = experiment.recipe
         var md = "# \(experiment.title ?? experiment.name)\n\n"
@@ -81,12 +91,14 @@ public struct ExperimentReport {
         md += r.weightDecay.map { ", weight decay \($0)" } ?? ""
         md += ", \(r.schedule ?? "constant") schedule, categorical cross-entropy"
         md += (r.labelSmoothing ?? 0) > 0 ? " with label smoothing \(r.labelSmoothing!)" : ""
-        md += ", seed \(r.seed ?? 0).\(quick ? " **Quick run** (`--quick`): reduced data and epochs, for CI; the figures are not the experiment's." : "")\n\n"
+        let seeds = r.allSeeds
+        md += seeds.count > 1 ? ", \(seeds.count) seeds (\(seeds.map(String.init).joined(separator: ", "))): tables and curves show means, test accuracy ± its standard deviation over seeds." : ", seed \(seeds[0])."
+        md += "\(quick ? " **Quick run** (`--quick`): reduced data and epochs, for CI; the figures are not the experiment's." : "")\n\n"
 
         md += "## Results\n\n| Model | Params | FLOPs/image | Train acc % | Val acc % | Test acc % | Test loss | s/epoch | images/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for x in results {
             let last = x.history.epochs.last
-            md += "| \(x.model) | \(groupedDigits(x.parameters)) | \(groupedDigits(x.flops)) | \(percent(last?.accuracy)) | \(percent(last?.valAccuracy)) | \(percent(x.testAccuracy)) | \(String(format: "%.4f", x.testLoss)) | \(String(format: "%.1f", x.secondsPerEpoch)) | \(String(format: "%.0f", x.imagesPerSecond)) |\n"
+            md += "| \(x.model) | \(groupedDigits(x.parameters)) | \(groupedDigits(x.flops)) | \(percent(last?.accuracy)) | \(percent(last?.valAccuracy)) | \(testAccuracy(x.testAccuracy, x.testAccuracies)) | \(String(format: "%.4f", x.testLoss)) | \(String(format: "%.1f", x.secondsPerEpoch)) | \(String(format: "%.0f", x.imagesPerSecond)) |\n"
         }
         md += "\n### Accuracy per epoch (train / validation, %)\n\n| Epoch | " + results.map(\.model).joined(separator: " | ") + " |\n|---|" + String(repeating: "---:|", count: results.count) + "\n"
         for e in 0..<(results.map(\.history.epochs.count).max() ?? 0) {
@@ -106,7 +118,7 @@ public struct ExperimentReport {
             for x in results {
                 guard let ref = reference.models[x.model] else { continue }
                 let diff = (x.testAccuracy - ref.testAccuracy) * 100
-                md += "| \(x.model) | \(percent(x.testAccuracy)) | \(percent(ref.testAccuracy)) | \(String(format: "%+.2f", diff)) | \(abs(diff) <= 2 ? "yes" : "**no**") |\n"
+                md += "| \(x.model) | \(testAccuracy(x.testAccuracy, x.testAccuracies)) | \(testAccuracy(ref.testAccuracy, ref.testAccuracies)) | \(String(format: "%+.2f", diff)) | \(abs(diff) <= 2 ? "yes" : "**no**") |\n"
             }
             if quick { md += "\nThe reference ran the full recipe; a quick run is not comparable with it.\n" }
         }
@@ -114,6 +126,9 @@ public struct ExperimentReport {
         if !claims.isEmpty {
             md += "\n## The seed's claims, checked here\n\n| Claim | Measured | Held here |\n|---|---|---|\n"
             for c in claims { md += "| \(c.claim) | \(c.measured) | \(c.held ? "yes" : "**no**") |\n" }
+        }
+        if let notes = experiment.notes, !quick {
+            md += "\n## Notes\n\n" + notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
         }
         md += "\nEach model's layer table is in `<model>/summary.txt`, and its per-epoch history in `<model>/history.csv`.\n"
         return md
