@@ -144,3 +144,24 @@ import Testing
         #expect(RunResult.averaging([run(5, 0.9, 0.9)]).testAccuracySpread == 0)
     }
 }
+
+@Suite struct ExperimentValidationTests {
+    @Test func mistakesAreFoundBeforeTraining() throws {
+        let seed003 = try Experiment.load(path: repositoryRoot.appendingPathComponent("experiments/seed003.yaml").path)
+        try ExperimentRunner.validate(seed003)
+        var typo = seed003
+        typo.claims![0].greater = ["seed003-conv", "seed003-dens"]
+        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(typo) }
+        var metric = seed003
+        metric.claims![0].metric = "test_acc"
+        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(metric) }
+        var optimizer = seed003
+        optimizer.recipe.optimizer = "rmsprop"
+        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(optimizer) }
+        var missing = seed003
+        missing.models.append("nowhere.yaml")
+        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(missing) }
+        let quick = seed003.quickened()
+        #expect(quick.recipe.allSeeds == [0] && quick.recipe.epochs == 3 && quick.data.trainLimit == 4000)
+    }
+}

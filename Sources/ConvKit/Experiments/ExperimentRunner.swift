@@ -81,7 +81,8 @@ public enum ExperimentRunner {
     /// split. With `saveIn`, each model trained with the first seed goes to `saveIn/<model>/` as
     /// `model.yaml` and `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
     public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil) throws -> [RunResult] {
-        let directory = e.data.dataset.flatMap { $0 == "fashion-mnist" ? nil : $0 } ?? FashionMNIST.defaultDirectory
+        try validate(e)
+        let directory = e.data.dataset.flatMap { $0 == "fashion-mnist" ? nil : e.resolve($0) } ?? FashionMNIST.defaultDirectory
         var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: directory)
         var (testX, testY) = try FashionMNIST.load(split: "t10k", directory: directory)
         if let n = e.data.trainLimit { trainX = trainX.slice(batch: 0..<min(n, trainX.shape[0])); trainY = trainY.slice(batch: 0..<trainX.shape[0]) }
@@ -118,6 +119,28 @@ public enum ExperimentRunner {
                                  imagesPerSecond: rate, summary: model.summary())
             }
             return RunResult.averaging(runs)
+        }
+    }
+
+    /// Checks what can be checked before any training: the model files parse, the recipe
+    /// names a known optimizer and schedule, and every claim names models and metrics that exist.
+    public static func validate(_ e: Experiment) throws {
+        guard !e.models.isEmpty else { throw ConvKitError("experiment '\(e.name)': no models") }
+        guard e.recipe.epochs >= 1, e.recipe.batchSize >= 1, !e.recipe.allSeeds.isEmpty else {
+            throw ConvKitError("experiment '\(e.name)': epochs, batch_size and the seed list must be positive")
+        }
+        let names = try e.models.map { try ModelFile.load(path: e.resolve($0)).name }
+        _ = try makeOptimizer(e.recipe, totalSteps: 1)
+        let metrics = ["test_accuracy", "test_loss", "val_accuracy", "accuracy", "parameters", "flops", "seconds_per_epoch", "images_per_second"]
+        for c in e.claims ?? [] {
+            let pair = c.greater ?? c.within ?? c.ratio ?? []
+            guard pair.count == 2 else { throw ConvKitError("claim '\(c.claim)': needs greater, within or ratio with two model names") }
+            if let unknown = pair.first(where: { !names.contains($0) }) {
+                throw ConvKitError("claim '\(c.claim)': no model named '\(unknown)' (models: \(names.joined(separator: ", ")))")
+            }
+            guard metrics.contains(c.metric) else {
+                throw ConvKitError("claim '\(c.claim)': unknown metric '\(c.metric)' (\(metrics.joined(separator: ", ")))")
+            }
         }
     }
 
