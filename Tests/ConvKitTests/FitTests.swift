@@ -161,6 +161,9 @@ import Testing
         var missing = seed003
         missing.models.append("nowhere.yaml")
         #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(missing) }
+        var notClassifier = seed003
+        notClassifier.models = ["../models/seed000-conv3x3-64.yaml"]
+        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(notClassifier) }
         let quick = seed003.quickened()
         #expect(quick.recipe.allSeeds == [0] && quick.recipe.epochs == 3 && quick.data.trainLimit == 4000)
     }

@@ -129,7 +129,13 @@ public enum ExperimentRunner {
         guard e.recipe.epochs >= 1, e.recipe.batchSize >= 1, !e.recipe.allSeeds.isEmpty else {
             throw ConvKitError("experiment '\(e.name)': epochs, batch_size and the seed list must be positive")
         }
-        let names = try e.models.map { try ModelFile.load(path: e.resolve($0)).name }
+        let names = try e.models.map { file -> String in
+            let model = try ModelFile.load(path: e.resolve(file))
+            guard model.outputShape == [10] else {
+                throw ConvKitError("\(e.resolve(file)): model '\(model.name)' outputs \(kerasShape(model.outputShape)); a classifier of the 10 classes must output (None, 10)")
+            }
+            return model.name
+        }
         _ = try makeOptimizer(e.recipe, totalSteps: 1)
         let metrics = ["test_accuracy", "test_loss", "val_accuracy", "accuracy", "parameters", "flops", "seconds_per_epoch", "images_per_second"]
         for c in e.claims ?? [] {
