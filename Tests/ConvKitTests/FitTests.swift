@@ -168,3 +168,13 @@ import Testing
         #expect(quick.recipe.allSeeds == [0] && quick.recipe.epochs == 3 && quick.data.trainLimit == 4000)
     }
 }
+
+@Suite struct ChartTests {
+    @Test func ticksAreRoundAndLabelledAlike() {
+        #expect(LineChart.ticks(0.42, 2.31) == [0.5, 1.0, 1.5, 2.0])
+        #expect(LineChart.labels([0.5, 1.0, 1.5, 2.0]) == ["0.5", "1.0", "1.5", "2.0"])
+        #expect(LineChart.labels([0.25, 0.5, 0.75]) == ["0.25", "0.50", "0.75"])
+        #expect(LineChart.labels([2, 4, 6]) == ["2", "4", "6"])
+        #expect(LineChart.ticks(1, 10, count: 9).first == 1 && LineChart.ticks(1, 10, count: 9).last == 10)
+    }
+}

@@ -66,9 +66,14 @@ public struct LineChart {
         return ticks
     }
 
-    static func label(_ v: Double) -> String {
-        if v == v.rounded() && abs(v) < 1e6 { return String(Int(v)) }
-        return String(format: abs(v) < 0.01 ? "%.3g" : "%.2f", v)
+    /// Labels with the decimals the tick step needs, the same for every tick of an axis
+    /// (step 0.5 → "1.5", "2.0"; step 0.25 → "0.25"; step 2 → "4").
+    static func labels(_ ticks: [Double]) -> [String] {
+        guard ticks.count > 1 else { return ticks.map { String(format: "%g", $0) } }
+        let step = ticks[1] - ticks[0]
+        var decimals = max(0, Int((-log10(step)).rounded(.up)))
+        while decimals < 6 && abs(step * pow(10, Double(decimals)) - (step * pow(10, Double(decimals))).rounded()) > 1e-6 { decimals += 1 }
+        return ticks.map { String(format: "%.\(decimals)f", $0) }
     }
 
     private func draw(_ cr: OpaquePointer?) {
@@ -94,17 +99,19 @@ public struct LineChart {
         // Grid, ticks and tick labels.
         cairo_set_font_size(cr, 12)
         cairo_set_line_width(cr, 1)
-        for t in LineChart.ticks(y0, y1) {
+        let yTicks = LineChart.ticks(y0, y1)
+        for (t, label) in zip(yTicks, LineChart.labels(yTicks)) {
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
             cairo_move_to(cr, left, py(t)); cairo_line_to(cr, right, py(t)); cairo_stroke(cr)
             cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
-            text(cr, LineChart.label(t), x: left - 8, y: py(t) + 4, align: 1)
+            text(cr, label, x: left - 8, y: py(t) + 4, align: 1)
         }
-        for t in LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1))) {
+        let xTicks = LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1)))
+        for (t, label) in zip(xTicks, LineChart.labels(xTicks)) {
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
             cairo_move_to(cr, px(t), top); cairo_line_to(cr, px(t), bottom); cairo_stroke(cr)
             cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
-            text(cr, LineChart.label(t), x: px(t), y: bottom + 18, align: 0.5)
+            text(cr, label, x: px(t), y: bottom + 18, align: 0.5)
         }
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
         cairo_rectangle(cr, left, top, right - left, bottom - top); cairo_stroke(cr)
