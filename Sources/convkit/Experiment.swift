@@ -25,6 +25,21 @@ struct ExperimentCommand: ParsableCommand {
     }
 }
 
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild an experiment's report from its results.json (after editing the experiment's notes), without training.")
+
+    @Argument(help: "An experiment name or file.") var name: String
+    @Option(help: "Report folder (default: reports/NAME).") var out: String?
+
+    func run() throws {
+        let experiment = try Experiment.load(path: try locateExperiment(name))
+        let folder = out ?? "reports/\(experiment.name)"
+        try ExperimentReport.rerender(folder: folder, experiment: experiment)
+        Console.line("Report: \(folder)/report.html")
+    }
+}
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train one model file on Fashion-MNIST (or an IDX folder) and write a report.")

@@ -50,6 +50,24 @@ public struct ExperimentReport {
         try writeText(html(folder: folder), to: "\(folder)/report.html")
     }
 
+    /// Rebuilds the report of `folder` from its `results.json`, with the texts (title,
+    /// description, notes) of `experiment` as they are now: no training needed.
+    public static func rerender(folder: String, experiment: Experiment) throws {
+        let path = "\(folder)/results.json"
+        guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): no results to re-render") }
+        let saved: ResultsFile
+        do { saved = try JSONDecoder().decode(ResultsFile.self, from: data) } catch {
+            throw ConvKitError("\(path): not a ConvKit results file (\(error))")
+        }
+        guard saved.experiment == experiment.name else {
+            throw ConvKitError("\(path): results of experiment '\(saved.experiment)', not '\(experiment.name)'")
+        }
+        var e = experiment
+        e.recipe = saved.recipe; e.data = saved.data
+        try ExperimentReport(experiment: e, quick: saved.quick, results: saved.models, claims: saved.claims,
+                             reference: saved.reference).write(to: folder)
+    }
+
     private struct ResultsFile: Codable {
         var experiment: String, quick: Bool, recipe: Experiment.Recipe, data: Experiment.DataSpec
         var models: [RunResult], claims: [ClaimResult], reference: ReferenceResults?
