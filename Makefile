@@ -1,6 +1,6 @@
 # ConvKit — the two commands of the README, and helpers.
 #   make run    install what is missing, build, run the main job (the seed-003 experiment)
-#   make test   install what is missing, run the whole test suite, then the quick experiment end to end
+#   make test   install what is missing, run the quick experiment end to end, then the whole test suite
 
 SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
@@ -24,11 +24,12 @@ quick: build
 summaries: build
 	.build/release/convkit summary $(MODELS)
 
+# The quick experiment first, so the test runner's summary is the last line.
 test: deps
-	$(SWIFT) test
 	$(SWIFT) build -c release --product convkit
 	.build/release/convkit experiment seed003 --quick --out .build/quick-report
 	test -s .build/quick-report/report.html && test -s .build/quick-report/accuracy.png
+	$(SWIFT) test
 
 # Regenerates the NumPy reference values the forward tests compare against.
 fixtures:
