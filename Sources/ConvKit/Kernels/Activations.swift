@@ -19,7 +19,10 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
     public func apply(_ x: Tensor) -> Tensor {
         switch self {
         case .linear: return x
-        case .relu: return x.map { max($0, 0) }
+        case .relu:
+            var y = x
+            y.scalars.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
+            return y
         case .sigmoid: return x.map { 1 / (1 + exp(-$0)) }
         case .tanh: return x.map { Foundation.tanh($0) }
         case .leakyRelu: return x.map { $0 > 0 ? $0 : ActivationFunction.leakySlope * $0 }
@@ -33,7 +36,10 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
         var dx = dy
         switch self {
         case .linear: break
-        case .relu: for i in 0..<dx.count where x.scalars[i] <= 0 { dx.scalars[i] = 0 }
+        case .relu:
+            dx.scalars.withUnsafeMutableBufferPointer { d in
+                x.scalars.withUnsafeBufferPointer { xp in for i in d.indices where xp[i] <= 0 { d[i] = 0 } }
+            }
         case .sigmoid: for i in 0..<dx.count { let s = y.scalars[i]; dx.scalars[i] *= s * (1 - s) }
         case .tanh: for i in 0..<dx.count { let t = y.scalars[i]; dx.scalars[i] *= 1 - t * t }
         case .leakyRelu: for i in 0..<dx.count where x.scalars[i] <= 0 { dx.scalars[i] *= ActivationFunction.leakySlope }

@@ -99,14 +99,17 @@ public enum Convolution {
             }
             return
         }
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
-        defer { col.deallocate() }
-        for n in 0..<g.batch {
-            for group in 0..<g.groups {
-                im2col(x + n * g.inputPixels * cin, col, g, group: group)
-                GEMM.multiply(m: P, n: g.outputChannelsPerGroup, k: K,
-                              a: col, lda: K, b: w + group * g.outputChannelsPerGroup, ldb: cout,
-                              c: y + n * P * cout + group * g.outputChannelsPerGroup, ldc: cout)
+        let (xs, ws, ys) = (SharedPointer(x), SharedPointer(w), SharedPointer(y))
+        Parallel.forEachChunk(g.batch) { images, _ in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
+            defer { col.deallocate() }
+            for n in images {
+                for group in 0..<g.groups {
+                    im2col(xs.base + n * g.inputPixels * cin, col, g, group: group)
+                    GEMM.multiply(m: P, n: g.outputChannelsPerGroup, k: K,
+                                  a: col, lda: K, b: ws.base + group * g.outputChannelsPerGroup, ldb: cout,
+                                  c: ys.base + n * P * cout + group * g.outputChannelsPerGroup, ldc: cout)
+                }
             }
         }
     }
@@ -121,14 +124,17 @@ public enum Convolution {
             }
             return
         }
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
-        defer { col.deallocate() }
-        for n in 0..<g.batch {
-            for group in 0..<g.groups {
-                GEMM.multiply(transposeB: true, m: P, n: K, k: og,
-                              a: dy + n * P * cout + group * og, lda: cout, b: w + group * og, ldb: cout,
-                              c: col, ldc: K)
-                col2im(col, dx + n * g.inputPixels * cin, g, group: group)
+        let (dys, ws, dxs) = (SharedPointer(dy), SharedPointer(w), SharedPointer(dx))
+        Parallel.forEachChunk(g.batch) { images, _ in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
+            defer { col.deallocate() }
+            for n in images {
+                for group in 0..<g.groups {
+                    GEMM.multiply(transposeB: true, m: P, n: K, k: og,
+                                  a: dys.base + n * P * cout + group * og, lda: cout, b: ws.base + group * og, ldb: cout,
+                                  c: col, ldc: K)
+                    col2im(col, dxs.base + n * g.inputPixels * cin, g, group: group)
+                }
             }
         }
     }
@@ -143,15 +149,29 @@ public enum Convolution {
             }
             return
         }
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
-        defer { col.deallocate() }
-        for n in 0..<g.batch {
-            for group in 0..<g.groups {
-                im2col(x + n * g.inputPixels * cin, col, g, group: group)
-                GEMM.multiply(transposeA: true, m: K, n: og, k: P,
-                              a: col, lda: K, b: dy + n * P * cout + group * og, ldb: cout,
-                              beta: 1, c: dw + group * og, ldc: cout)
+        // Each worker sums its images into its own partial kernel gradient; the partials are
+        // added in worker order, so a given thread count always gives the same numbers.
+        let size = K * cout, workers = min(Parallel.workers, g.batch)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * workers)
+        partials.initialize(repeating: 0, count: size * workers)
+        defer { partials.deallocate() }
+        let (xs, dys, ps) = (SharedPointer(x), SharedPointer(dy), SharedPointer(partials))
+        Parallel.forEachChunk(g.batch) { images, worker in
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
+            defer { col.deallocate() }
+            let partial = ps.base + worker * size
+            for n in images {
+                for group in 0..<g.groups {
+                    im2col(xs.base + n * g.inputPixels * cin, col, g, group: group)
+                    GEMM.multiply(transposeA: true, m: K, n: og, k: P,
+                                  a: col, lda: K, b: dys.base + n * P * cout + group * og, ldb: cout,
+                                  beta: 1, c: partial + group * og, ldc: cout)
+                }
             }
+        }
+        for worker in 0..<workers {
+            let partial = partials + worker * size
+            for i in 0..<size { dw[i] += partial[i] }
         }
     }
 

@@ -34,7 +34,16 @@ public final class BatchNormalization: Layer {
         if training {
             // Accumulate in Double: a batch of 128×28×28 rows loses digits in Float.
             var sum = [Double](repeating: 0, count: c), sumSquares = [Double](repeating: 0, count: c)
-            for r in 0..<rows { for j in 0..<c { let v = Double(x.scalars[r * c + j]); sum[j] += v; sumSquares[j] += v * v } }
+            x.scalars.withUnsafeBufferPointer { xp in
+                sum.withUnsafeMutableBufferPointer { s in
+                    sumSquares.withUnsafeMutableBufferPointer { q in
+                        for r in 0..<rows {
+                            let row = xp.baseAddress! + r * c
+                            for j in 0..<c { let v = Double(row[j]); s[j] += v; q[j] += v * v }
+                        }
+                    }
+                }
+            }
             for j in 0..<c {
                 let m = sum[j] / Double(rows)
                 mean[j] = Float(m)
@@ -48,11 +57,15 @@ public final class BatchNormalization: Layer {
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
         var normalized = x, y = x
-        for r in 0..<rows {
-            for j in 0..<c {
-                let i = r * c + j
-                normalized.scalars[i] = (x.scalars[i] - mean[j]) * inverseStd[j]
-                y.scalars[i] = normalized.scalars[i] * g[j] + b[j]
+        normalized.scalars.withUnsafeMutableBufferPointer { np in
+            y.scalars.withUnsafeMutableBufferPointer { yp in
+                for r in 0..<rows {
+                    let n = np.baseAddress! + r * c, out = yp.baseAddress! + r * c
+                    for j in 0..<c {
+                        n[j] = (n[j] - mean[j]) * inverseStd[j]
+                        out[j] = n[j] * g[j] + b[j]
+                    }
+                }
             }
         }
         if training { cachedNormalized = normalized; cachedInverseStd = inverseStd }
@@ -64,10 +77,12 @@ public final class BatchNormalization: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let c = gradOutput.shape.last!, rows = gradOutput.count / c
         var sumDy = [Double](repeating: 0, count: c), sumDyXhat = [Double](repeating: 0, count: c)
-        for r in 0..<rows {
-            for j in 0..<c {
-                let i = r * c + j, dy = Double(gradOutput.scalars[i])
-                sumDy[j] += dy; sumDyXhat[j] += dy * Double(cachedNormalized.scalars[i])
+        gradOutput.scalars.withUnsafeBufferPointer { dyp in
+            cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
+                for r in 0..<rows {
+                    let dy = dyp.baseAddress! + r * c, xh = xhat.baseAddress! + r * c
+                    for j in 0..<c { let d = Double(dy[j]); sumDy[j] += d; sumDyXhat[j] += d * Double(xh[j]) }
+                }
             }
         }
         if let gammaParameter = parameter("gamma"), updates(gammaParameter) {
@@ -77,13 +92,16 @@ public final class BatchNormalization: Layer {
             betaParameter.gradient = Tensor(shape: [c], scalars: sumDy.map(Float.init))
         }
         let g = gamma ?? [Float](repeating: 1, count: c)
+        // dx = scale·(dy − meanDy − x̂·meanDyXhat) with per-channel constants.
+        let scale = (0..<c).map { g[$0] * cachedInverseStd[$0] }
+        let meanDy = sumDy.map { Float($0 / Double(rows)) }, meanDyXhat = sumDyXhat.map { Float($0 / Double(rows)) }
         var dx = gradOutput
-        for r in 0..<rows {
-            for j in 0..<c {
-                let i = r * c + j
-                let centered = Double(gradOutput.scalars[i]) - sumDy[j] / Double(rows)
-                    - Double(cachedNormalized.scalars[i]) * sumDyXhat[j] / Double(rows)
-                dx.scalars[i] = Float(centered) * g[j] * cachedInverseStd[j]
+        dx.scalars.withUnsafeMutableBufferPointer { d in
+            cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
+                for r in 0..<rows {
+                    let out = d.baseAddress! + r * c, xh = xhat.baseAddress! + r * c
+                    for j in 0..<c { out[j] = scale[j] * (out[j] - meanDy[j] - xh[j] * meanDyXhat[j]) }
+                }
             }
         }
         return [dx]
