@@ -6,7 +6,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick summaries test fixtures verify-keras keras-reference clean
+.PHONY: deps build run quick summaries bench test fixtures verify-keras keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -21,6 +21,10 @@ run: build
 quick: build
 	.build/release/convkit experiment seed003 --quick
 
+# ConvKit against its peers, side by side (installs tensorflow-cpu once).
+bench: build
+	.build/release/convkit bench --peers --rounds 2 --json bench.json
+
 summaries: build
 	.build/release/convkit summary $(MODELS)
 
@@ -29,6 +33,7 @@ test: deps
 	$(SWIFT) build -c release --product convkit
 	.build/release/convkit experiment seed003 --quick --out .build/quick-report
 	test -s .build/quick-report/report.html && test -s .build/quick-report/accuracy.png
+	.build/release/convkit bench --quick --rounds 1
 	$(SWIFT) test
 
 # Regenerates the NumPy reference values the forward tests compare against.

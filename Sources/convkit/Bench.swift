@@ -1,0 +1,93 @@
+import ArgumentParser
+import ConvKit
+import Foundation
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Training and inference throughput of the seed-003 models and one 3×3 conv layer, optionally against peers.")
+
+    @Flag(help: "Fewer timed steps (for a quick look; noisier).") var quick = false
+    @Flag(help: "Run the peers' equivalents (bench/peers/) in the same invocation, interleaved, and print ratios.") var peers = false
+    @Option(help: "Rounds of ConvKit and peer runs, interleaved (A B A B); the best of each counts.") var rounds = 2
+    @Option(help: "Write the table as JSON to this file.") var json: String?
+    @Option(help: "The machine's FMA peak in GFLOP/s; adds a % of peak column (e.g. 196 for 2 AVX2 Zen 3 cores).") var peak: Double?
+
+    func run() throws {
+        let root = try repositoryRoot()
+        let (steps, repeats) = quick ? (3, 2) : (10, 3)
+        var ours = [String: Benchmark.Result]()
+        var theirs = [String: [String: Double]]()   // peer → workload → value
+        for round in 1...max(rounds, 1) {
+            Console.line("Round \(round): ConvKit…")
+            for r in try Benchmark.run(root: root, steps: steps, repeats: repeats) where r.value > (ours[r.workload]?.value ?? 0) {
+                ours[r.workload] = r
+            }
+            if peers {
+                Console.line("Round \(round): Keras…")
+                for (workload, value) in try runPeer("\(root)/bench/peers/keras_bench.py", steps: steps, repeats: repeats) {
+                    theirs["keras", default: [:]][workload] = max(value, theirs["keras"]?[workload] ?? 0)
+                }
+            }
+        }
+        let order = ["conv_model/train", "pool_model/train", "dense_model/train", "conv_model/infer",
+                     "conv2d_64_32/forward", "conv2d_64_32/forward_backward"]
+        var rows = [[String: Any]]()
+        Console.line("\n" + ["workload".padding(toLength: 32, withPad: " ", startingAt: 0), "ConvKit".leftPad(10),
+                             peers ? "Keras".leftPad(10) + "ratio".leftPad(8) : "", "  unit"].joined())
+        for workload in order {
+            guard let r = ours[workload] else { continue }
+            let peerValues = theirs.compactMapValues { $0[workload] }
+            let bestPeer = peerValues.values.max()
+            var line = workload.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: "%10.1f", r.value)
+            if peers {
+                line += (peerValues["keras"].map { String(format: "%10.1f", $0) } ?? "         –")
+                line += bestPeer.map { String(format: "%7.2f×", r.value / $0) } ?? "       –"
+            }
+            line += "  \(r.unit)"
+            if let peak, r.unit == "GFLOP/s" { line += String(format: " (%.0f%% of %.0f peak)", 100 * r.value / peak, peak) }
+            Console.line(line)
+            var row: [String: Any] = ["workload": workload, "convkit": r.value, "unit": r.unit, "peers": peerValues]
+            if let bestPeer { row["ratio_vs_best_peer"] = r.value / bestPeer }
+            rows.append(row)
+        }
+        if let json {
+            let data = try JSONSerialization.data(withJSONObject: ["results": rows], options: [.prettyPrinted, .sortedKeys])
+            do { try data.write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
+                throw ConvKitError("\(json): cannot write (\(error.localizedDescription))")
+            }
+            Console.line("Wrote \(json)")
+        }
+    }
+
+    private func runPeer(_ script: String, steps: Int, repeats: Int) throws -> [String: Double] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", script, "\(steps)", "\(repeats)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+              let values = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double] else {
+            throw ConvKitError("\(script) failed (exit \(process.terminationStatus)); run it alone to see why")
+        }
+        return values
+    }
+
+    /// The folder holding models/ and bench/: here, or the repository the binary was built in.
+    private func repositoryRoot() throws -> String {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [FileManager.default.currentDirectoryPath,
+                          executable.deletingLastPathComponent().appendingPathComponent("../..").standardized.path]
+        guard let root = candidates.first(where: { FileManager.default.fileExists(atPath: "\($0)/models/seed003-conv.yaml") }) else {
+            throw ConvKitError("run convkit bench from the ConvKit repository (models/ and bench/ not found)")
+        }
+        return root
+    }
+}
+
+extension String {
+    func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Keras' side of `convkit bench --peers`: the same workloads as ConvKit's Benchmark.swift
+(seed-003 models from their model files, batch 128, random data; one Conv2D 64→32 3×3 layer),
+timed the same way (two warm-up steps, best mean of REPEATS runs of STEPS steps).
+Prints one JSON object {workload: value}. Installs tensorflow-cpu with pip if missing.
+
+Run: python3 bench/peers/keras_bench.py STEPS REPEATS
+"""
+import json, os, subprocess, sys, time
+try:
+    import keras  # noqa: F401
+except ImportError:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "tensorflow-cpu"])
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import keras
+import tensorflow as tf
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+from keras_layers import keras_model
+
+ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+STEPS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
+BATCH = 128
+
+def best(fn):
+    fn(); fn()
+    fastest = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for _ in range(STEPS): fn()
+        fastest = min(fastest, (time.perf_counter() - start) / STEPS)
+    return fastest
+
+rng = np.random.default_rng(1)
+x = rng.random((BATCH, 28, 28, 1), dtype=np.float32)
+y = keras.utils.to_categorical(np.arange(BATCH) % 10, 10)
+results = {}
+for name, file in [("conv_model", "seed003-conv"), ("pool_model", "seed003-conv-maxpool"), ("dense_model", "seed003-dense")]:
+    _, model = keras_model(os.path.join(ROOT, "models", file + ".yaml"))
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy")
+    results[f"{name}/train"] = BATCH / best(lambda: model.train_on_batch(x, y))
+    if name == "conv_model":
+        results["conv_model/infer"] = BATCH / best(lambda: model.predict_on_batch(x))
+
+flops = 2.0 * 128 * 28 * 28 * 32 * (3 * 3 * 64)
+layer = keras.layers.Conv2D(32, 3, padding="same")
+inp = tf.constant(rng.random((BATCH, 28, 28, 64), dtype=np.float32))
+layer.build(inp.shape)
+forward = tf.function(lambda t: layer(t))
+results["conv2d_64_32/forward"] = flops / best(lambda: forward(inp).numpy()) / 1e9
+
+@tf.function
+def forward_backward(t):
+    with tf.GradientTape() as tape:
+        tape.watch(t)
+        out = tf.reduce_sum(layer(t))
+    return tape.gradient(out, [t] + layer.trainable_variables)
+
+results["conv2d_64_32/forward_backward"] = 3 * flops / best(lambda: [g.numpy() for g in forward_backward(inp)]) / 1e9
+print(json.dumps(results))
