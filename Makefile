@@ -21,8 +21,9 @@ run: build
 quick: build
 	.build/release/convkit experiment seed003 --quick
 
-# ConvKit against its peers, side by side (installs tensorflow-cpu once).
+# ConvKit against its peers, side by side (installs tensorflow-cpu and python3-torch once).
 bench: build
+	bash scripts/install-peers.sh
 	.build/release/convkit bench --peers --rounds 2 --json bench.json
 
 summaries: build

@@ -12,6 +12,10 @@ struct Bench: ParsableCommand {
     @Option(help: "Write the table as JSON to this file.") var json: String?
     @Option(help: "The machine's FMA peak in GFLOP/s; adds a % of peak column (e.g. 196 for 2 AVX2 Zen 3 cores).") var peak: Double?
 
+    /// Peer name, label, and the Python that has its framework: Keras from pip (the python3
+    /// on PATH), PyTorch from Debian's python3-torch (the system Python).
+    static let peers = [("keras", "Keras", "python3"), ("torch", "PyTorch", "/usr/bin/python3")]
+
     func run() throws {
         let root = try repositoryRoot()
         let (steps, repeats) = quick ? (3, 2) : (10, 3)
@@ -23,9 +27,11 @@ struct Bench: ParsableCommand {
                 ours[r.workload] = r
             }
             if peers {
-                Console.line("Round \(round): Keras…")
-                for (workload, value) in try runPeer("\(root)/bench/peers/keras_bench.py", steps: steps, repeats: repeats) {
-                    theirs["keras", default: [:]][workload] = max(value, theirs["keras"]?[workload] ?? 0)
+                for (peer, label, python) in Bench.peers {
+                    Console.line("Round \(round): \(label)…")
+                    for (workload, value) in try runPeer(python, "\(root)/bench/peers/\(peer)_bench.py", steps: steps, repeats: repeats) {
+                        theirs[peer, default: [:]][workload] = max(value, theirs[peer]?[workload] ?? 0)
+                    }
                 }
             }
         }
@@ -33,14 +39,14 @@ struct Bench: ParsableCommand {
                      "conv2d_64_32/forward", "conv2d_64_32/forward_backward"]
         var rows = [[String: Any]]()
         Console.line("\n" + ["workload".padding(toLength: 32, withPad: " ", startingAt: 0), "ConvKit".leftPad(10),
-                             peers ? "Keras".leftPad(10) + "ratio".leftPad(8) : "", "  unit"].joined())
+                             peers ? "Keras".leftPad(10) + "PyTorch".leftPad(10) + "ratio".leftPad(8) : "", "  unit"].joined())
         for workload in order {
             guard let r = ours[workload] else { continue }
             let peerValues = theirs.compactMapValues { $0[workload] }
             let bestPeer = peerValues.values.max()
             var line = workload.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: "%10.1f", r.value)
             if peers {
-                line += (peerValues["keras"].map { String(format: "%10.1f", $0) } ?? "         –")
+                for (peer, _, _) in Bench.peers { line += peerValues[peer].map { String(format: "%10.1f", $0) } ?? "         –" }
                 line += bestPeer.map { String(format: "%7.2f×", r.value / $0) } ?? "       –"
             }
             line += "  \(r.unit)"
@@ -59,10 +65,10 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func runPeer(_ script: String, steps: Int, repeats: Int) throws -> [String: Double] {
+    private func runPeer(_ python: String, _ script: String, steps: Int, repeats: Int) throws -> [String: Double] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, "\(steps)", "\(repeats)"]
+        process.arguments = [python, script, "\(steps)", "\(repeats)"]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
