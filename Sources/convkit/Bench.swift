@@ -14,7 +14,9 @@ struct Bench: ParsableCommand {
 
     /// Peer name, label, and the Python that has its framework: Keras from pip (the python3
     /// on PATH), PyTorch from Debian's python3-torch (the system Python).
-    static let peers = [("keras", "Keras", "python3"), ("torch", "PyTorch", "/usr/bin/python3")]
+    /// onnxruntime (pip) runs the inference workloads only, on models PyTorch exports.
+    static let peers = [("keras", "Keras", "python3"), ("torch", "PyTorch", "/usr/bin/python3"),
+                        ("onnxruntime", "onnxrt", "python3")]
 
     func run() throws {
         let root = try repositoryRoot()
@@ -39,7 +41,7 @@ struct Bench: ParsableCommand {
                      "conv2d_64_32/forward", "conv2d_64_32/forward_backward"]
         var rows = [[String: Any]]()
         Console.line("\n" + ["workload".padding(toLength: 32, withPad: " ", startingAt: 0), "ConvKit".leftPad(10),
-                             peers ? "Keras".leftPad(10) + "PyTorch".leftPad(10) + "ratio".leftPad(8) : "", "  unit"].joined())
+                             peers ? Bench.peers.map { $0.1.leftPad(10) }.joined() + "ratio".leftPad(8) : "", "  unit"].joined())
         for workload in order {
             guard let r = ours[workload] else { continue }
             let peerValues = theirs.compactMapValues { $0[workload] }

@@ -9,54 +9,13 @@ Run: /usr/bin/python3 bench/peers/torch_bench.py STEPS REPEATS
 """
 import json, os, sys, time
 import torch
-import yaml
+sys.path.insert(0, os.path.dirname(__file__))
+from torch_bench_models import torch_model
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 STEPS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
 BATCH = 128
 torch.manual_seed(1)
-
-def entry_args(entry):
-    if isinstance(entry, str): return entry, {}
-    (name, args), = entry.items()
-    if not isinstance(args, dict):
-        key = {"Activation": "activation", "Dense": "units", "MaxPooling2D": "pool_size", "AveragePooling2D": "pool_size"}[name]
-        args = {key: args}
-    return name, args
-
-def activation(name):
-    return {"relu": torch.nn.ReLU(), "softmax": torch.nn.Identity(), "linear": torch.nn.Identity()}[name]
-
-def torch_model(path):
-    spec = yaml.safe_load(open(path))
-    shape = spec["input"]                     # [h, w, c]
-    channels, layers, flat = shape[-1], [], None
-    h, w = shape[0], shape[1]
-    for entry in spec["layers"]:
-        name, a = entry_args(entry)
-        if name == "Conv2D":
-            k = a["kernel_size"] if isinstance(a["kernel_size"], int) else a["kernel_size"][0]
-            layers.append(torch.nn.Conv2d(channels, a["filters"], k, padding="same" if a.get("padding") == "same" else 0))
-            channels = a["filters"]
-            if a.get("padding") != "same": h, w = h - k + 1, w - k + 1
-            layers.append(activation(a.get("activation", "linear")))
-        elif name == "BatchNormalization":
-            layers.append(torch.nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01) if flat is None
-                          else torch.nn.BatchNorm1d(flat, eps=1e-3, momentum=0.01))
-        elif name == "Activation":
-            layers.append(activation(a["activation"]))
-        elif name in ("MaxPooling2D", "AveragePooling2D"):
-            p = a.get("pool_size", 2)
-            layers.append((torch.nn.MaxPool2d if name == "MaxPooling2D" else torch.nn.AvgPool2d)(p))
-            h, w = h // p, w // p
-        elif name == "Flatten":
-            layers.append(torch.nn.Flatten()); flat = channels * h * w
-        elif name == "Dense":
-            layers.append(torch.nn.Linear(flat, a["units"])); flat = a["units"]
-            layers.append(activation(a.get("activation", "linear")))
-        else:
-            raise ValueError(f"{path}: {name} is not mapped for the PyTorch benchmark")
-    return torch.nn.Sequential(*layers), shape
 
 def best(fn):
     fn(); fn()

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""onnxruntime's side of `convkit bench --peers`, inference workloads only: the seed-003 conv
+model at batch 128 (img/s) and the Conv2D 64→32 3×3 layer forward (GFLOP/s), timed like
+Benchmark.swift. The ONNX files are exported by onnx_export.py with Debian's PyTorch.
+Prints one JSON object {workload: value}. Installs onnxruntime with pip if missing.
+
+Run: python3 bench/peers/onnxruntime_bench.py STEPS REPEATS
+"""
+import json, os, subprocess, sys, tempfile, time
+try:
+    import onnxruntime  # noqa: F401
+except ImportError:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "onnxruntime"])
+import numpy as np
+import onnxruntime as ort
+
+STEPS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
+here = os.path.dirname(os.path.abspath(__file__))
+
+def best(fn):
+    fn(); fn()
+    fastest = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        for _ in range(STEPS): fn()
+        fastest = min(fastest, (time.perf_counter() - start) / STEPS)
+    return fastest
+
+with tempfile.TemporaryDirectory() as folder:
+    subprocess.check_call(["/usr/bin/python3", os.path.join(here, "onnx_export.py"), folder],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rng = np.random.default_rng(1)
+    model = ort.InferenceSession(os.path.join(folder, "conv_model.onnx"), providers=["CPUExecutionProvider"])
+    x = rng.random((128, 28, 28, 1), dtype=np.float32)
+    name = model.get_inputs()[0].name
+    results = {"conv_model/infer": 128 / best(lambda: model.run(None, {name: x}))}
+    layer = ort.InferenceSession(os.path.join(folder, "conv2d.onnx"), providers=["CPUExecutionProvider"])
+    inp = rng.random((128, 64, 28, 28), dtype=np.float32)
+    lname = layer.get_inputs()[0].name
+    flops = 2.0 * 128 * 28 * 28 * 32 * (3 * 3 * 64)
+    results["conv2d_64_32/forward"] = flops / best(lambda: layer.run(None, {lname: inp})) / 1e9
+print(json.dumps(results))
