@@ -108,7 +108,7 @@ public enum Convolution {
                     im2col(xs.base + n * g.inputPixels * cin, col, g, group: group)
                     GEMM.multiply(m: P, n: g.outputChannelsPerGroup, k: K,
                                   a: col, lda: K, b: ws.base + group * g.outputChannelsPerGroup, ldb: cout,
-                                  c: ys.base + n * P * cout + group * g.outputChannelsPerGroup, ldc: cout)
+                                  c: ys.base + n * P * cout + group * g.outputChannelsPerGroup, ldc: cout, parallel: false)
                 }
             }
         }
@@ -132,7 +132,7 @@ public enum Convolution {
                 for group in 0..<g.groups {
                     GEMM.multiply(transposeB: true, m: P, n: K, k: og,
                                   a: dys.base + n * P * cout + group * og, lda: cout, b: ws.base + group * og, ldb: cout,
-                                  c: col, ldc: K)
+                                  c: col, ldc: K, parallel: false)
                     col2im(col, dxs.base + n * g.inputPixels * cin, g, group: group)
                 }
             }
@@ -165,7 +165,7 @@ public enum Convolution {
                     im2col(xs.base + n * g.inputPixels * cin, col, g, group: group)
                     GEMM.multiply(transposeA: true, m: K, n: og, k: P,
                                   a: col, lda: K, b: dys.base + n * P * cout + group * og, ldb: cout,
-                                  beta: 1, c: partial + group * og, ldc: cout)
+                                  beta: 1, c: partial + group * og, ldc: cout, parallel: false)
                 }
             }
         }

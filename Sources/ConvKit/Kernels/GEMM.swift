@@ -3,15 +3,33 @@ import COpenBLAS
 /// Single-precision matrix multiply, row-major: C = alpha·op(A)·op(B) + beta·C,
 /// where op(A) is m×k and op(B) is k×n.
 public enum GEMM {
+    /// Products smaller than this run on one thread: waking a second one costs 50–200 µs.
+    static let parallelThreshold = 20_000_000
+
+    /// With `parallel`, a large product is split by rows of C over ConvKit's workers (rows are
+    /// independent, so no reduction is needed); kernels that already run inside a worker pass
+    /// `parallel: false`.
     public static func multiply(
         transposeA: Bool = false, transposeB: Bool = false,
         m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int,
+        parallel: Bool = true
     ) {
         if m == 0 || n == 0 { return }
+        if parallel && Parallel.workers > 1 && m >= 2 * Parallel.workers && 2 * m * n * k >= parallelThreshold {
+            let (sa, sb, sc) = (SharedPointer(a), SharedPointer(b), SharedPointer(c))
+            Parallel.forEachChunk(m) { rows, _ in
+                let aStart = transposeA ? rows.lowerBound : rows.lowerBound * lda
+                multiply(transposeA: transposeA, transposeB: transposeB, m: rows.count, n: n, k: k, alpha: alpha,
+                         a: sa.base + aStart, lda: lda, b: sb.base, ldb: ldb, beta: beta,
+                         c: sc.base + rows.lowerBound * ldc, ldc: ldc, parallel: false)
+            }
+            return
+        }
+        Parallel.useSingleThreadedBLAS()
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,

@@ -10,14 +10,18 @@ enum Parallel {
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
-    /// Runs `body(range, worker)` on up to `workers` contiguous ranges of `0..<count`. While
-    /// it runs, OpenBLAS uses one thread, since every worker calls it.
+    /// OpenBLAS runs single-threaded: ConvKit's own workers do the splitting. (Switching
+    /// OpenBLAS between 1 and 2 threads per call left its threads spinning: ~25% of the time.)
+    private static let singleThreadedBLAS: Void = { openblas_set_num_threads(1) }()
+
+    /// Call before any OpenBLAS call (cheap after the first time).
+    static func useSingleThreadedBLAS() { _ = singleThreadedBLAS }
+
+    /// Runs `body(range, worker)` on up to `workers` contiguous ranges of `0..<count`.
     static func forEachChunk(_ count: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
+        useSingleThreadedBLAS()
         let n = min(workers, count)
         guard n > 1 else { body(0..<count, 0); return }
-        let previous = openblas_get_num_threads()
-        openblas_set_num_threads(1)
-        defer { openblas_set_num_threads(previous) }
         DispatchQueue.concurrentPerform(iterations: n) { w in
             body((count * w / n)..<(count * (w + 1) / n), w)
         }
