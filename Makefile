@@ -1,12 +1,12 @@
 # ConvKit — the two commands of the README, and helpers.
 #   make run    install what is missing, build, run the main job (the seed-003 experiment)
-#   make test   install what is missing, run the quick experiment end to end, then the whole test suite
+#   make test   install what is missing, run every seed experiment quickly end to end, then the whole test suite
 
 SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick summaries bench test fixtures verify-keras keras-reference clean
+.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -21,6 +21,10 @@ run: build
 quick: build
 	.build/release/convkit experiment seed003 --quick
 
+# Every seed's experiment at full size (about 2 hours on 2 cores; see README for each).
+experiments: build
+	for e in seed000 seed001 seed002 seed003; do .build/release/convkit experiment $$e || exit 1; done
+
 # ConvKit against its peers, side by side (installs tensorflow-cpu and python3-torch once).
 bench: build
 	bash scripts/install-peers.sh
@@ -29,11 +33,15 @@ bench: build
 summaries: build
 	.build/release/convkit summary $(MODELS)
 
-# The quick experiment first, so the test runner's summary is the last line.
+# The quick experiments first, so the test runner's summary is the last line.
 test: deps
 	$(SWIFT) build -c release --product convkit
-	.build/release/convkit experiment seed003 --quick --out .build/quick-report
-	test -s .build/quick-report/report.html && test -s .build/quick-report/accuracy.png
+	for e in seed000 seed001 seed002 seed003; do \
+	  .build/release/convkit experiment $$e --quick --out .build/quick-$$e && \
+	  test -s .build/quick-$$e/report.html && test -s .build/quick-$$e/results.json || exit 1; \
+	done
+	test -s .build/quick-seed003/accuracy.png && test -s .build/quick-seed001/activation-std.png
+	test -s .build/quick-seed002/accuracy-expansion.png && test -s .build/quick-seed000/parameters-accuracy.png
 	.build/release/convkit bench --quick --rounds 1
 	$(SWIFT) test
 

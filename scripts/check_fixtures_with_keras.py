@@ -19,8 +19,10 @@ def main():
         layer = keras_layer(c["spec"])
         x = np.array(c["input"], np.float32).reshape([c["batch"]] + c["input_shape"])
         layer.build(x.shape)
+        # Keras names a weight by its role; the LC-block's two convolutions map to ConvKit's names.
+        convkit_name = {"spatial/kernel": "spatial_kernel", "combination/kernel": "combination_kernel", "combination/bias": "bias"}
         for v in layer.weights:
-            values = c["params"].get(v.name)
+            values = c["params"].get(convkit_name.get(v.path.split("/", 1)[-1] if v.path.count("/") > 1 else "", v.name))
             if values is None:
                 raise SystemExit(f"{c['spec']}: no fixture values for Keras weight '{v.name}'")
             v.assign(np.array(values, np.float32).reshape(v.shape))

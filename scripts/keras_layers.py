@@ -31,7 +31,16 @@ def keras_layer(entry):
         args[key] = margins(args[key])
     if "target_shape" in args:
         args["target_shape"] = tuple(args["target_shape"])
+    if name == "LCConv2D":
+        return lc_block(**args)
     return getattr(keras.layers, name)(**args)
+
+def lc_block(filters, kernel_size, expansion=1, strides=1, padding="valid", activation=None, use_bias=True):
+    """ConvKit's LCConv2D as the two Keras convolutions it is made of; its weights, in
+    order, are spatial_kernel, combination_kernel and bias."""
+    return keras.Sequential([
+        keras.layers.Conv2D(filters * expansion, kernel_size, strides=strides, padding=padding, use_bias=False, name="spatial"),
+        keras.layers.Conv2D(filters, 1, activation=activation, use_bias=use_bias, name="combination")])
 
 def keras_model(path):
     spec = yaml.safe_load(open(path))

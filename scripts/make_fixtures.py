@@ -117,6 +117,17 @@ mid = conv(x, dw.reshape(3, 3, 1, 4), None, (1, 1), (1, 1), "valid", groups=2)
 add("SeparableConv2D: {filters: 3, kernel_size: 3, depth_multiplier: 2}", x,
     conv(mid, pw, b, (1, 1), (1, 1), "valid"), {"depthwise_kernel": dw, "pointwise_kernel": pw, "bias": b})
 
+# LCConv2D (ConvKit's LC-block, not a Keras layer): k×k convolution to filters·E channels
+# without bias, then a 1×1 convolution to filters with bias, then the activation.
+x, sk, ck, b = rand(2, 6, 5, 3), rand(3, 3, 3, 4), rand(1, 1, 4, 2), rand(2)
+add("LCConv2D: {filters: 2, kernel_size: 3, expansion: 2}", x,
+    conv(conv(x, sk, None, (1, 1), (1, 1), "valid"), ck, b, (1, 1), (1, 1), "valid"),
+    {"spatial_kernel": sk, "combination_kernel": ck, "bias": b})
+x, sk, ck, b = rand(1, 7, 6, 2), rand(5, 5, 2, 9), rand(1, 1, 9, 3), rand(3)
+add("LCConv2D: {filters: 3, kernel_size: 5, expansion: 3, strides: 2, padding: same, activation: relu}", x,
+    np.maximum(conv(conv(x, sk, None, (2, 2), (1, 1), "same"), ck, b, (1, 1), (1, 1), "valid"), 0),
+    {"spatial_kernel": sk, "combination_kernel": ck, "bias": b})
+
 # Conv2DTranspose, kernel [kh, kw, filters, in].
 for spec, shape, k, s, pad in [
         ("Conv2DTranspose: {filters: 3, kernel_size: 3, strides: 2, padding: same}", (2, 3, 4, 2), 3, 2, "same"),

@@ -18,6 +18,25 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         let path = try locateExperiment(name)
+        switch try experimentKind(path: path) {
+        case "comparison": break
+        case "initialization":
+            var study = try InitializationStudy.load(path: path)
+            if quick { study = study.quickened() }
+            let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
+            let results = try study.run(quick: quick, folder: folder)
+            Console.line("\nDone in \(Int(results.seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+            return
+        case "random-filters":
+            var study = try RandomFilterStudy.load(path: path)
+            if quick { study = study.quickened() }
+            let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
+            let results = try study.run(quick: quick, folder: folder)
+            Console.line("\nDone in \(Int(results.seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+            return
+        case let other:
+            throw ConvKitError("\(path): unknown experiment kind '\(other)' (comparison, initialization, random-filters)")
+        }
         var experiment = try Experiment.load(path: path)
         if quick { experiment = experiment.quickened() }
         let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"
@@ -33,9 +52,22 @@ struct Report: ParsableCommand {
     @Option(help: "Report folder (default: reports/NAME).") var out: String?
 
     func run() throws {
-        let experiment = try Experiment.load(path: try locateExperiment(name))
-        let folder = out ?? "reports/\(experiment.name)"
-        try ExperimentReport.rerender(folder: folder, experiment: experiment)
+        let path = try locateExperiment(name)
+        let folder: String
+        switch try experimentKind(path: path) {
+        case "initialization":
+            let study = try InitializationStudy.load(path: path)
+            folder = out ?? "reports/\(study.name)"
+            try study.rerender(folder: folder)
+        case "random-filters":
+            let study = try RandomFilterStudy.load(path: path)
+            folder = out ?? "reports/\(study.name)"
+            try study.rerender(folder: folder)
+        default:
+            let experiment = try Experiment.load(path: path)
+            folder = out ?? "reports/\(experiment.name)"
+            try ExperimentReport.rerender(folder: folder, experiment: experiment)
+        }
         Console.line("Report: \(folder)/report.html")
     }
 }
@@ -71,7 +103,7 @@ struct Train: ParsableCommand {
 func runAndReport(_ experiment: Experiment, quick: Bool, folder: String) throws {
     let started = Date()
     let results = try ExperimentRunner.run(experiment, saveIn: folder)
-    let claims = try ExperimentRunner.check(experiment.claims ?? [], results)
+    let claims = try ExperimentRunner.check(experiment.claims ?? [], results, focusLayer: experiment.focusLayer)
     let reference = try experiment.reference.map { relative -> ReferenceResults in
         let path = relative.hasPrefix("/") ? relative : URL(fileURLWithPath: experiment.directory).appendingPathComponent(relative).path
         guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): reference results not found") }
@@ -81,7 +113,7 @@ func runAndReport(_ experiment: Experiment, quick: Bool, folder: String) throws 
     }
     try ExperimentReport(experiment: experiment, quick: quick, results: results, claims: claims, reference: reference).write(to: folder)
     Console.line("")
-    for c in claims { Console.line("\(c.held ? "held" : "did not hold"): \(c.claim) — \(c.measured)") }
+    for c in claims { Console.line("\(c.held ? "held" : "did not hold")\(c.settled == false ? " (within noise)" : ""): \(c.claim) — \(c.measured)") }
     Console.line("Done in \(Int(Date().timeIntervalSince(started)))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
 }
 

@@ -17,6 +17,8 @@ import Testing
         Case(spec: "DepthwiseConv2D: {kernel_size: 3, depth_multiplier: 2, padding: same}", inputShape: [4, 5, 3]),
         Case(spec: "DepthwiseConv2D: {kernel_size: 3, strides: 2}", inputShape: [5, 5, 2]),
         Case(spec: "SeparableConv2D: {filters: 3, kernel_size: 3, depth_multiplier: 2, padding: same}", inputShape: [4, 4, 2]),
+        Case(spec: "LCConv2D: {filters: 2, kernel_size: 3, expansion: 3, strides: 2, padding: same, activation: tanh}", inputShape: [5, 5, 2]),
+        Case(spec: "LCConv2D: {filters: 3, kernel_size: 3, expansion: 2, frozen_spatial: true}", inputShape: [4, 4, 2]),
         Case(spec: "Conv2DTranspose: {filters: 2, kernel_size: 3, strides: 2, padding: same}", inputShape: [3, 3, 2]),
         Case(spec: "Conv2DTranspose: {filters: 2, kernel_size: 3, strides: 2}", inputShape: [2, 3, 2]),
         Case(spec: "MaxPooling2D: {pool_size: 2, padding: same}", inputShape: [5, 5, 2]),

@@ -73,7 +73,7 @@ func gradientMismatches(_ model: Model, input: Tensor, samples: Int = 10, step: 
     }
     var x = input
     try check("input", count: x.count, analytic: { dx.scalars[$0] }, perturb: { x.scalars[$0] += $1 }, evaluate: { try loss(x) })
-    for (key, p, _) in model.parameters where !p.isStatistic {
+    for (key, p, layer) in model.parameters where !p.isStatistic && layer.updates(p) {
         let grad = p.gradient
         try check(key, count: p.value.count, analytic: { grad.scalars[$0] }, perturb: { p.value.scalars[$0] += $1 },
                   evaluate: { try loss(input) })

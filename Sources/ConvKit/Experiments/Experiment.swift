@@ -18,6 +18,10 @@ public struct Experiment: Codable, Sendable {
     public var notes: String?
     /// A results file from a reference framework (same recipe), relative to the experiment file.
     public var reference: String?
+    /// A layer name the models share (`features`): the report tabulates, per model, that
+    /// layer's output shape and receptive field, and the parameters and FLOPs of the block of
+    /// layers whose names start with it (`features_1`, `features_2`, `features`).
+    public var focusLayer: String?
 
     public struct DataSpec: Codable, Sendable {
         /// `fashion-mnist` (Debian's package) or a folder with IDX files in MNIST naming.
@@ -40,6 +44,9 @@ public struct Experiment: Codable, Sendable {
         public var momentum: Float? = nil
         public var nesterov: Bool? = nil
         public var weightDecay: Float? = nil
+        /// `decoupled` (Keras, AdamW: w ← w − lr·rate·w; the default) or `coupled` (PyTorch's
+        /// SGD: rate·w added to the gradient, so momentum carries it).
+        public var weightDecayMode: String? = nil
         /// `constant` or `cosine` (annealed to 0 over the whole run).
         public var schedule: String? = nil
         public var labelSmoothing: Float? = nil
@@ -58,7 +65,7 @@ public struct Experiment: Codable, Sendable {
         public var allSeeds: [UInt64] { seeds ?? [seed ?? 0] }
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", validationSplit = "validation_split", optimizer
-            case learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay", schedule
+            case learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay", weightDecayMode = "weight_decay_mode", schedule
             case labelSmoothing = "label_smoothing", seed, seeds
         }
     }
@@ -94,22 +101,13 @@ public struct Experiment: Codable, Sendable {
         self.recipe = recipe; self.quick = quick; self.claims = claims; self.notes = notes; self.reference = reference
     }
     enum CodingKeys: String, CodingKey {
-        case name, title, description, models, data, recipe, quick, claims, notes, reference
+        case name, title, description, models, data, recipe, quick, claims, notes, reference, focusLayer = "focus_layer"
     }
 
     public static func load(path: String) throws -> Experiment {
-        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-            throw ConvKitError("\(path): no such experiment file")
-        }
-        do {
-            var e = try YAMLDecoder().decode(Experiment.self, from: text)
-            e.directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-            return e
-        } catch let error as DecodingError {
-            throw ConvKitError("\(path): \(describe(error))")
-        } catch {
-            throw ConvKitError("\(path): not a valid experiment file: \(error)")
-        }
+        var e: Experiment = try decodeExperimentFile(path)
+        e.directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return e
     }
 
     /// The settings with `--quick` applied.
@@ -137,3 +135,39 @@ func describe(_ error: DecodingError) -> String {
     @unknown default: return "\(error)"
     }
 }
+
+/// Decodes an experiment-like YAML file, with errors that name the file and field.
+func decodeExperimentFile<T: Decodable>(_ path: String) throws -> T {
+    guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+        throw ConvKitError("\(path): no such experiment file")
+    }
+    do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
+        throw ConvKitError("\(path): \(describe(error))")
+    } catch {
+        throw ConvKitError("\(path): not a valid experiment file: \(error)")
+    }
+}
+
+/// The kind of an experiment file (its `kind:` field; `comparison` when absent).
+public func experimentKind(path: String) throws -> String {
+    struct Header: Decodable { var kind: String? }
+    let header: Header = try decodeExperimentFile(path)
+    return header.kind ?? "comparison"
+}
+
+/// The `results.json` of a report folder, checked to belong to `experiment`.
+func readResults<T: Decodable>(folder: String, experiment: String, as type: T.Type) throws -> T {
+    let path = "\(folder)/results.json"
+    guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): no results to re-render") }
+    do {
+        let header = try JSONDecoder().decode(ResultsHeader.self, from: data)
+        guard header.experiment == experiment else {
+            throw ConvKitError("\(path): results of experiment '\(header.experiment)', not '\(experiment)'")
+        }
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch let error as ConvKitError { throw error } catch {
+        throw ConvKitError("\(path): not a results file of this experiment (\(error))")
+    }
+}
+
+private struct ResultsHeader: Decodable { var experiment: String }

@@ -15,8 +15,23 @@ public struct RunResult: Codable, Sendable {
     public var secondsPerEpoch: Double
     public var imagesPerSecond: Double
     public var summary: String
+    /// Each layer's output shape, parameters, FLOPs and receptive field (absent in results
+    /// recorded before it existed).
+    public var layers: [LayerFacts]?
+
+    /// One row of a model's summary, as data.
+    public struct LayerFacts: Codable, Sendable {
+        public var name: String, type: String
+        public var outputShape: [Int]
+        public var parameters: Int, flops: Int
+        public var receptiveField: String
+        enum CodingKeys: String, CodingKey {
+            case name, type, outputShape = "output_shape", parameters, flops, receptiveField = "receptive_field"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
+        case layers
         case model, seeds, testAccuracies = "test_accuracies", parameters, trainableParameters = "trainable_parameters", flops, history
         case testLoss = "test_loss", testAccuracy = "test_accuracy", secondsPerEpoch = "seconds_per_epoch"
         case imagesPerSecond = "images_per_second", summary
@@ -53,18 +68,30 @@ public struct RunResult: Codable, Sendable {
         return out
     }
 
-    /// A metric by name, for claims and reference comparisons.
-    public func value(of metric: String) -> Double? {
+    /// A metric by name, for claims and reference comparisons. The `block_…` metrics describe
+    /// the block of layers named by `focusLayer` (see `Experiment.focusLayer`).
+    public func value(of metric: String, focusLayer: String? = nil) -> Double? {
+        if metric.hasPrefix("block_") {
+            guard let focusLayer, let layers, let layer = layers.first(where: { $0.name == focusLayer }) else { return nil }
+            let block = layers.filter { $0.name.hasPrefix(focusLayer) }
+            switch metric {
+            case "block_parameters": return Double(block.map(\.parameters).reduce(0, +))
+            case "block_flops": return Double(block.map(\.flops).reduce(0, +))
+            case "block_output_pixels": return Double(layer.outputShape.dropLast().reduce(1, *))
+            case "block_receptive_field": return Double(String(layer.receptiveField.prefix { $0.isNumber }))
+            default: return nil
+            }
+        }
         switch metric {
-        case "test_accuracy": testAccuracy
-        case "test_loss": testLoss
-        case "val_accuracy": history.epochs.last?.valAccuracy
-        case "accuracy": history.epochs.last?.accuracy
-        case "parameters": Double(parameters)
-        case "flops": Double(flops)
-        case "seconds_per_epoch": secondsPerEpoch
-        case "images_per_second": imagesPerSecond
-        default: nil
+        case "test_accuracy": return testAccuracy
+        case "test_loss": return testLoss
+        case "val_accuracy": return history.epochs.last?.valAccuracy
+        case "accuracy": return history.epochs.last?.accuracy
+        case "parameters": return Double(parameters)
+        case "flops": return Double(flops)
+        case "seconds_per_epoch": return secondsPerEpoch
+        case "images_per_second": return imagesPerSecond
+        default: return nil
         }
     }
 }
@@ -74,6 +101,8 @@ public struct ClaimResult: Codable, Sendable {
     public var claim: String
     public var measured: String
     public var held: Bool
+    /// False when the outcome is inside the seed-to-seed noise (several seeds only).
+    public var settled: Bool? = nil
 }
 
 public enum ExperimentRunner {
@@ -82,14 +111,7 @@ public enum ExperimentRunner {
     /// `model.yaml` and `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
     public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil) throws -> [RunResult] {
         try validate(e)
-        let directory = e.data.dataset.flatMap { $0 == "fashion-mnist" ? nil : e.resolve($0) } ?? FashionMNIST.defaultDirectory
-        var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: directory)
-        var (testX, testY) = try FashionMNIST.load(split: "t10k", directory: directory)
-        if let n = e.data.trainLimit { trainX = trainX.slice(batch: 0..<min(n, trainX.shape[0])); trainY = trainY.slice(batch: 0..<trainX.shape[0]) }
-        if let n = e.data.testLimit { testX = testX.slice(batch: 0..<min(n, testX.shape[0])); testY = testY.slice(batch: 0..<testX.shape[0]) }
-        let classes = 10
-        let trainTargets = try OneHot.encode(trainY, classes: classes), testTargets = try OneHot.encode(testY, classes: classes)
-
+        let (trainX, trainTargets, testX, testTargets) = try loadData(e.data, relativeTo: e.directory)
         return try e.models.map { file in
             let path = e.resolve(file)
             let runs = try e.recipe.allSeeds.enumerated().map { index, seed -> RunResult in
@@ -98,11 +120,7 @@ public enum ExperimentRunner {
                     let of = e.recipe.allSeeds.count > 1 ? ", seed \(seed) (\(index + 1) of \(e.recipe.allSeeds.count))" : ""
                     Console.line("\n== \(model.name): \(groupedDigits(model.parameterCount)) parameters\(of) ==")
                 }
-                let steps = (Int((Double(trainX.shape[0]) * (1 - (e.recipe.validationSplit ?? 0))).rounded(.up)) + e.recipe.batchSize - 1) / e.recipe.batchSize
-                model.compile(optimizer: try makeOptimizer(e.recipe, totalSteps: steps * e.recipe.epochs),
-                              loss: CategoricalCrossentropy(labelSmoothing: e.recipe.labelSmoothing ?? 0))
-                let history = try model.fit(trainX, trainTargets, batchSize: e.recipe.batchSize, epochs: e.recipe.epochs,
-                                            validationSplit: e.recipe.validationSplit ?? 0, verbose: verbose, seed: seed)
+                let history = try train(model, recipe: e.recipe, x: trainX, y: trainTargets, seed: seed, verbose: verbose)
                 let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
                 if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
                 if let folder, index == 0 {
@@ -116,10 +134,40 @@ public enum ExperimentRunner {
                 return RunResult(model: model.name, seeds: [seed], testAccuracies: [Double(testAccuracy)], parameters: model.parameterCount,
                                  trainableParameters: model.trainableParameterCount, flops: model.flops, history: history,
                                  testLoss: Double(testLoss), testAccuracy: Double(testAccuracy), secondsPerEpoch: seconds,
-                                 imagesPerSecond: rate, summary: model.summary())
+                                 imagesPerSecond: rate, summary: model.summary(),
+                                 layers: model.layerReports.map {
+                                     .init(name: $0.name, type: $0.type, outputShape: $0.outputShape, parameters: $0.parameters,
+                                           flops: $0.flops, receptiveField: $0.receptiveField.description)
+                                 })
             }
             return RunResult.averaging(runs)
         }
+    }
+
+    /// Compiles `model` with the recipe's optimizer, schedule and loss, and fits it.
+    @discardableResult
+    public static func train(_ model: Model, recipe: Experiment.Recipe, x: Tensor, y: Tensor, seed: UInt64,
+                             verbose: Verbosity = .progressBar) throws -> History {
+        let steps = (Int((Double(x.shape[0]) * (1 - (recipe.validationSplit ?? 0))).rounded(.up)) + recipe.batchSize - 1) / recipe.batchSize
+        model.compile(optimizer: try makeOptimizer(recipe, totalSteps: steps * recipe.epochs),
+                      loss: CategoricalCrossentropy(labelSmoothing: recipe.labelSmoothing ?? 0))
+        return try model.fit(x, y, batchSize: recipe.batchSize, epochs: recipe.epochs, validationSplit: recipe.validationSplit ?? 0,
+                             verbose: verbose, seed: seed)
+    }
+
+    /// The training and test images (scaled to [0, 1]) and one-hot targets of `spec`; a
+    /// relative dataset folder is taken relative to `directory` (the experiment file's).
+    public static func loadData(_ spec: Experiment.DataSpec, relativeTo directory: String)
+        throws -> (trainX: Tensor, trainY: Tensor, testX: Tensor, testY: Tensor) {
+        let folder = spec.dataset.flatMap { name -> String? in
+            if name == "fashion-mnist" { return nil }
+            return name.hasPrefix("/") ? name : URL(fileURLWithPath: directory).appendingPathComponent(name).standardized.path
+        } ?? FashionMNIST.defaultDirectory
+        var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: folder)
+        var (testX, testY) = try FashionMNIST.load(split: "t10k", directory: folder)
+        if let n = spec.trainLimit { trainX = trainX.slice(batch: 0..<min(n, trainX.shape[0])); trainY = trainY.slice(batch: 0..<trainX.shape[0]) }
+        if let n = spec.testLimit { testX = testX.slice(batch: 0..<min(n, testX.shape[0])); testY = testY.slice(batch: 0..<testX.shape[0]) }
+        return (trainX, try OneHot.encode(trainY, classes: 10), testX, try OneHot.encode(testY, classes: 10))
     }
 
     /// Checks what can be checked before any training: the model files parse, the recipe
@@ -137,7 +185,8 @@ public enum ExperimentRunner {
             return model.name
         }
         _ = try makeOptimizer(e.recipe, totalSteps: 1)
-        let metrics = ["test_accuracy", "test_loss", "val_accuracy", "accuracy", "parameters", "flops", "seconds_per_epoch", "images_per_second"]
+        var metrics = ["test_accuracy", "test_loss", "val_accuracy", "accuracy", "parameters", "flops", "seconds_per_epoch", "images_per_second"]
+        if e.focusLayer != nil { metrics += ["block_parameters", "block_flops", "block_output_pixels", "block_receptive_field"] }
         for c in e.claims ?? [] {
             let pair = c.greater ?? c.within ?? c.ratio ?? []
             guard pair.count == 2 else { throw ConvKitError("claim '\(c.claim)': needs greater, within or ratio with two model names") }
@@ -157,7 +206,13 @@ public enum ExperimentRunner {
         case "cosine": schedule = CosineSchedule(initial: r.learningRate ?? 0.01, decaySteps: totalSteps)
         case let other: throw ConvKitError("recipe: unknown schedule '\(other)' (constant, cosine)")
         }
-        let decay: WeightDecay = r.weightDecay.map { .decoupled($0) } ?? .none
+        let decay: WeightDecay
+        switch (r.weightDecay, r.weightDecayMode ?? "decoupled") {
+        case (nil, _): decay = .none
+        case (let rate?, "decoupled"): decay = .decoupled(rate)
+        case (let rate?, "coupled"): decay = .coupled(rate)
+        case (_, let other): throw ConvKitError("recipe: unknown weight_decay_mode '\(other)' (decoupled, coupled)")
+        }
         switch r.optimizer ?? "sgd" {
         case "sgd": return SGD(schedule: schedule, momentum: r.momentum ?? 0, nesterov: r.nesterov ?? false, weightDecay: decay)
         case "adam": return Adam(schedule: schedule, weightDecay: decay)
@@ -166,26 +221,38 @@ public enum ExperimentRunner {
     }
 
     /// Evaluates each claim against the results.
-    public static func check(_ claims: [Experiment.Claim], _ results: [RunResult]) throws -> [ClaimResult] {
+    public static func check(_ claims: [Experiment.Claim], _ results: [RunResult], focusLayer: String? = nil) throws -> [ClaimResult] {
         try claims.map { c in
             guard let pair = c.greater ?? c.within ?? c.ratio, pair.count == 2 else {
                 throw ConvKitError("claim '\(c.claim)': needs greater, within or ratio with two model names")
             }
             func value(_ model: String) throws -> Double {
                 guard let r = results.first(where: { $0.model == model }) else { throw ConvKitError("claim '\(c.claim)': no model named '\(model)'") }
-                guard let v = r.value(of: c.metric) else { throw ConvKitError("claim '\(c.claim)': unknown metric '\(c.metric)'") }
+                guard let v = r.value(of: c.metric, focusLayer: focusLayer) else {
+                    throw ConvKitError("claim '\(c.claim)': model '\(model)' has no metric '\(c.metric)'")
+                }
                 return v
             }
             let (a, b) = (try value(pair[0]), try value(pair[1]))
+            // With several seeds, say when a test-accuracy difference is inside the noise.
+            var noise = ""
+            if c.metric == "test_accuracy", let ra = results.first(where: { $0.model == pair[0] }),
+               let rb = results.first(where: { $0.model == pair[1] }), ra.testAccuracies.count > 1, rb.testAccuracies.count > 1 {
+                let error = (pow(ra.testAccuracySpread, 2) / Double(ra.testAccuracies.count)
+                             + pow(rb.testAccuracySpread, 2) / Double(rb.testAccuracies.count)).squareRoot()
+                if abs(a - b) < 2 * error {
+                    noise = String(format: "; within 2 standard errors (%.2f points) of the seed-to-seed spread, so not settled", 2 * error * 100)
+                }
+            }
             let show = { (v: Double) in c.metric.contains("accuracy") ? String(format: "%.2f%%", v * 100) : String(format: "%.4g", v) }
             if c.greater != nil {
                 let margin = c.metric.contains("accuracy") ? String(format: "%+.2f points", (a - b) * 100) : String(format: "%+.4g", a - b)
-                return ClaimResult(claim: c.claim, measured: "\(pair[0]) \(show(a)) vs \(pair[1]) \(show(b)) (\(margin))", held: a > b)
+                return ClaimResult(claim: c.claim, measured: "\(pair[0]) \(show(a)) vs \(pair[1]) \(show(b)) (\(margin))\(noise)", held: a > b, settled: noise.isEmpty ? nil : false)
             }
             if c.within != nil {
                 let tolerance = c.tolerance ?? 0.01
-                return ClaimResult(claim: c.claim, measured: "\(pair[0]) \(show(a)) vs \(pair[1]) \(show(b)) (difference \(show(abs(a - b))), tolerance \(show(tolerance)))",
-                                   held: abs(a - b) <= tolerance)
+                return ClaimResult(claim: c.claim, measured: "\(pair[0]) \(show(a)) vs \(pair[1]) \(show(b)) (difference \(show(abs(a - b))), tolerance \(show(tolerance)))\(noise)",
+                                   held: abs(a - b) <= tolerance, settled: noise.isEmpty ? nil : false)
             }
             let ratio = a / b
             return ClaimResult(claim: c.claim, measured: "\(pair[0]) / \(pair[1]) on \(c.metric) = \(String(format: "%.2f", ratio))×",

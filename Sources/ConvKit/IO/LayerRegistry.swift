@@ -22,6 +22,16 @@ enum LayerRegistry {
                             pointwiseInitializer: try a.initializer("pointwise_initializer", default: .glorotUniform),
                             biasInitializer: try a.initializer("bias_initializer", default: .zeros))
         },
+        "LCConv2D": { a in
+            LCConv2D(filters: try a.int("filters", first: true), kernelSize: try a.size("kernel_size"),
+                     expansion: try a.int("expansion", default: 1), strides: try a.size("strides", default: 1),
+                     padding: try a.padding(), dilationRate: try a.size("dilation_rate", default: 1),
+                     frozenSpatial: try a.bool("frozen_spatial", default: false), activation: try a.activation(),
+                     useBias: try a.bool("use_bias", default: true),
+                     spatialInitializer: try a.initializer("spatial_initializer", default: .glorotUniform),
+                     combinationInitializer: try a.initializer("combination_initializer", default: .glorotUniform),
+                     biasInitializer: try a.initializer("bias_initializer", default: .zeros))
+        },
         "Conv2DTranspose": { a in
             Conv2DTranspose(filters: try a.int("filters", first: true), kernelSize: try a.size("kernel_size"),
                             strides: try a.size("strides", default: 1), padding: try a.padding(),
@@ -112,6 +122,33 @@ extension ConvolutionLayer {
         default: return Conv3D(filters: filters, kernelSize: kernelSize, strides: strides, padding: padding, dilationRate: dilationRate,
                                groups: groups, activation: activation, useBias: useBias,
                                kernelInitializer: kernelInitializer, biasInitializer: biasInitializer)
+        }
+    }
+}
+
+/// Whole networks named in a model file's `architecture:` field, instead of a `layers:` list:
+///
+///     architecture:
+///       ResNet: {depth: 20, width: 16, kernel_size: 3, block: lc, expansion: 4, frozen_spatial: true}
+enum ArchitectureRegistry {
+    static func make(_ a: inout LayerArguments, inputShape: [Int], name: String, seed: UInt64) throws -> Model {
+        switch a.type {
+        case "ResNet":
+            var resnet = ResNet(depth: try a.int("depth", default: 20), width: try a.int("width", default: 16),
+                                kernelSize: try a.int("kernel_size", default: 3), classes: try a.int("classes", default: 10),
+                                initializer: try a.initializer("initializer", default: .pytorchDefault))
+            let block = try a.optionalString("block") ?? "conv"
+            let expansion = try a.int("expansion", default: 1), frozen = try a.bool("frozen_spatial", default: false)
+            switch block {
+            case "conv":
+                guard expansion == 1, !frozen else { throw ConvKitError("expansion and frozen_spatial need block: lc") }
+            case "lc": resnet.convolution = .linearCombination(expansion: expansion, frozen: frozen)
+            default: throw ConvKitError("argument 'block' must be conv or lc, got '\(block)'")
+            }
+            try a.rejectUnused()
+            return try resnet.model(inputShape: inputShape, name: name, seed: seed)
+        default:
+            throw ConvKitError("unknown architecture (known: ResNet)")
         }
     }
 }

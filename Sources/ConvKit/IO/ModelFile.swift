@@ -37,8 +37,8 @@ public enum ModelFile {
         func fail(_ node: Yams.Node?, _ message: String) -> ConvKitError {
             ConvKitError("\(source)\(node?.mark.map { ", line \($0.line)" } ?? ""): \(message)")
         }
-        for key in top.keys where !["name", "input", "layers", "seed", "description"].contains(key.string ?? "") {
-            throw fail(key, "unknown top-level field '\(key.string ?? "?")' (expected name, description, input, layers, seed)")
+        for key in top.keys where !["name", "input", "layers", "architecture", "seed", "description"].contains(key.string ?? "") {
+            throw fail(key, "unknown top-level field '\(key.string ?? "?")' (expected name, description, input, layers or architecture, seed)")
         }
         let name = top["name"]?.string ?? URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
         guard let inputNode = top["input"] else { throw fail(root, "missing 'input' (the example shape, e.g. [28, 28, 1])") }
@@ -49,6 +49,15 @@ public enum ModelFile {
         let fileSeed: UInt64? = try top["seed"].map { node in
             guard let s = node.int, s >= 0 else { throw fail(node, "'seed' must be a non-negative integer") }
             return UInt64(s)
+        }
+        if let architecture = top["architecture"] {
+            guard top["layers"] == nil else { throw fail(architecture, "give either 'layers' or 'architecture', not both") }
+            var arguments = try LayerArguments(node: architecture, index: 1, source: source)
+            do {
+                return try ArchitectureRegistry.make(&arguments, inputShape: shape, name: name, seed: seed ?? fileSeed ?? 0)
+            } catch let error as ConvKitError {
+                throw fail(architecture, "architecture \(arguments.type): \(error.description)")
+            }
         }
         guard let layerNodes = top["layers"]?.sequence, !layerNodes.isEmpty else {
             throw fail(top["layers"] ?? root, "'layers' must be a non-empty list")

@@ -45,7 +45,7 @@ public final class Dropout: Layer {
     }
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        guard training, rate > 0 else { mask = []; return inputs[0] }
+        guard training, rate > 0, !behavesAsInference else { mask = []; return inputs[0] }
         let keep = 1 / (1 - rate)
         mask = (0..<inputs[0].count).map { _ in generator.nextUnit() < Double(rate) ? 0 : keep }
         var y = inputs[0]

@@ -8,6 +8,8 @@ import Foundation
 public final class BatchNormalization: Layer {
     public let momentum: Float, epsilon: Float, center: Bool, scale: Bool
     private var cachedNormalized = Tensor(zeros: [0]), cachedInverseStd: [Float] = []
+    /// Whether the cached pass normalised with batch statistics (whose gradient has extra terms).
+    private var cachedUsedBatchStatistics = true
 
     public init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
         self.momentum = momentum; self.epsilon = epsilon; self.center = center; self.scale = scale
@@ -31,7 +33,8 @@ public final class BatchNormalization: Layer {
         let x = inputs[0], c = x.shape.last!, rows = x.count / c
         let movingMean = parameter("moving_mean")!, movingVariance = parameter("moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
-        if training {
+        let useBatchStatistics = training && !behavesAsInference
+        if useBatchStatistics {
             // Accumulate in Double: a batch of 128×28×28 rows loses digits in Float.
             var sum = [Double](repeating: 0, count: c), sumSquares = [Double](repeating: 0, count: c)
             x.scalars.withUnsafeBufferPointer { xp in
@@ -68,7 +71,7 @@ public final class BatchNormalization: Layer {
                 }
             }
         }
-        if training { cachedNormalized = normalized; cachedInverseStd = inverseStd }
+        if training { cachedNormalized = normalized; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics }
         return y
     }
 
@@ -94,7 +97,9 @@ public final class BatchNormalization: Layer {
         let g = gamma ?? [Float](repeating: 1, count: c)
         // dx = scale·(dy − meanDy − x̂·meanDyXhat) with per-channel constants.
         let scale = (0..<c).map { g[$0] * cachedInverseStd[$0] }
-        let meanDy = sumDy.map { Float($0 / Double(rows)) }, meanDyXhat = sumDyXhat.map { Float($0 / Double(rows)) }
+        // With fixed (moving) statistics the normalisation is affine: dx = scale·dy.
+        let meanDy = cachedUsedBatchStatistics ? sumDy.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
+        let meanDyXhat = cachedUsedBatchStatistics ? sumDyXhat.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
         var dx = gradOutput
         dx.scalars.withUnsafeMutableBufferPointer { d in
             cachedNormalized.scalars.withUnsafeBufferPointer { xhat in

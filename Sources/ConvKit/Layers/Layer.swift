@@ -13,6 +13,9 @@ open class Layer {
     public private(set) var inputShapes: [[Int]] = []
     public private(set) var outputShape: [Int] = []
     public private(set) var isBuilt = false
+    /// Set by `Model.inputGradient`: a training pass (caching for `backward`) that computes what
+    /// inference computes — BatchNormalization uses its moving statistics, Dropout keeps all.
+    var behavesAsInference = false
 
     public init(name: String? = nil) { self.name = name }
 

@@ -123,12 +123,20 @@ public final class Model {
     /// Runs the model on a batch `[batch] + inputShape`. With `training`, layers use batch
     /// statistics and dropout, and cache what `backward` needs.
     public func forward(_ x: Tensor, training: Bool = false) throws -> Tensor {
+        try forward(x, training: training, observe: nil)
+    }
+
+    /// `forward`, handing each layer's output to `observe` as it is computed (for activation
+    /// statistics and feature maps).
+    public func forward(_ x: Tensor, training: Bool, observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
         guard Array(x.shape.dropFirst()) == inputShape, x.rank == inputShape.count + 1 else {
             throw ConvKitError("model '\(name)' expects input \(kerasShape(inputShape)), got batch of shape \(x.shape)")
         }
         var values = [ObjectIdentifier(input): x]
         for node in nodes {
-            values[ObjectIdentifier(node)] = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
+            let y = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
+            observe?(node.layer!, y)
+            values[ObjectIdentifier(node)] = y
         }
         if training { trainingBatch = x.shape[0] }
         return values[ObjectIdentifier(output)]!
@@ -142,6 +150,12 @@ public final class Model {
     /// with respect to the input.
     @discardableResult
     public func backward(_ gradOutput: Tensor) throws -> Tensor {
+        try backward(gradOutput, observe: nil)
+    }
+
+    /// `backward`, handing `observe` the gradient of the loss with respect to each layer's output.
+    @discardableResult
+    public func backward(_ gradOutput: Tensor, observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
         guard let batch = trainingBatch else {
             throw ConvKitError("model '\(name)': backward needs a forward pass with training: true first")
         }
@@ -151,12 +165,24 @@ public final class Model {
         var grads = [ObjectIdentifier(output): gradOutput]
         for node in nodes.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            observe?(node.layer!, g)
             for (source, gradient) in zip(node.inputs, node.layer!.backward(g)) {
                 let key = ObjectIdentifier(source)
                 if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
             }
         }
         return grads[ObjectIdentifier(input)] ?? Tensor(zeros: [batch] + inputShape)
+    }
+
+    /// The loss of `x` against `targets` in inference mode (moving BatchNorm statistics, no
+    /// dropout) and its gradient with respect to `x`, for adversarial examples and saliency.
+    /// Parameter gradients are computed too and left in place; moving statistics are untouched.
+    public func inputGradient(_ x: Tensor, targets: Tensor, loss: any Loss) throws -> (loss: Float, gradient: Tensor) {
+        for layer in layers { layer.behavesAsInference = true }
+        defer { for layer in layers { layer.behavesAsInference = false } }
+        let predictions = try forward(x, training: true)
+        let (value, gradient) = try loss.compute(predictions: predictions, targets: targets)
+        return (value, try backward(gradient))
     }
 }
 

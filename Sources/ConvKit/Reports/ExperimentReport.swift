@@ -46,12 +46,13 @@ public struct ExperimentReport {
                                        models: results, claims: claims, reference: reference)), to: "\(folder)/results.json")
         try curves("accuracy", "val_accuracy", title: "Accuracy", axis: "accuracy").write(to: "\(folder)/accuracy")
         try curves("loss", "val_loss", title: "Loss", axis: "categorical cross-entropy").write(to: "\(folder)/loss")
+        if results.count > 1 { try parametersAgainstAccuracy().write(to: "\(folder)/parameters-accuracy") }
         try writeText(markdown(), to: "\(folder)/report.md")
         try writeText(html(folder: folder), to: "\(folder)/report.html")
     }
 
     /// Rebuilds the report of `folder` from its `results.json`, with the texts (title,
-    /// description, notes) of `experiment` as they are now: no training needed.
+    /// description, notes) and claims of `experiment` as they are now: no training needed.
     public static func rerender(folder: String, experiment: Experiment) throws {
         let path = "\(folder)/results.json"
         guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): no results to re-render") }
@@ -64,7 +65,8 @@ public struct ExperimentReport {
         }
         var e = experiment
         e.recipe = saved.recipe; e.data = saved.data
-        try ExperimentReport(experiment: e, quick: saved.quick, results: saved.models, claims: saved.claims,
+        let claims = try ExperimentRunner.check(experiment.claims ?? [], saved.models, focusLayer: experiment.focusLayer)
+        try ExperimentReport(experiment: e, quick: saved.quick, results: saved.models, claims: claims,
                              reference: saved.reference).write(to: folder)
     }
 
@@ -87,6 +89,15 @@ public struct ExperimentReport {
         return LineChart(title: "\(experiment.title ?? experiment.name): \(title.lowercased())", xLabel: "epoch", yLabel: axis, series: series)
     }
 
+    /// One dot per model: what its parameters buy.
+    private func parametersAgainstAccuracy() -> LineChart {
+        LineChart(title: "\(experiment.title ?? experiment.name): parameters against test accuracy", xLabel: "parameters (log scale)",
+                  yLabel: "test accuracy",
+                  series: results.enumerated().map { i, r in
+                      .init(label: r.model, points: [(Double(r.parameters), r.testAccuracy)], colorIndex: i, markers: true, line: false)
+                  }, logX: true)
+    }
+
     private func percent(_ v: Double?) -> String { v.map { String(format: "%.2f", $0 * 100) } ?? "–" }
 
     /// Mean test accuracy in %, with ± the spread over seeds when there are several.
@@ -106,7 +117,7 @@ public struct ExperimentReport {
         md += " (validation split \(r.validationSplit ?? 0), the last part before shuffling), \(experiment.data.testLimit.map(groupedDigits) ?? "all") test images.\n"
         md += "- Recipe: \(r.epochs) epochs, batch \(r.batchSize), \(r.optimizer ?? "sgd") lr \(r.learningRate ?? 0.01)"
         md += (r.momentum ?? 0) > 0 ? ", momentum \(r.momentum!)\((r.nesterov ?? false) ? " (Nesterov)" : "")" : ""
-        md += r.weightDecay.map { ", weight decay \($0)" } ?? ""
+        md += r.weightDecay.map { ", weight decay \($0) (\(r.weightDecayMode ?? "decoupled"))" } ?? ""
         md += ", \(r.schedule ?? "constant") schedule, categorical cross-entropy"
         md += (r.labelSmoothing ?? 0) > 0 ? " with label smoothing \(r.labelSmoothing!)" : ""
         let seeds = r.allSeeds
@@ -126,7 +137,17 @@ public struct ExperimentReport {
                 return "\(percent(log.accuracy)) / \(percent(log.valAccuracy))"
             }.joined(separator: " | ") + " |\n"
         }
+        if let focus = experiment.focusLayer {
+            md += "\n### The compared layers\n\nLayer `\(focus)` in each model, and the block of layers whose names start with `\(focus)` (one layer, or a stack).\n\n"
+            md += "| Model | Block | Output shape | Receptive field | Block params | Block FLOPs/image | Model params | Test acc % |\n|---|---|---|---|---:|---:|---:|---:|\n"
+            for x in results {
+                guard let layers = x.layers, let layer = layers.first(where: { $0.name == focus }) else { continue }
+                let block = layers.filter { $0.name.hasPrefix(focus) }
+                md += "| \(x.model) | \(block.map { "\($0.name) (\($0.type))" }.joined(separator: " → ")) | \(kerasShape(layer.outputShape)) | \(layer.receptiveField) | \(groupedDigits(block.map(\.parameters).reduce(0, +))) | \(groupedDigits(block.map(\.flops).reduce(0, +))) | \(groupedDigits(x.parameters)) | \(testAccuracy(x.testAccuracy, x.testAccuracies)) |\n"
+            }
+        }
         md += "\n![accuracy](accuracy.svg)\n\n![loss](loss.svg)\n"
+        if results.count > 1 { md += "\n![parameters against accuracy](parameters-accuracy.svg)\n" }
 
         if let reference {
             md += "\n## Against \(reference.framework)\n\nThe same models and recipe trained in \(reference.framework)"
@@ -143,7 +164,10 @@ public struct ExperimentReport {
 
         if !claims.isEmpty {
             md += "\n## The seed's claims, checked here\n\n| Claim | Measured | Held here |\n|---|---|---|\n"
-            for c in claims { md += "| \(c.claim) | \(c.measured) | \(c.held ? "yes" : "**no**") |\n" }
+            for c in claims {
+                let verdict = (c.held ? "yes" : "**no**") + (c.settled == false ? " (within noise)" : "")
+                md += "| \(c.claim) | \(c.measured) | \(verdict) |\n"
+            }
         }
         if let notes = experiment.notes, !quick {
             md += "\n## Notes\n\n" + notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
@@ -154,64 +178,7 @@ public struct ExperimentReport {
 
     /// The Markdown as HTML, with the SVG figures inlined so the file stands alone.
     func html(folder: String) throws -> String {
-        var body = ""
-        var inTable = false, inList = false
-        func closeBlocks() {
-            if inTable { body += "</table>\n"; inTable = false }
-            if inList { body += "</ul>\n"; inList = false }
-        }
-        for line in markdown().split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            if line.hasPrefix("|") {
-                if line.hasPrefix("|---") { continue }
-                let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast().map { inline($0.trimmingCharacters(in: .whitespaces)) }
-                let tag = inTable ? "td" : "th"
-                if !inTable { closeBlocks(); body += "<table>\n"; inTable = true }
-                body += "<tr>" + cells.map { "<\(tag)>\($0)</\(tag)>" }.joined() + "</tr>\n"
-                continue
-            }
-            if line.hasPrefix("- ") {
-                if !inList { closeBlocks(); body += "<ul>\n"; inList = true }
-                body += "<li>\(inline(String(line.dropFirst(2))))</li>\n"
-                continue
-            }
-            closeBlocks()
-            if line.hasPrefix("![") , let open = line.firstIndex(of: "("), let close = line.lastIndex(of: ")") {
-                let file = String(line[line.index(after: open)..<close])
-                let svg = try String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8)
-                body += "<figure>" + (svg.range(of: "<svg").map { String(svg[$0.lowerBound...]) } ?? svg) + "</figure>\n"
-            } else if let level = ["### ", "## ", "# "].firstIndex(where: line.hasPrefix) {
-                let n = 3 - level
-                body += "<h\(n)>\(inline(String(line.drop { $0 == "#" }.dropFirst())))</h\(n)>\n"
-            } else if !line.isEmpty {
-                body += "<p>\(inline(line))</p>\n"
-            }
-        }
-        closeBlocks()
-        return """
-            <!DOCTYPE html>
-            <html><head><meta charset="utf-8"><title>\(escape(experiment.title ?? experiment.name))</title>
-            <style>body{font-family:DejaVu Sans,sans-serif;max-width:1000px;margin:2em auto;color:#222}
-            table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-            th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}code{background:#f4f4f4}</style>
-            </head><body>
-            \(body)</body></html>
-
-            """
-    }
-
-    private func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-    }
-
-    /// `code` and **bold** spans.
-    private func inline(_ s: String) -> String {
-        var out = escape(s)
-        for (mark, tag) in [("**", "strong"), ("`", "code")] {
-            let parts = out.components(separatedBy: mark)
-            guard parts.count >= 3 else { continue }
-            out = parts.enumerated().map { i, p in i == 0 ? p : (i % 2 == 1 ? "<\(tag)>" : "</\(tag)>") + p }.joined()
-        }
-        return out
+        try HTMLReport.render(markdown: markdown(), title: experiment.title ?? experiment.name, folder: folder)
     }
 }
 

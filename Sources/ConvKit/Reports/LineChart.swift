@@ -2,24 +2,32 @@ import CCairo
 import Foundation
 
 /// A line chart drawn with Cairo, written as SVG and PNG from the same drawing code.
-public struct LineChart {
+public struct LineChart: Figure {
     public struct Series {
         public var label: String
         public var points: [(x: Double, y: Double)]
         /// Index into the palette: series of one model share a colour.
         public var colorIndex: Int
         public var dashed: Bool
-        public init(label: String, points: [(x: Double, y: Double)], colorIndex: Int, dashed: Bool = false) {
+        /// Draw a dot at every point (and no line when `line` is false: a scatter plot).
+        public var markers: Bool
+        public var line: Bool
+        public init(label: String, points: [(x: Double, y: Double)], colorIndex: Int, dashed: Bool = false,
+                    markers: Bool = false, line: Bool = true) {
             self.label = label; self.points = points; self.colorIndex = colorIndex; self.dashed = dashed
+            self.markers = markers; self.line = line
         }
     }
 
     public var title: String, xLabel: String, yLabel: String
     public var series: [Series]
     public var width = 900.0, height = 540.0
+    /// Logarithmic axes (base 10); points ≤ 0 are left out.
+    public var logX = false, logY = false
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series]) {
+    public init(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false, logY: Bool = false) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series
+        self.logX = logX; self.logY = logY
     }
 
     /// Tableau-like colours that stay distinct in print.
@@ -27,32 +35,6 @@ public struct LineChart {
         (0.12, 0.47, 0.71), (1.0, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
         (0.58, 0.40, 0.74), (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.50, 0.50, 0.50),
     ]
-
-    /// Writes `base.svg` and `base.png`.
-    public func write(to base: String) throws {
-        try render(surface: cairo_svg_surface_create(base + ".svg", width, height), path: base + ".svg", png: false)
-        try render(surface: cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(width), Int32(height)), path: base + ".png", png: true)
-    }
-
-    private func render(surface: OpaquePointer?, path: String, png: Bool) throws {
-        guard let surface, cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
-            throw ConvKitError("\(path): cannot create the figure")
-        }
-        defer { cairo_surface_destroy(surface) }
-        let cr = cairo_create(surface)
-        draw(cr)
-        cairo_destroy(cr)
-        if png {
-            let status = cairo_surface_write_to_png(surface, path)
-            guard status == CAIRO_STATUS_SUCCESS else {
-                throw ConvKitError("\(path): cannot write the PNG (\(String(cString: cairo_status_to_string(status))))")
-            }
-        }
-        cairo_surface_finish(surface)
-        guard cairo_surface_status(surface) == CAIRO_STATUS_SUCCESS else {
-            throw ConvKitError("\(path): cannot write the figure (\(String(cString: cairo_status_to_string(cairo_surface_status(surface)))))")
-        }
-    }
 
     /// Round tick positions covering `low…high`.
     static func ticks(_ low: Double, _ high: Double, count: Int = 6) -> [Double] {
@@ -66,6 +48,22 @@ public struct LineChart {
         return ticks
     }
 
+    /// Integer powers of ten covering `low…high` (in log10 units); at least two.
+    static func logTicks(_ low: Double, _ high: Double) -> [Double] {
+        let step = max(1, ((high - low) / 10).rounded(.up))
+        let powers = Array(stride(from: (low / step).rounded(.up) * step, through: high, by: step))
+        return powers.count >= 2 ? powers : LineChart.ticks(low, high, count: 4)
+    }
+
+    /// "1e-03", "0.1", "1", "10", "32k", "1M" for a log10 tick position.
+    static func powerLabel(_ t: Double) -> String {
+        let v = pow(10, t)
+        if v >= 1e6 { return String(format: "%.3gM", v / 1e6) }
+        if v >= 1e3 { return String(format: "%.3gk", v / 1e3) }
+        if abs(t - t.rounded()) > 1e-9 || abs(t) <= 2 { return String(format: "%.2g", v) }
+        return String(format: "%.0e", v)
+    }
+
     /// Labels with the decimals the tick step needs, the same for every tick of an axis
     /// (step 0.5 → "1.5", "2.0"; step 0.25 → "0.25"; step 2 → "4").
     static func labels(_ ticks: [Double]) -> [String] {
@@ -76,11 +74,15 @@ public struct LineChart {
         return ticks.map { String(format: "%.\(decimals)f", $0) }
     }
 
-    private func draw(_ cr: OpaquePointer?) {
-        let all = series.flatMap(\.points).filter { $0.y.isFinite }
+    public func draw(_ cr: OpaquePointer?) {
+        // Work in axis space: log10 of the values on a logarithmic axis.
+        let tx = { (x: Double) in logX ? (x > 0 ? log10(x) : .nan) : x }
+        let ty = { (y: Double) in logY ? (y > 0 ? log10(y) : .nan) : y }
+        let all = series.flatMap(\.points).map { (x: tx($0.x), y: ty($0.y)) }.filter { $0.x.isFinite && $0.y.isFinite }
         var (x0, x1) = (all.map(\.x).min() ?? 0, all.map(\.x).max() ?? 1)
         var (y0, y1) = (all.map(\.y).min() ?? 0, all.map(\.y).max() ?? 1)
-        if x1 <= x0 { x1 = x0 + 1 }
+        if x1 <= x0 { x0 -= 0.5; x1 += 0.5 }
+        if !series.contains(where: \.line) { let pad = (x1 - x0) * 0.05; x0 -= pad; x1 += pad }
         if y1 <= y0 { y0 -= 0.5; y1 += 0.5 }
         let pad = (y1 - y0) * 0.05
         y0 -= pad; y1 += pad
@@ -99,42 +101,53 @@ public struct LineChart {
         // Grid, ticks and tick labels.
         cairo_set_font_size(cr, 12)
         cairo_set_line_width(cr, 1)
-        let yTicks = LineChart.ticks(y0, y1)
-        for (t, label) in zip(yTicks, LineChart.labels(yTicks)) {
+        let yTicks = logY ? LineChart.logTicks(y0, y1) : LineChart.ticks(y0, y1)
+        for (t, label) in zip(yTicks, logY ? yTicks.map(LineChart.powerLabel) : LineChart.labels(yTicks)) {
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
             cairo_move_to(cr, left, py(t)); cairo_line_to(cr, right, py(t)); cairo_stroke(cr)
             cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
-            text(cr, label, x: left - 8, y: py(t) + 4, align: 1)
+            drawText(cr, label, x: left - 8, y: py(t) + 4, align: 1)
         }
-        let xTicks = LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1)))
-        for (t, label) in zip(xTicks, LineChart.labels(xTicks)) {
+        let xTicks = logX ? LineChart.logTicks(x0, x1) : LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1)))
+        for (t, label) in zip(xTicks, logX ? xTicks.map(LineChart.powerLabel) : LineChart.labels(xTicks)) {
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
             cairo_move_to(cr, px(t), top); cairo_line_to(cr, px(t), bottom); cairo_stroke(cr)
             cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
-            text(cr, label, x: px(t), y: bottom + 18, align: 0.5)
+            drawText(cr, label, x: px(t), y: bottom + 18, align: 0.5)
         }
         cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
         cairo_rectangle(cr, left, top, right - left, bottom - top); cairo_stroke(cr)
 
         // Axis labels and title.
         cairo_set_font_size(cr, 14)
-        text(cr, xLabel, x: (left + right) / 2, y: height - 18, align: 0.5)
+        drawText(cr, xLabel, x: (left + right) / 2, y: height - 18, align: 0.5)
         cairo_save(cr)
         cairo_translate(cr, 22, (top + bottom) / 2); cairo_rotate(cr, -Double.pi / 2)
-        text(cr, yLabel, x: 0, y: 0, align: 0.5)
+        drawText(cr, yLabel, x: 0, y: 0, align: 0.5)
         cairo_restore(cr)
         cairo_set_font_size(cr, 17)
-        text(cr, title, x: (left + right) / 2, y: 30, align: 0.5)
+        drawText(cr, title, x: (left + right) / 2, y: 30, align: 0.5)
 
         // Series, clipped to the plot area.
         cairo_save(cr)
         cairo_rectangle(cr, left, top, right - left, bottom - top); cairo_clip(cr)
         for s in series {
             setStyle(cr, s)
-            for (i, p) in s.points.enumerated() where p.y.isFinite {
-                if i == 0 { cairo_move_to(cr, px(p.x), py(p.y)) } else { cairo_line_to(cr, px(p.x), py(p.y)) }
+            let points = s.points.map { (x: tx($0.x), y: ty($0.y)) }
+            if s.line {
+                var drawing = false
+                for p in points {
+                    guard p.x.isFinite && p.y.isFinite else { drawing = false; continue }
+                    if drawing { cairo_line_to(cr, px(p.x), py(p.y)) } else { cairo_move_to(cr, px(p.x), py(p.y)) }
+                    drawing = true
+                }
+                cairo_stroke(cr)
             }
-            cairo_stroke(cr)
+            if s.markers {
+                for p in points where p.x.isFinite && p.y.isFinite {
+                    cairo_new_sub_path(cr); cairo_arc(cr, px(p.x), py(p.y), 4.5, 0, 2 * Double.pi); cairo_fill(cr)
+                }
+            }
         }
         cairo_restore(cr)
 
@@ -143,9 +156,10 @@ public struct LineChart {
         for (i, s) in series.enumerated() {
             let y = top + 10 + Double(i) * 20
             setStyle(cr, s)
-            cairo_move_to(cr, right + 15, y); cairo_line_to(cr, right + 45, y); cairo_stroke(cr)
+            if s.line { cairo_move_to(cr, right + 15, y); cairo_line_to(cr, right + 45, y); cairo_stroke(cr) }
+            if s.markers { cairo_new_sub_path(cr); cairo_arc(cr, right + 30, y, 4.5, 0, 2 * Double.pi); cairo_fill(cr) }
             cairo_set_source_rgb(cr, 0.1, 0.1, 0.1)
-            text(cr, s.label, x: right + 52, y: y + 4, align: 0)
+            drawText(cr, s.label, x: right + 52, y: y + 4, align: 0)
         }
     }
 
@@ -154,13 +168,5 @@ public struct LineChart {
         cairo_set_source_rgb(cr, c.0, c.1, c.2)
         cairo_set_line_width(cr, 2.2)
         if s.dashed { var d: [Double] = [7, 4]; cairo_set_dash(cr, &d, 2, 0) } else { cairo_set_dash(cr, nil, 0, 0) }
-    }
-
-    /// Draws `s` with its anchor at `align` (0 left, 0.5 centre, 1 right) of its width.
-    private func text(_ cr: OpaquePointer?, _ s: String, x: Double, y: Double, align: Double) {
-        var extents = cairo_text_extents_t()
-        cairo_text_extents(cr, s, &extents)
-        cairo_move_to(cr, x - extents.x_advance * align, y)
-        cairo_show_text(cr, s)
     }
 }

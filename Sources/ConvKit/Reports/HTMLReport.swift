@@ -1,0 +1,79 @@
+import Foundation
+
+/// Turns a report's Markdown into one self-contained HTML page: headings, paragraphs, lists,
+/// tables, fenced code, `code` and **bold** spans, and figures (`![alt](file.svg)`) inlined
+/// from `folder`, so the page needs no other file.
+public enum HTMLReport {
+    public static func render(markdown: String, title: String, folder: String) throws -> String {
+        var body = ""
+        var inTable = false, inList = false, inCode = false
+        func closeBlocks() {
+            if inTable { body += "</table>\n"; inTable = false }
+            if inList { body += "</ul>\n"; inList = false }
+        }
+        for line in markdown.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
+            if line.hasPrefix("```") {
+                closeBlocks()
+                body += inCode ? "</pre>\n" : "<pre>"
+                inCode.toggle()
+                continue
+            }
+            if inCode { body += escape(line) + "\n"; continue }
+            if line.hasPrefix("|") {
+                if line.hasPrefix("|---") { continue }
+                let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast()
+                    .map { inline($0.trimmingCharacters(in: .whitespaces)) }
+                let tag = inTable ? "td" : "th"
+                if !inTable { closeBlocks(); body += "<table>\n"; inTable = true }
+                body += "<tr>" + cells.map { "<\(tag)>\($0)</\(tag)>" }.joined() + "</tr>\n"
+                continue
+            }
+            if line.hasPrefix("- ") {
+                if !inList { closeBlocks(); body += "<ul>\n"; inList = true }
+                body += "<li>\(inline(String(line.dropFirst(2))))</li>\n"
+                continue
+            }
+            closeBlocks()
+            if line.hasPrefix("!["), let open = line.firstIndex(of: "("), let close = line.lastIndex(of: ")") {
+                let file = String(line[line.index(after: open)..<close])
+                guard let svg = try? String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8) else {
+                    throw ConvKitError("\(folder)/\(file): the report's figure is missing")
+                }
+                body += "<figure>" + (svg.range(of: "<svg").map { String(svg[$0.lowerBound...]) } ?? svg) + "</figure>\n"
+            } else if let level = ["### ", "## ", "# "].firstIndex(where: line.hasPrefix) {
+                let n = 3 - level
+                body += "<h\(n)>\(inline(String(line.drop { $0 == "#" }.dropFirst())))</h\(n)>\n"
+            } else if !line.isEmpty {
+                body += "<p>\(inline(line))</p>\n"
+            }
+        }
+        if inCode { body += "</pre>\n" }
+        closeBlocks()
+        return """
+            <!DOCTYPE html>
+            <html><head><meta charset="utf-8"><title>\(escape(title))</title>
+            <style>body{font-family:DejaVu Sans,sans-serif;max-width:1000px;margin:2em auto;color:#222}
+            table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+            th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}code,pre{background:#f4f4f4}
+            pre{padding:8px;overflow-x:auto;font-size:12px}</style>
+            </head><body>
+            \(body)</body></html>
+
+            """
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    /// `code` and **bold** spans.
+    static func inline(_ s: String) -> String {
+        var out = escape(s)
+        for (mark, tag) in [("**", "strong"), ("`", "code")] {
+            let parts = out.components(separatedBy: mark)
+            guard parts.count >= 3 else { continue }
+            out = parts.enumerated().map { i, p in i == 0 ? p : (i % 2 == 1 ? "<\(tag)>" : "</\(tag)>") + p }.joined()
+        }
+        return out
+    }
+}
