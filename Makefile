@@ -42,6 +42,7 @@ test: deps
 	done
 	test -s .build/quick-seed003/accuracy.png && test -s .build/quick-seed001/activation-std.png
 	test -s .build/quick-seed002/accuracy-expansion.png && test -s .build/quick-seed000/parameters-accuracy.png
+	bash scripts/test-resume.sh
 	.build/release/convkit bench --quick --rounds 1
 	$(SWIFT) test
 

@@ -16,9 +16,19 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Report folder (default: reports/NAME, or reports/NAME-quick).")
     var out: String?
 
+    @Flag(help: "Save a checkpoint of every model at the end of each epoch (model comparisons).")
+    var checkpoint = false
+
+    @Flag(help: "Continue from the checkpoints in the report folder: finished models are not trained again.")
+    var resume = false
+
     func run() throws {
         let path = try locateExperiment(name)
-        switch try experimentKind(path: path) {
+        let kind = try experimentKind(path: path)
+        if kind != "comparison" && (checkpoint || resume) {
+            throw ValidationError("--checkpoint and --resume apply to model comparisons, not to the \(kind) study")
+        }
+        switch kind {
         case "comparison": break
         case "initialization":
             var study = try InitializationStudy.load(path: path)
@@ -40,7 +50,8 @@ struct ExperimentCommand: ParsableCommand {
         var experiment = try Experiment.load(path: path)
         if quick { experiment = experiment.quickened() }
         let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"
-        try runAndReport(experiment, quick: quick, folder: folder)
+        try runAndReport(experiment, quick: quick, folder: folder,
+                         checkpoints: checkpoint || resume ? CheckpointOptions(resume: resume) : nil)
     }
 }
 
@@ -74,9 +85,14 @@ struct Report: ParsableCommand {
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train one model file on Fashion-MNIST (or an IDX folder) and write a report.")
+        abstract: "Train one model file on Fashion-MNIST (or an IDX folder) and write a report; checkpoints every epoch.",
+        discussion: """
+            The report folder keeps the settings (train.json) and a checkpoint of the model, the optimizer and the \
+            position in the data. `convkit train --resume DIR` continues a killed run from its last checkpoint with \
+            those settings, and ends with the same weights as a run that was never interrupted (same seed, same threads).
+            """)
 
-    @Argument(help: "A model description file.") var file: String
+    @Argument(help: "A model description file (not with --resume).") var file: String?
     @Option(help: "Epochs.") var epochs = 10
     @Option(help: "Batch size.") var batchSize = 128
     @Option(help: "Use the first N training images.") var limit: Int?
@@ -88,21 +104,59 @@ struct Train: ParsableCommand {
     @Option(help: "Seed for weights and shuffling.") var seed: UInt64 = 0
     @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
     @Option(help: "Report folder (default: reports/MODEL).") var out: String?
+    @Option(help: "Also checkpoint every N optimizer steps (a checkpoint is always saved at the end of each epoch).")
+    var checkpointEvery: Int?
+    @Option(help: "Continue the run whose report folder is DIR from its last checkpoint, with the settings saved there.")
+    var resume: String?
+
+    /// What `--resume` needs to repeat the run: the settings, saved in the report folder.
+    struct Settings: Codable {
+        var file: String, epochs: Int, batchSize: Int, limit: Int?, testLimit: Int?, validationSplit: Double
+        var optimizer: String, learningRate: Float?, momentum: Float, seed: UInt64, data: String?, checkpointEvery: Int?
+    }
 
     func run() throws {
-        let name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        if let resume {
+            guard file == nil else { throw ValidationError("--resume takes the model and settings from \(resume)/train.json; give no model file") }
+            let path = "\(resume)/train.json"
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConvKitError("\(path): missing; --resume needs the report folder of a `convkit train` run")
+            }
+            let settings: Settings
+            do { settings = try JSONDecoder().decode(Settings.self, from: data) } catch {
+                throw ConvKitError("\(path): not the settings of a `convkit train` run (\(error))")
+            }
+            try train(settings, folder: resume, resume: true)
+            return
+        }
+        guard let file else { throw ValidationError("give a model file, or --resume DIR") }
+        let settings = Settings(file: URL(fileURLWithPath: file).standardized.path, epochs: epochs, batchSize: batchSize, limit: limit,
+                                testLimit: testLimit, validationSplit: validationSplit, optimizer: optimizer,
+                                learningRate: learningRate, momentum: momentum, seed: seed,
+                                data: data.map { URL(fileURLWithPath: $0).standardized.path }, checkpointEvery: checkpointEvery)
+        let folder = out ?? "reports/\(URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writeDurably([UInt8](try encoder.encode(settings)), to: "\(folder)/train.json")
+        try train(settings, folder: folder, resume: false)
+    }
+
+    private func train(_ s: Settings, folder: String, resume: Bool) throws {
+        let name = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
         let experiment = Experiment(
-            name: name, title: "Training \(name)", models: [URL(fileURLWithPath: file).standardized.path],
-            data: .init(dataset: data, trainLimit: limit, testLimit: testLimit),
-            recipe: .init(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit, optimizer: optimizer,
-                          learningRate: learningRate, momentum: momentum, seed: seed))
-        try runAndReport(experiment, quick: false, folder: out ?? "reports/\(name)")
+            name: name, title: "Training \(name)", models: [s.file],
+            data: .init(dataset: s.data, trainLimit: s.limit, testLimit: s.testLimit),
+            recipe: .init(epochs: s.epochs, batchSize: s.batchSize, validationSplit: s.validationSplit, optimizer: s.optimizer,
+                          learningRate: s.learningRate, momentum: s.momentum, seed: s.seed))
+        try runAndReport(experiment, quick: false, folder: folder,
+                         checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume))
     }
 }
 
-func runAndReport(_ experiment: Experiment, quick: Bool, folder: String) throws {
+func runAndReport(_ experiment: Experiment, quick: Bool, folder: String, checkpoints: CheckpointOptions? = nil) throws {
     let started = Date()
-    let results = try ExperimentRunner.run(experiment, saveIn: folder)
+    let results = try ExperimentRunner.run(experiment, saveIn: folder, checkpoints: checkpoints)
     let claims = try ExperimentRunner.check(experiment.claims ?? [], results, focusLayer: experiment.focusLayer)
     let reference = try experiment.reference.map { relative -> ReferenceResults in
         let path = relative.hasPrefix("/") ? relative : URL(fileURLWithPath: experiment.directory).appendingPathComponent(relative).path

@@ -77,8 +77,6 @@ public enum NPY {
     }
 
     public static func write(_ tensor: Tensor, to path: String) throws {
-        do { try Data(encode(tensor)).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw ConvKitError("\(path): cannot write (\(error.localizedDescription))")
-        }
+        try writeDurably(encode(tensor), to: path)
     }
 }

@@ -105,11 +105,24 @@ public struct ClaimResult: Codable, Sendable {
     public var settled: Bool? = nil
 }
 
+/// Checkpointing for experiment runs: every epoch, and every `everySteps` steps if set;
+/// `resume` continues runs that have a checkpoint.
+public struct CheckpointOptions: Sendable {
+    public var everySteps: Int?
+    public var resume: Bool
+    public init(everySteps: Int? = nil, resume: Bool = false) { self.everySteps = everySteps; self.resume = resume }
+}
+
 public enum ExperimentRunner {
     /// Loads the data, trains every model with the recipe once per seed, evaluates on the test
     /// split. With `saveIn`, each model trained with the first seed goes to `saveIn/<model>/` as
     /// `model.yaml` and `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
-    public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil) throws -> [RunResult] {
+    ///
+    /// With `checkpoints` (and `saveIn`), every run saves checkpoints in
+    /// `saveIn/<model>/checkpoint` (`checkpoint-seed<n>` with several seeds); with `resume`, each
+    /// run continues from its checkpoint, and a finished run is not trained again.
+    public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil,
+                           checkpoints: CheckpointOptions? = nil) throws -> [RunResult] {
         try validate(e)
         let (trainX, trainTargets, testX, testTargets) = try loadData(e.data, relativeTo: e.directory)
         return try e.models.map { file in
@@ -120,7 +133,13 @@ public enum ExperimentRunner {
                     let of = e.recipe.allSeeds.count > 1 ? ", seed \(seed) (\(index + 1) of \(e.recipe.allSeeds.count))" : ""
                     Console.line("\n== \(model.name): \(groupedDigits(model.parameterCount)) parameters\(of) ==")
                 }
-                let history = try train(model, recipe: e.recipe, x: trainX, y: trainTargets, seed: seed, verbose: verbose)
+                let checkpointing = checkpoints.flatMap { options in
+                    folder.map { Checkpointing(folder: "\($0)/\(model.name)/" + (e.recipe.allSeeds.count > 1 ? "checkpoint-seed\(seed)" : "checkpoint"),
+                                               everySteps: options.everySteps) }
+                }
+                let resume = checkpoints?.resume == true && checkpointing.map { FileManager.default.fileExists(atPath: "\($0.folder)/latest") } == true
+                let history = try train(model, recipe: e.recipe, x: trainX, y: trainTargets, seed: seed, verbose: verbose,
+                                        checkpointing: checkpointing, resume: resume)
                 let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
                 if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
                 if let folder, index == 0 {
@@ -147,12 +166,12 @@ public enum ExperimentRunner {
     /// Compiles `model` with the recipe's optimizer, schedule and loss, and fits it.
     @discardableResult
     public static func train(_ model: Model, recipe: Experiment.Recipe, x: Tensor, y: Tensor, seed: UInt64,
-                             verbose: Verbosity = .progressBar) throws -> History {
+                             verbose: Verbosity = .progressBar, checkpointing: Checkpointing? = nil, resume: Bool = false) throws -> History {
         let steps = (Int((Double(x.shape[0]) * (1 - (recipe.validationSplit ?? 0))).rounded(.up)) + recipe.batchSize - 1) / recipe.batchSize
         model.compile(optimizer: try makeOptimizer(recipe, totalSteps: steps * recipe.epochs),
                       loss: CategoricalCrossentropy(labelSmoothing: recipe.labelSmoothing ?? 0))
         return try model.fit(x, y, batchSize: recipe.batchSize, epochs: recipe.epochs, validationSplit: recipe.validationSplit ?? 0,
-                             verbose: verbose, seed: seed)
+                             verbose: verbose, seed: seed, checkpointing: checkpointing, resume: resume)
     }
 
     /// The training and test images (scaled to [0, 1]) and one-hot targets of `spec`; a

@@ -293,9 +293,53 @@ public struct InitializationStudy: Codable, Sendable {
 
         md += "## 5. Hand-set filters\n\nThe filters are set, not learned: Sobel x responds to vertical edges, Sobel y to horizontal ones, and the X shape to diagonal crossings. Below, their responses on the first Fashion-MNIST test image (bright = strong positive response).\n\n"
         md += "![hand-set filters](handset-filters.svg)\n\n![feature maps](handset-maps.svg)\n"
+        md += "\n## The seed's claims, checked here\n\n| Claim | Measured | Held here |\n|---|---|---|\n"
+        for c in claims(r) { md += "| \(c.claim) | \(c.measured) | \(c.held.map { $0 ? "yes" : "**no**" } ?? "shown, not scored") |\n" }
         if let notes, !r.quick { md += "\n## Notes\n\n" + notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n" }
         return md
     }
 
     private func percent(_ v: Double?) -> String { v.map { String(format: "%.2f", $0 * 100) } ?? "–" }
+
+    /// The seed's statements, each with what was measured; `held` is nil for what the report
+    /// shows as pictures only.
+    func claims(_ r: Results) -> [(claim: String, measured: String, held: Bool?)] {
+        var out = [(String, String, Bool?)]()
+        if let equal = r.symmetry.first, let random = r.symmetry.last, r.symmetry.count == 2 {
+            let spread = equal.spreadAfter.values.max() ?? 0, other = random.spreadAfter.values.min() ?? 0
+            out.append(("All-equal weights never break the symmetry: every filter of a layer learns the same thing",
+                        "largest filter spread after training: \(format(spread)) with `\(equal.initializer)`, at least \(format(other)) with `\(random.initializer)`",
+                        spread == 0 && other > 0))
+        }
+        /// The factor by which the activation scale changes from the first to the last conv layer.
+        func drift(_ label: String) -> Double? {
+            guard let s = r.schemes.first(where: { $0.label == label }), s.scales.count >= depth, s.scales[0].activationStd > 0 else { return nil }
+            return s.scales[depth - 1].activationStd / s.scales[0].activationStd
+        }
+        let kept = { (d: Double) in d > 0.1 && d < 10 }
+        for label in ["He normal", "He uniform"] {
+            if let d = drift(label) {
+                out.append(("\(label) neither shrinks nor grows the signal exponentially with depth (He et al.)",
+                            "activation std conv\(depth) / conv1 = \(format(d))", kept(d)))
+            }
+        }
+        for label in ["Glorot uniform", "Glorot normal"] {
+            if let d = drift(label) {
+                out.append(("\(label) keeps the activation scale through \(depth) ReLU layers",
+                            "activation std conv\(depth) / conv1 = \(format(d)) (Glorot & Bengio derived it for symmetric activations; ReLU halves the variance per layer)", kept(d)))
+            }
+        }
+        for label in ["normal σ=0.01", "normal σ=0.005"] {
+            if let d = drift(label) {
+                out.append(("A Gaussian with \(label.dropFirst(7)) works as an initialisation",
+                            "activation std conv\(depth) / conv1 = \(format(d)); test accuracy \(percent(r.schemes.first { $0.label == label }?.testAccuracy))%", kept(d)))
+            }
+        }
+        let trained = r.schemes.filter { $0.testAccuracy > 0.2 }.map(\.label)
+        out.append(("Only a scheme that keeps the scale trains this deep plain network",
+                    trained.isEmpty ? "no scheme reached 20% test accuracy in this run" : "reached 20% test accuracy: \(trained.joined(separator: ", "))",
+                    trained.isEmpty ? false : trained.allSatisfy { label in drift(label).map(kept) ?? false }))
+        out.append(("Learned filters find edge-like shapes by themselves", "see the filter pictures before and after training", nil))
+        return out
+    }
 }

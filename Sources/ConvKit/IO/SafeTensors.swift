@@ -62,9 +62,7 @@ extension Model {
     /// Writes every parameter (moving statistics included) under its dotted key.
     public func saveWeights(to path: String) throws {
         let bytes = try SafeTensors.encode(parameters.map { ($0.key, $0.parameter.value) }, metadata: ["format": "convkit", "model": name])
-        do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw ConvKitError("\(path): cannot write the weights (\(error.localizedDescription))")
-        }
+        try writeDurably(bytes, to: path)
     }
 
     /// Loads weights saved for this architecture; every key and shape must match, and

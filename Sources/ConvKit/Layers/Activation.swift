@@ -30,7 +30,8 @@ public final class Activation: Layer {
 /// generator seeded when the model is built, so runs with one seed drop the same units.
 public final class Dropout: Layer {
     public let rate: Float
-    private var generator = SeededGenerator(seed: 0)
+    /// Where the mask stream is; checkpoints save it so a resumed run drops the same units.
+    var generator = SeededGenerator(seed: 0)
     private var mask: [Float] = []
 
     public init(rate: Float, name: String? = nil) {

@@ -194,10 +194,8 @@ func makeDirectory(_ path: String) throws {
     }
 }
 
-/// Writes through a temporary file and a rename, so a failed write (a full disk) never
-/// leaves a half-written file in place of a good one.
+/// Writes through a temporary file and a rename (`writeDurably`), so a failed write (a full
+/// disk) never leaves a half-written file in place of a good one.
 func writeText(_ text: String, to path: String) throws {
-    do { try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-        throw ConvKitError("\(path): cannot write (\(error.localizedDescription))")
-    }
+    try writeDurably(Array(text.utf8), to: path)
 }

@@ -6,7 +6,7 @@ import Foundation
 /// gives the same numbers on every run and machine. Initializers, shuffling and dropout
 /// all draw from a `SeededGenerator` that the caller passes or that derives from a seed.
 public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: (UInt64, UInt64, UInt64, UInt64)
+    private var stateWords: (UInt64, UInt64, UInt64, UInt64)
 
     public init(seed: UInt64) {
         var mix = seed
@@ -17,18 +17,28 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        state = (splitMix(), splitMix(), splitMix(), splitMix())
+        stateWords = (splitMix(), splitMix(), splitMix(), splitMix())
+    }
+
+    /// The generator's position, for checkpoints: `init(state:)` continues the same stream.
+    public var state: [UInt64] { [stateWords.0, stateWords.1, stateWords.2, stateWords.3] }
+
+    public init(state: [UInt64]) throws {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else {
+            throw ConvKitError("a generator state is four 64-bit words, not all zero; got \(state)")
+        }
+        stateWords = (state[0], state[1], state[2], state[3])
     }
 
     public mutating func next() -> UInt64 {
-        let result = rotate(state.1 &* 5, 7) &* 9
-        let t = state.1 << 17
-        state.2 ^= state.0
-        state.3 ^= state.1
-        state.1 ^= state.2
-        state.0 ^= state.3
-        state.2 ^= t
-        state.3 = rotate(state.3, 45)
+        let result = rotate(stateWords.1 &* 5, 7) &* 9
+        let t = stateWords.1 << 17
+        stateWords.2 ^= stateWords.0
+        stateWords.3 ^= stateWords.1
+        stateWords.1 ^= stateWords.2
+        stateWords.0 ^= stateWords.3
+        stateWords.2 ^= t
+        stateWords.3 = rotate(stateWords.3, 45)
         return result
     }
 

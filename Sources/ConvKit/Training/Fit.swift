@@ -18,10 +18,16 @@ extension Model {
     /// `validationSplit` takes the *last* fraction of the examples before shuffling (as Keras
     /// does); `validationData` takes precedence over it. Shuffling draws from `seed` (by
     /// default the model's seed), so one seed on one thread gives one history.
+    ///
+    /// With `checkpointing`, a checkpoint is saved at the end of every epoch (and every
+    /// `everySteps` steps); with `resume`, training continues from the latest checkpoint in
+    /// that folder, and ends with the same weights as a run that was never interrupted.
+    /// Callbacks start their own bookkeeping afresh on resume.
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
                     validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, verbose: Verbosity = .progressBar,
-                    callbacks: [any Callback] = [], seed: UInt64? = nil) throws -> History {
+                    callbacks: [any Callback] = [], seed: UInt64? = nil, checkpointing: Checkpointing? = nil,
+                    resume: Bool = false) throws -> History {
         guard let optimizer, let loss else { throw ConvKitError("model '\(name)': call compile(optimizer:loss:) before fit") }
         try checkData(x, y, "training")
         guard batchSize >= 1, epochs >= 0 else { throw ConvKitError("batch size must be positive and epochs non-negative") }
@@ -41,15 +47,36 @@ extension Model {
         var generator = SeededGenerator(seed: seed ?? self.seed &+ 0x5EED)
         let n = trainX.shape[0], steps = (n + batchSize - 1) / batchSize
         var history = History()
+        var resumed: Checkpoint?
+        if resume {
+            guard let checkpointing else { throw ConvKitError("model '\(name)': resume needs a checkpoint folder") }
+            let c = try Checkpoint.restore(from: checkpointing.folder, model: self, optimizer: optimizer, examples: n,
+                                           batchSize: batchSize, epochs: epochs)
+            generator = try SeededGenerator(state: c.shuffleState)
+            history = c.history
+            resumed = c
+            if verbose == .progressBar { Console.line("Resuming from \(checkpointing.folder): epoch \(c.epoch + 1), step \(c.step) of \(steps)") }
+        }
+        func saveCheckpoint(epoch: Int, step: Int, shuffleState: [UInt64], lossSum: Double, correct: Double) throws {
+            guard let checkpointing else { return }
+            var dropout = [String: [UInt64]]()
+            for case let d as Dropout in layers { dropout[d.name!] = d.generator.state }
+            try Checkpoint.save(Checkpoint(model: name, examples: n, batchSize: batchSize, epochs: epochs, epoch: epoch, step: step,
+                                           iterations: optimizer.iterations, shuffleState: shuffleState, dropoutStates: dropout,
+                                           lossSum: lossSum, correct: correct, history: history),
+                                model: self, optimizer: optimizer, in: checkpointing.folder)
+        }
         for c in callbacks { try c.trainingWillBegin(model: self) }
-        for epoch in stride(from: 1, through: epochs, by: 1) {
+        for epoch in stride(from: (resumed?.epoch ?? 0) + 1, through: epochs, by: 1) {
             for c in callbacks { try c.epochWillBegin(epoch - 1, model: self) }
             if verbose == .progressBar { Console.write("Epoch \(epoch)/\(epochs)\n") }
             var bar = ProgressBar(steps: steps, interactive: ProgressBar.stdoutIsTerminal)
+            let epochStart = generator.state
             let order = shuffle ? generator.permutation(n) : Array(0..<n)
             let started = Date()
-            var lossSum = 0.0, correct = 0.0
-            for step in 0..<steps {
+            var lossSum = 0.0, correct = 0.0, firstStep = 0
+            if let c = resumed, epoch == c.epoch + 1 { (lossSum, correct, firstStep) = (c.lossSum, c.correct, c.step) }
+            for step in firstStep..<steps {
                 let indices = Array(order[(step * batchSize)..<min((step + 1) * batchSize, n)])
                 let (bx, by) = (trainX.gather(batch: indices), trainY.gather(batch: indices))
                 let predictions = try forward(bx, training: true)
@@ -65,6 +92,9 @@ extension Model {
                 if verbose == .progressBar {
                     bar.update(step: step + 1, metrics: [("loss", lossSum / seen), ("accuracy", correct / seen)])
                 }
+                if let every = checkpointing?.everySteps, every > 0, optimizer.iterations % every == 0, step + 1 < steps {
+                    try saveCheckpoint(epoch: epoch - 1, step: step + 1, shuffleState: epochStart, lossSum: lossSum, correct: correct)
+                }
             }
             let seconds = Date().timeIntervalSince(started)
             var log = EpochLog(epoch: epoch, loss: lossSum / Double(n), accuracy: correct / Double(n), valLoss: nil, valAccuracy: nil,
@@ -77,6 +107,7 @@ extension Model {
             }
             if verbose == .progressBar { bar.finish(metrics: shown) }
             history.epochs.append(log)
+            try saveCheckpoint(epoch: epoch, step: 0, shuffleState: generator.state, lossSum: 0, correct: 0)
             var stop = false
             for c in callbacks where try c.epochDidEnd(log, model: self) { stop = true }
             if stop { break }

@@ -16,6 +16,22 @@ public protocol Optimizer: AnyObject {
     /// Optimizer steps taken so far.
     var iterations: Int { get }
     func apply(to parameters: [(key: String, parameter: Parameter)])
+    /// The per-parameter state (momentum, moments) as tensors named `<key>/<slot>`, for checkpoints.
+    func exportState() -> [(String, Tensor)]
+    /// Restores what `exportState` wrote and the step count; throws on a mismatched state.
+    func importState(_ tensors: [String: Tensor], iterations: Int) throws
+}
+
+/// Splits `<key>/<slot>` tensors into per-key slot arrays, checking the slot names.
+func optimizerSlots(_ tensors: [String: Tensor], slots: [String]) throws -> [String: [String: [Float]]] {
+    var out = [String: [String: [Float]]]()
+    for (name, tensor) in tensors {
+        guard let cut = name.lastIndex(of: "/"), slots.contains(String(name[name.index(after: cut)...])) else {
+            throw ConvKitError("optimizer state '\(name)' is not one of this optimizer's slots (\(slots.joined(separator: ", ")))")
+        }
+        out[String(name[..<cut]), default: [:]][String(name[name.index(after: cut)...])] = tensor.scalars
+    }
+    return out
 }
 
 extension Optimizer {
@@ -69,6 +85,15 @@ public final class SGD: Optimizer {
         }
         iterations += 1
     }
+
+    public func exportState() -> [(String, Tensor)] {
+        velocity.keys.sorted().map { ("\($0)/velocity", Tensor(shape: [velocity[$0]!.count], scalars: velocity[$0]!)) }
+    }
+
+    public func importState(_ tensors: [String: Tensor], iterations: Int) throws {
+        velocity = try optimizerSlots(tensors, slots: ["velocity"]).mapValues { $0["velocity"]! }
+        self.iterations = iterations
+    }
 }
 
 /// Keras' Adam (defaults 0.001, 0.9, 0.999, ε 1e-7); with `.decoupled` decay it is AdamW.
@@ -103,6 +128,23 @@ public final class Adam: Optimizer {
             moments[key] = (m, v)
         }
         iterations += 1
+    }
+
+    public func exportState() -> [(String, Tensor)] {
+        moments.keys.sorted().flatMap { key -> [(String, Tensor)] in
+            let (m, v) = moments[key]!
+            return [("\(key)/m", Tensor(shape: [m.count], scalars: m)), ("\(key)/v", Tensor(shape: [v.count], scalars: v))]
+        }
+    }
+
+    public func importState(_ tensors: [String: Tensor], iterations: Int) throws {
+        moments = try optimizerSlots(tensors, slots: ["m", "v"]).mapValues { slots in
+            guard let m = slots["m"], let v = slots["v"], m.count == v.count else {
+                throw ConvKitError("optimizer state: Adam needs m and v of one size for every parameter")
+            }
+            return (m, v)
+        }
+        self.iterations = iterations
     }
 }
 
