@@ -6,7 +6,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras keras-reference clean
+.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras verify-safetensors keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -54,6 +54,11 @@ fixtures:
 verify-keras:
 	python3 -c "import keras" 2>/dev/null || pip install -q tensorflow-cpu
 	python3 scripts/check_fixtures_with_keras.py
+
+# Reads ConvKit's weights with the reference safetensors package, and ConvKit reads its files.
+verify-safetensors: build
+	python3 -c "import safetensors" 2>/dev/null || pip install -q safetensors
+	python3 scripts/check_safetensors.py
 
 # Trains the seed-003 models in Keras with the same recipe (reference/seed003-keras.json).
 keras-reference:

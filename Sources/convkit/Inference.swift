@@ -17,6 +17,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
     @Option(help: "Use the first N test images.") var limit: Int?
     @Option(help: "Batch size.") var batchSize = 256
+    @Flag(help: "Print {\"loss\": …, \"accuracy\": …, \"images\": …} as JSON.") var json = false
 
     func run() throws {
         let net = try loadTrained(model)
@@ -24,24 +25,38 @@ struct Evaluate: ParsableCommand {
         if let limit { x = x.slice(batch: 0..<min(limit, x.shape[0])); labels = labels.slice(batch: 0..<x.shape[0]) }
         net.compile(optimizer: SGD(), loss: CategoricalCrossentropy())
         let (loss, accuracy) = try net.evaluate(x, try OneHot.encode(labels, classes: net.outputShape.last!), batchSize: batchSize)
-        Console.line("\(net.name) on \(groupedDigits(x.shape[0])) test images: loss \(String(format: "%.4f", loss)) - accuracy \(String(format: "%.4f", accuracy))")
+        if json {
+            Console.line("{\"loss\": \(loss), \"accuracy\": \(accuracy), \"images\": \(x.shape[0])}")
+        } else {
+            Console.line("\(net.name) on \(groupedDigits(x.shape[0])) test images: loss \(String(format: "%.4f", loss)) - accuracy \(String(format: "%.4f", accuracy))")
+        }
     }
 }
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Class probabilities of a trained model for images in a .npy or IDX file.")
+        abstract: "Class probabilities of a trained model for images in a .npy, IDX, PNG or PGM file.")
 
     @Argument(help: "A trained model folder.") var model: String
-    @Argument(help: "Images: .npy (float, [n, h, w, c] or one [h, w, c]) or IDX (bytes, scaled to [0, 1]).") var input: String
+    @Argument(help: "Images: .npy (float, [n, h, w, c] or one [h, w, c]), IDX (bytes, scaled to [0, 1]), or one PNG or PGM image (scaled to [0, 1], converted to the model's channels, resized to its input).")
+    var input: String
+    @Flag(help: "Invert PNG/PGM images (1 − value): Fashion-MNIST is light on a dark background.") var invert = false
     @Option(help: "Write the probabilities [n, classes] to this .npy file.") var out: String?
     @Option(help: "How many rows to print.") var show = 10
 
     func run() throws {
         let net = try loadTrained(model)
         var x: Tensor
-        if input.hasSuffix(".npy") {
+        let lower = input.lowercased()
+        if lower.hasSuffix(".npy") {
             x = try NPY.read(path: input)
+        } else if [".png", ".pgm", ".pnm"].contains(where: lower.hasSuffix) {
+            guard net.inputShape.count == 3 else { throw ConvKitError("\(net.name) takes \(kerasShape(net.inputShape)), not images") }
+            x = try ImageFile.read(path: input, channels: net.inputShape[2])
+            if Array(x.shape[1...2]) != Array(net.inputShape[0...1]) {
+                x = Augmentation.resize(x, height: net.inputShape[0], width: net.inputShape[1])
+            }
+            if invert { x = Tensor(shape: x.shape, scalars: x.scalars.map { 1 - $0 }) }
         } else {
             let (shape, values) = try IDX.read(path: input)
             x = Tensor(shape: shape, scalars: values.map { Float($0) / 255 })

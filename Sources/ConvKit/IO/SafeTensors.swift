@@ -45,8 +45,9 @@ public enum SafeTensors {
             let (count, overflow) = shape.reduce((1, false)) { acc, n in
                 let (p, o) = acc.0.multipliedReportingOverflow(by: n); return (p, acc.1 || o || n < 0)
             }
-            guard !overflow, offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength,
-                  offsets[1] - offsets[0] == 4 * count else {
+            let (byteCount, tooLarge) = count.multipliedReportingOverflow(by: 4)
+            guard !overflow, !tooLarge, offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength,
+                  offsets[1] - offsets[0] == byteCount else {
                 throw ConvKitError("\(source): tensor '\(name)' with shape \(shape) has offsets \(offsets) outside the \(dataLength) data bytes or of the wrong size")
             }
             let scalars = bytes[(dataStart + offsets[0])..<(dataStart + offsets[1])].withUnsafeBytes { raw in
