@@ -6,7 +6,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras verify-safetensors keras-reference clean
+.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras verify-safetensors fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -59,6 +59,18 @@ verify-keras:
 verify-safetensors: build
 	python3 -c "import safetensors" 2>/dev/null || pip install -q safetensors
 	python3 scripts/check_safetensors.py
+
+# libFuzzer on every reader (IDX/gzip, safetensors, .npy, model files, PNG/PGM): FUZZ_RUNS
+# inputs each, from the seed inputs in Fuzz/corpus; a crashing input lands in .build/fuzz/.
+FUZZ_RUNS ?= 1000000
+fuzz:
+	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
+	for t in idx safetensors npy model image; do \
+	  mkdir -p .build/fuzz/$$t && cp Fuzz/corpus/$$t/* .build/fuzz/$$t/ && \
+	  FUZZ_TARGET=$$t Fuzz/.build/release/FuzzReaders -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=.build/fuzz/crash-$$t- .build/fuzz/$$t > .build/fuzz/$$t.log 2>&1; \
+	  status=$$?; tail -n 12 .build/fuzz/$$t.log; [ $$status -eq 0 ] || exit $$status; \
+	done
 
 # Trains the seed-003 models in Keras with the same recipe (reference/seed003-keras.json).
 keras-reference:

@@ -2,16 +2,9 @@ import ArgumentParser
 import ConvKit
 import Foundation
 
-/// A trained model folder, as `convkit train` and `convkit experiment` write them.
-func loadTrained(_ folder: String) throws -> Model {
-    let model = try ModelFile.load(path: "\(folder)/model.yaml")
-    try model.loadWeights(from: "\(folder)/weights.safetensors")
-    return model
-}
-
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Test loss and accuracy of a trained model folder (model.yaml + weights.safetensors).")
+        abstract: "Test loss and accuracy of a trained model folder (model.json + weights.safetensors).")
 
     @Argument(help: "A trained model folder, e.g. reports/seed003/seed003-conv.") var model: String
     @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
@@ -20,7 +13,7 @@ struct Evaluate: ParsableCommand {
     @Flag(help: "Print {\"loss\": …, \"accuracy\": …, \"images\": …} as JSON.") var json = false
 
     func run() throws {
-        let net = try loadTrained(model)
+        let net = try Model.load(from: model)
         var (x, labels) = try FashionMNIST.load(split: "t10k", directory: data ?? FashionMNIST.defaultDirectory)
         if let limit { x = x.slice(batch: 0..<min(limit, x.shape[0])); labels = labels.slice(batch: 0..<x.shape[0]) }
         net.compile(optimizer: SGD(), loss: CategoricalCrossentropy())
@@ -45,7 +38,7 @@ struct Predict: ParsableCommand {
     @Option(help: "How many rows to print.") var show = 10
 
     func run() throws {
-        let net = try loadTrained(model)
+        let net = try Model.load(from: model)
         var x: Tensor
         let lower = input.lowercased()
         if lower.hasSuffix(".npy") {

@@ -115,8 +115,9 @@ public struct CheckpointOptions: Sendable {
 
 public enum ExperimentRunner {
     /// Loads the data, trains every model with the recipe once per seed, evaluates on the test
-    /// split. With `saveIn`, each model trained with the first seed goes to `saveIn/<model>/` as
-    /// `model.yaml` and `weights.safetensors`, which `convkit evaluate` and `convkit predict` read.
+    /// split. With `saveIn`, each model trained with the first seed is saved in `saveIn/<model>/`
+    /// (`Model.save`: `model.json` and `weights.safetensors`), which `convkit evaluate` and
+    /// `convkit predict` read.
     ///
     /// With `checkpoints` (and `saveIn`), every run saves checkpoints in
     /// `saveIn/<model>/checkpoint` (`checkpoint-seed<n>` with several seeds); with `resume`, each
@@ -143,10 +144,7 @@ public enum ExperimentRunner {
                 let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
                 if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
                 if let folder, index == 0 {
-                    let dir = "\(folder)/\(model.name)"
-                    try makeDirectory(dir)
-                    try writeText(try String(contentsOfFile: path, encoding: .utf8), to: "\(dir)/model.yaml")
-                    try model.saveWeights(to: "\(dir)/weights.safetensors")
+                    try model.save(to: "\(folder)/\(model.name)")
                 }
                 let seconds = history.epochs.map(\.seconds).reduce(0, +) / Double(max(history.epochs.count, 1))
                 let rate = history.epochs.map(\.imagesPerSecond).reduce(0, +) / Double(max(history.epochs.count, 1))

@@ -22,7 +22,7 @@ public final class Activation: Layer {
     }
 
     public override var flops: Int { (inputShapes.first?.reduce(1, *) ?? 0) * function.flopsPerElement }
-    public override var configuration: [(String, String)] { [("activation", function.rawValue)] }
+    public override var configuration: [(String, ConfigurationValue)] { [("activation", .string(function.rawValue))] }
 }
 
 /// Keras' Dropout: in training, zeroes each value with probability `rate` and scales the
@@ -61,5 +61,5 @@ public final class Dropout: Layer {
         return [dx]
     }
 
-    public override var configuration: [(String, String)] { [("rate", "\(rate)")] }
+    public override var configuration: [(String, ConfigurationValue)] { [("rate", .float(rate))] }
 }

@@ -114,7 +114,7 @@ public final class BatchNormalization: Layer {
 
     public override var flops: Int { 2 * (inputShapes.first?.reduce(1, *) ?? 0) }
 
-    public override var configuration: [(String, String)] {
-        [("momentum", "\(momentum)"), ("epsilon", "\(epsilon)"), ("center", "\(center)"), ("scale", "\(scale)")]
+    public override var configuration: [(String, ConfigurationValue)] {
+        [("momentum", .float(momentum)), ("epsilon", .float(epsilon)), ("center", .bool(center)), ("scale", .bool(scale))]
     }
 }

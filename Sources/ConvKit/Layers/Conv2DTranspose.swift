@@ -74,9 +74,9 @@ public final class Conv2DTranspose: Layer {
 
     public override var window: Window? { geometry?.window(transposed: true) }
 
-    public override var configuration: [(String, String)] {
-        [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"),
-         ("padding", paddingName(padding)), ("dilation_rate", "\(dilationRate)"),
-         ("activation", activation.rawValue), ("use_bias", "\(useBias)")]
+    public override var configuration: [(String, ConfigurationValue)] {
+        [("filters", .int(filters)), ("kernel_size", .size(kernelSize)), ("strides", .size(strides)),
+         ("padding", .string(paddingName(padding))), ("dilation_rate", .size(dilationRate)),
+         ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias))]
     }
 }

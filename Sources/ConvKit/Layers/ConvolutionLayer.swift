@@ -72,11 +72,11 @@ open class ConvolutionLayer: Layer {
 
     open override var window: Window? { geometry?.window() }
 
-    open override var configuration: [(String, String)] {
-        [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"),
-         ("padding", paddingName(padding)), ("dilation_rate", "\(dilationRate)"), ("groups", "\(groups)"),
-         ("activation", activation.rawValue), ("use_bias", "\(useBias)"),
-         ("kernel_initializer", kernelInitializer.name), ("bias_initializer", biasInitializer.name)]
+    open override var configuration: [(String, ConfigurationValue)] {
+        [("filters", .int(filters)), ("kernel_size", .size(kernelSize)), ("strides", .size(strides)),
+         ("padding", .string(paddingName(padding))), ("dilation_rate", .size(dilationRate)), ("groups", .int(groups)),
+         ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias)),
+         ("kernel_initializer", .string(kernelInitializer.name)), ("bias_initializer", .string(biasInitializer.name))]
     }
 }
 

@@ -76,8 +76,8 @@ public final class Dense: Layer {
     /// On a flat vector every unit sees the whole input; on `[…, features]` it acts per position.
     public override var mixesSpatialAxes: Bool { inputShapes.first?.count == 1 }
 
-    public override var configuration: [(String, String)] {
-        [("units", "\(units)"), ("activation", activation.rawValue), ("use_bias", "\(useBias)"),
-         ("kernel_initializer", kernelInitializer.name), ("bias_initializer", biasInitializer.name)]
+    public override var configuration: [(String, ConfigurationValue)] {
+        [("units", .int(units)), ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias)),
+         ("kernel_initializer", .string(kernelInitializer.name)), ("bias_initializer", .string(biasInitializer.name))]
     }
 }

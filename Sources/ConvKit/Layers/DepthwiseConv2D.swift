@@ -68,9 +68,9 @@ public final class DepthwiseConv2D: Layer {
 
     public override var window: Window? { geometry?.window() }
 
-    public override var configuration: [(String, String)] {
-        [("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"), ("padding", paddingName(padding)),
-         ("depth_multiplier", "\(depthMultiplier)"), ("dilation_rate", "\(dilationRate)"),
-         ("activation", activation.rawValue), ("use_bias", "\(useBias)")]
+    public override var configuration: [(String, ConfigurationValue)] {
+        [("kernel_size", .size(kernelSize)), ("strides", .size(strides)), ("padding", .string(paddingName(padding))),
+         ("depth_multiplier", .int(depthMultiplier)), ("dilation_rate", .size(dilationRate)),
+         ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias))]
     }
 }

@@ -108,10 +108,10 @@ public final class LCConv2D: Layer {
 
     public override var window: Window? { spatialGeometry?.window() }
 
-    public override var configuration: [(String, String)] {
-        [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("expansion", "\(expansion)"),
-         ("strides", "\(strides)"), ("padding", paddingName(padding)), ("dilation_rate", "\(dilationRate)"),
-         ("frozen_spatial", "\(frozenSpatial)"), ("activation", activation.rawValue), ("use_bias", "\(useBias)"),
-         ("spatial_initializer", spatialInitializer.name), ("combination_initializer", combinationInitializer.name)]
+    public override var configuration: [(String, ConfigurationValue)] {
+        [("filters", .int(filters)), ("kernel_size", .size(kernelSize)), ("expansion", .int(expansion)),
+         ("strides", .size(strides)), ("padding", .string(paddingName(padding))), ("dilation_rate", .size(dilationRate)),
+         ("frozen_spatial", .bool(frozenSpatial)), ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias)),
+         ("spatial_initializer", .string(spatialInitializer.name)), ("combination_initializer", .string(combinationInitializer.name))]
     }
 }

@@ -47,8 +47,9 @@ open class Layer {
     /// True for layers whose every output depends on the whole input (Dense, Flatten, global pooling).
     open var mixesSpatialAxes: Bool { false }
 
-    /// Settings shown in model files and summaries, in order.
-    open var configuration: [(String, String)] { [] }
+    /// The layer's arguments under their model-file (Keras) names, in order: what
+    /// `Model.save` writes so that `ModelFile` can build the same layer again.
+    open var configuration: [(String, ConfigurationValue)] { [] }
 
     /// Builds the layer for `inputShapes` with a check of the number of inputs; called by models.
     public final func setUp(inputShapes: [[Int]], generator: inout SeededGenerator) throws {
@@ -96,6 +97,24 @@ open class Layer {
     /// Makes a parameter-free layer's shape check read naturally.
     public final func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
         if !condition { throw ConvKitError(message()) }
+    }
+}
+
+/// One argument value of a layer, as model files write it.
+public enum ConfigurationValue: Sendable, Equatable {
+    case int(Int), float(Float), bool(Bool), string(String), ints([Int])
+
+    /// A size: one number, or one per axis.
+    static func size(_ s: SpatialSize) -> ConfigurationValue { s.values.count == 1 ? .int(s.values[0]) : .ints(s.values) }
+
+    var jsonObject: Any {
+        switch self {
+        case .int(let v): v
+        case .float(let v): Double(v)
+        case .bool(let v): v
+        case .string(let v): v
+        case .ints(let v): v
+        }
     }
 }
 

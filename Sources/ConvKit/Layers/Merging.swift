@@ -72,5 +72,5 @@ public final class Concatenate: Layer {
         }
     }
 
-    public override var configuration: [(String, String)] { [("axis", "\(axis)")] }
+    public override var configuration: [(String, ConfigurationValue)] { [("axis", .int(axis))] }
 }

@@ -54,8 +54,8 @@ open class PoolingLayer: Layer {
 
     open override var window: Window? { geometry?.window() }
 
-    open override var configuration: [(String, String)] {
-        [("pool_size", "\(poolSize)"), ("strides", strides.map { "\($0)" } ?? "\(poolSize)"), ("padding", paddingName(padding))]
+    open override var configuration: [(String, ConfigurationValue)] {
+        [("pool_size", .size(poolSize)), ("strides", .size(strides ?? poolSize)), ("padding", .string(paddingName(padding)))]
     }
 }
 

@@ -43,7 +43,7 @@ public final class Reshape: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         [gradOutput.reshaped(to: [gradOutput.shape[0]] + inputShapes[0])]
     }
-    public override var configuration: [(String, String)] { [("target_shape", "\(targetShape)")] }
+    public override var configuration: [(String, ConfigurationValue)] { [("target_shape", .ints(targetShape))] }
 }
 
 /// Amounts for the four sides of an image: one number for all, `[vertical, horizontal]`,
@@ -100,7 +100,7 @@ public final class ZeroPadding2D: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         [shiftedCopy(gradOutput, to: [gradOutput.shape[0]] + inputShapes[0], dy: margins.top, dx: margins.left)]
     }
-    public override var configuration: [(String, String)] { [("padding", margins.description)] }
+    public override var configuration: [(String, ConfigurationValue)] { [("padding", .ints([margins.top, margins.bottom, margins.left, margins.right]))] }
 }
 
 /// Keras' Cropping2D: removes rows and columns at the borders of each image.
@@ -122,5 +122,5 @@ public final class Cropping2D: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         [shiftedCopy(gradOutput, to: [gradOutput.shape[0]] + inputShapes[0], dy: -margins.top, dx: -margins.left)]
     }
-    public override var configuration: [(String, String)] { [("cropping", margins.description)] }
+    public override var configuration: [(String, ConfigurationValue)] { [("cropping", .ints([margins.top, margins.bottom, margins.left, margins.right]))] }
 }

@@ -77,9 +77,9 @@ public final class SeparableConv2D: Layer {
 
     public override var window: Window? { depthwiseGeometry?.window() }
 
-    public override var configuration: [(String, String)] {
-        [("filters", "\(filters)"), ("kernel_size", "\(kernelSize)"), ("strides", "\(strides)"),
-         ("padding", paddingName(padding)), ("depth_multiplier", "\(depthMultiplier)"),
-         ("dilation_rate", "\(dilationRate)"), ("activation", activation.rawValue), ("use_bias", "\(useBias)")]
+    public override var configuration: [(String, ConfigurationValue)] {
+        [("filters", .int(filters)), ("kernel_size", .size(kernelSize)), ("strides", .size(strides)),
+         ("padding", .string(paddingName(padding))), ("depth_multiplier", .int(depthMultiplier)),
+         ("dilation_rate", .size(dilationRate)), ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias))]
     }
 }
