@@ -32,6 +32,18 @@ import Testing
         #expect(abs(try FilterStatistics.varianceEntropy(kernel(filters)) - 0.6134920336296) < 1e-9)
     }
 
+    @Test func edgeLikenessMatchesNumPy() throws {
+        // scripts/analysis_values.py: Sobel x 0.996055565189, the X shape 0, both together their mean.
+        let sobel = HandSetFilter.sobelX.scalars, x = HandSetFilter.xShape.scalars
+        #expect(abs(try FilterStatistics.edgeLikeness(kernel([sobel])) - 0.996055565189) < 1e-9)
+        #expect(abs(try FilterStatistics.edgeLikeness(kernel([x]))) < 1e-9)
+        #expect(abs(try FilterStatistics.edgeLikeness(kernel([sobel, x])) - 0.498027782595) < 1e-9)
+        // Random 7×7 filters score far lower than edges.
+        let random = try FilterStatistics.edgeLikeness(randomTensor([7, 7, 1, 64], seed: 2))
+        #expect(random > 0.1 && random < 0.35)
+        #expect(throws: ConvKitError.self) { try FilterStatistics.edgeLikeness(Tensor(zeros: [1, 1, 2, 2])) }
+    }
+
     @Test func filterSpreadIsZeroExactlyForEqualFilters() {
         #expect(FilterStatistics.filterSpread(kernel([unit(2), unit(2), unit(2)])) == 0)
         // |e0 − e1| = √2, largest norm 1.

@@ -50,6 +50,40 @@ public enum FilterStatistics {
         return spread / largestNorm
     }
 
+    /// How much a layer's filters look like oriented edge detectors: for each filter (input
+    /// channel 0), the largest |cosine similarity| between its zero-mean weights and a
+    /// first-derivative-of-Gaussian edge template (σ = k/4) at 8 orientations, averaged over
+    /// the filters. A Sobel filter scores 0.996, the X shape 0; random 7×7 filters about 0.2.
+    public static func edgeLikeness(_ kernel: Tensor) throws -> Double {
+        guard kernel.rank == 4, kernel.shape[0] == kernel.shape[1], kernel.shape[0] >= 3 else {
+            throw ConvKitError("edge likeness needs a square 2-D kernel [k, k, in, out] with k ≥ 3, got shape \(kernel.shape)")
+        }
+        let k = kernel.shape[0], (cin, cout) = (kernel.shape[2], kernel.shape[3])
+        let sigma = Double(k) / 4, centre = Double(k - 1) / 2
+        let templates = (0..<8).map { step -> [Double] in
+            let angle = Double(step) * Double.pi / 8
+            let t = (0..<(k * k)).map { i -> Double in
+                let (y, x) = (Double(i / k) - centre, Double(i % k) - centre)
+                let along = x * cos(angle) + y * sin(angle)
+                return -along * exp(-(x * x + y * y) / (2 * sigma * sigma))
+            }
+            return unitZeroMean(t)
+        }
+        var total = 0.0
+        for o in 0..<cout {
+            let filter = unitZeroMean((0..<(k * k)).map { Double(kernel.scalars[$0 * cin * cout + o]) })
+            total += templates.map { t in abs(zip(t, filter).reduce(0) { $0 + $1.0 * $1.1 }) }.max()!
+        }
+        return total / Double(max(cout, 1))
+    }
+
+    private static func unitZeroMean(_ v: [Double]) -> [Double] {
+        let mean = v.reduce(0, +) / Double(v.count)
+        let centred = v.map { $0 - mean }
+        let norm = centred.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? centred.map { $0 / norm } : centred
+    }
+
     /// Eigenvalues (ascending) of a symmetric `order × order` matrix, by LAPACK's dsyev.
     static func symmetricEigenvalues(_ matrix: [Double], order: Int) throws -> [Double] {
         var a = matrix, w = [Double](repeating: 0, count: order)
