@@ -62,12 +62,13 @@ verify-safetensors: build
 
 # libFuzzer on every reader (IDX/gzip, safetensors, .npy, model files, PNG/PGM): FUZZ_RUNS
 # inputs each, from the seed inputs in Fuzz/corpus; a crashing input lands in .build/fuzz/.
+# Leak detection is off: Foundation leaks a buffer when it reads an empty file.
 FUZZ_RUNS ?= 1000000
 fuzz:
 	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	for t in idx safetensors npy model image; do \
 	  mkdir -p .build/fuzz/$$t && cp Fuzz/corpus/$$t/* .build/fuzz/$$t/ && \
-	  FUZZ_TARGET=$$t Fuzz/.build/release/FuzzReaders -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 \
+	  FUZZ_TARGET=$$t Fuzz/.build/release/FuzzReaders -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -detect_leaks=0 \
 	    -print_final_stats=1 -artifact_prefix=.build/fuzz/crash-$$t- .build/fuzz/$$t > .build/fuzz/$$t.log 2>&1; \
 	  status=$$?; tail -n 12 .build/fuzz/$$t.log; [ $$status -eq 0 ] || exit $$status; \
 	done

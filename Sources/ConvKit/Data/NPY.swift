@@ -29,7 +29,8 @@ public enum NPY {
             throw ConvKitError("\(source): the .npy header has no 'descr'")
         }
         if field("fortran_order")?.hasPrefix("True") == true { throw ConvKitError("\(source): Fortran-ordered arrays are not supported") }
-        guard let shapeField = field("shape"), let open = shapeField.firstIndex(of: "("), let close = shapeField.firstIndex(of: ")") else {
+        guard let shapeField = field("shape"), let open = shapeField.firstIndex(of: "("),
+              let close = shapeField[open...].firstIndex(of: ")") else {
             throw ConvKitError("\(source): the .npy header has no 'shape'")
         }
         let dims = shapeField[shapeField.index(after: open)..<close].split(separator: ",")
@@ -49,8 +50,9 @@ public enum NPY {
         default: throw ConvKitError("\(source): dtype '\(descr)' is not supported (float32, float64, uint8)")
         }
         let body = start + headerLength
-        guard !overflow, bytes.count - body == count * width else {
-            throw ConvKitError("\(source): shape \(shape) needs \(count * width) bytes of data, the file has \(bytes.count - body)")
+        let (size, tooLarge) = count.multipliedReportingOverflow(by: width)
+        guard !overflow, !tooLarge, bytes.count - body == size else {
+            throw ConvKitError("\(source): shape \(shape) of \(descr) does not match the \(bytes.count - body) bytes of data in the file")
         }
         let scalars: [Float] = bytes[body...].withUnsafeBytes { raw in
             switch width {

@@ -141,6 +141,7 @@ func decodeExperimentFile<T: Decodable>(_ path: String) throws -> T {
     guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
         throw ConvKitError("\(path): no such experiment file")
     }
+    try rejectSexagesimalNumbers(in: text, source: path)
     do { return try YAMLDecoder().decode(T.self, from: text) } catch let error as DecodingError {
         throw ConvKitError("\(path): \(describe(error))")
     } catch {
@@ -171,3 +172,22 @@ func readResults<T: Decodable>(folder: String, experiment: String, as type: T.Ty
 }
 
 private struct ResultsHeader: Decodable { var experiment: String }
+
+/// Yams decodes YAML 1.1 sexagesimal numbers (`1:30`) into integers and traps when they
+/// overflow, so experiment files with such plain scalars are refused before decoding.
+func rejectSexagesimalNumbers(in text: String, source: String) throws {
+    let node: Yams.Node?
+    do { node = try Yams.compose(yaml: text) } catch { throw ConvKitError("\(source): not valid YAML: \(error)") }
+    func visit(_ node: Yams.Node) throws {
+        switch node {
+        case .scalar(let scalar):
+            if scalar.style == .plain, scalar.string.range(of: #"^[-+]?[0-9][0-9_]*(:[0-9_]+)+(\.[0-9_]*)?$"#, options: .regularExpression) != nil {
+                throw ConvKitError("\(source)\(node.mark.map { ", line \($0.line)" } ?? ""): '\(scalar.string)' reads as a YAML 1.1 base-60 number; write a plain number, or quote it")
+            }
+        case .mapping(let mapping): for (key, value) in mapping { try visit(key); try visit(value) }
+        case .sequence(let sequence): for item in sequence { try visit(item) }
+        default: break
+        }
+    }
+    if let node { try visit(node) }
+}

@@ -42,12 +42,12 @@ public enum ModelFile {
         }
         let name = top["name"]?.string ?? URL(fileURLWithPath: source).deletingPathExtension().lastPathComponent
         guard let inputNode = top["input"] else { throw fail(root, "missing 'input' (the example shape, e.g. [28, 28, 1])") }
-        guard let shape = inputNode.sequence?.compactMap(\.int), shape.count == inputNode.sequence?.count,
+        guard let shape = inputNode.sequence?.compactMap(\.integer), shape.count == inputNode.sequence?.count,
               !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else {
             throw fail(inputNode, "'input' must be a list of positive integers, e.g. [28, 28, 1]")
         }
         let fileSeed: UInt64? = try top["seed"].map { node in
-            guard let s = node.int, s >= 0 else { throw fail(node, "'seed' must be a non-negative integer") }
+            guard let s = node.integer, s >= 0 else { throw fail(node, "'seed' must be a non-negative integer") }
             return UInt64(s)
         }
         if let architecture = top["architecture"] {
@@ -190,7 +190,7 @@ struct LayerArguments {
             if let value { return value }
             throw ConvKitError("missing required argument '\(key)'")
         }
-        guard let v = node.int else { throw typeError(key, "an integer", node) }
+        guard let v = node.integer else { throw typeError(key, "an integer", node) }
         return v
     }
 
@@ -226,8 +226,8 @@ struct LayerArguments {
             if let value { return value }
             throw ConvKitError("missing required argument '\(key)'")
         }
-        if let v = node.int { return [v] }
-        guard let list = node.sequence?.compactMap(\.int), list.count == node.sequence?.count else {
+        if let v = node.integer { return [v] }
+        guard let list = node.sequence?.compactMap(\.integer), list.count == node.sequence?.count else {
             throw typeError(key, "an integer or a list of integers", node)
         }
         return list
@@ -333,5 +333,15 @@ enum InitializerSpec {
         }
         if let extra = args.keys.sorted().first { throw ConvKitError("initializer '\(name)' has no argument '\(extra)'") }
         return made
+    }
+}
+
+extension Yams.Node {
+    /// A plain decimal integer, or nil. Yams' own `int` also reads YAML 1.1 forms such as
+    /// sexagesimal `1:30`, and traps when those overflow (found by `make fuzz`), so model files
+    /// read integers with this instead.
+    var integer: Int? {
+        guard let text = scalar?.string, text.count <= 20 else { return nil }
+        return Int(text)
     }
 }
