@@ -48,11 +48,23 @@ public struct LineChart: Figure {
         return ticks
     }
 
-    /// Integer powers of ten covering `low…high` (in log10 units); at least two.
+    /// Ticks for a log axis (positions in log10 units): powers of ten, at most about ten of
+    /// them; within a decade or two, 1-2-5 or 1…9 times a power of ten instead.
     static func logTicks(_ low: Double, _ high: Double) -> [Double] {
         let step = max(1, ((high - low) / 10).rounded(.up))
         let powers = Array(stride(from: (low / step).rounded(.up) * step, through: high, by: step))
-        return powers.count >= 2 ? powers : LineChart.ticks(low, high, count: 4)
+        if powers.count >= 3 { return powers }
+        for multipliers in [[1.0, 2, 5], [1.0, 2, 3, 4, 5, 6, 7, 8, 9]] {
+            var ticks = [Double]()
+            for decade in stride(from: floor(low), through: ceil(high), by: 1.0) {
+                for m in multipliers {
+                    let t = decade + log10(m)
+                    if t >= low - 1e-9 && t <= high + 1e-9 { ticks.append(t) }
+                }
+            }
+            if ticks.count >= 3 { return ticks }
+        }
+        return LineChart.ticks(low, high, count: 4)
     }
 
     /// "1e-03", "0.1", "1", "10", "32k", "1M" for a log10 tick position.
@@ -60,6 +72,7 @@ public struct LineChart: Figure {
         let v = pow(10, t)
         if v >= 1e6 { return String(format: "%.3gM", v / 1e6) }
         if v >= 1e3 { return String(format: "%.3gk", v / 1e3) }
+        if v >= 1, abs(v - v.rounded()) < 1e-9 { return String(format: "%.0f", v) }
         if abs(t - t.rounded()) > 1e-9 || abs(t) <= 2 { return String(format: "%.2g", v) }
         return String(format: "%.0e", v)
     }
