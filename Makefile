@@ -68,7 +68,7 @@ fuzz:
 	cd Fuzz && $(SWIFT) build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 	for t in idx safetensors npy model image; do \
 	  mkdir -p .build/fuzz/$$t && cp Fuzz/corpus/$$t/* .build/fuzz/$$t/ && \
-	  FUZZ_TARGET=$$t Fuzz/.build/release/FuzzReaders -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -detect_leaks=0 \
+	  ASAN_OPTIONS=detect_leaks=0 FUZZ_TARGET=$$t Fuzz/.build/release/FuzzReaders -runs=$(FUZZ_RUNS) -max_len=4096 -timeout=10 -detect_leaks=0 \
 	    -print_final_stats=1 -artifact_prefix=.build/fuzz/crash-$$t- .build/fuzz/$$t > .build/fuzz/$$t.log 2>&1; \
 	  status=$$?; tail -n 12 .build/fuzz/$$t.log; [ $$status -eq 0 ] || exit $$status; \
 	done

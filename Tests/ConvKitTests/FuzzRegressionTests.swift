@@ -33,7 +33,7 @@ import Testing
 
     @Test func emptyFilesAreErrorsInEveryReader() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("convkit-empty-\(UUID().uuidString)").path
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        #expect(FileManager.default.createFile(atPath: empty, contents: Data()))
         defer { try? FileManager.default.removeItem(atPath: empty) }
         #expect(throws: ConvKitError.self) { try IDX.read(path: empty) }
         #expect(throws: ConvKitError.self) { try ImageFile.read(path: empty, channels: 1) }

@@ -51,8 +51,9 @@ public enum NPY {
         }
         let body = start + headerLength
         let (size, tooLarge) = count.multipliedReportingOverflow(by: width)
-        guard !overflow, !tooLarge, bytes.count - body == size else {
-            throw ConvKitError("\(source): shape \(shape) of \(descr) does not match the \(bytes.count - body) bytes of data in the file")
+        guard !overflow, !tooLarge else { throw ConvKitError("\(source): shape \(shape) is too large") }
+        guard bytes.count - body == size else {
+            throw ConvKitError("\(source): shape \(shape) needs \(size) bytes of data, the file has \(bytes.count - body)")
         }
         let scalars: [Float] = bytes[body...].withUnsafeBytes { raw in
             switch width {
