@@ -24,28 +24,13 @@ struct ExperimentCommand: ParsableCommand {
 
     func run() throws {
         let path = try locateExperiment(name)
-        let kind = try experimentKind(path: path)
-        if kind != "comparison" && (checkpoint || resume) {
-            throw ValidationError("--checkpoint and --resume apply to model comparisons, not to the \(kind) study")
-        }
-        switch kind {
-        case "comparison": break
-        case "initialization":
-            var study = try InitializationStudy.load(path: path)
+        if var study = try loadStudy(path: path) {
+            if checkpoint || resume { throw ValidationError("--checkpoint and --resume apply to model comparisons, not to studies") }
             if quick { study = study.quickened() }
             let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
-            let results = try study.run(quick: quick, folder: folder)
-            Console.line("\nDone in \(Int(results.seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+            let seconds = try study.runAndReport(quick: quick, folder: folder)
+            Console.line("\nDone in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
             return
-        case "random-filters":
-            var study = try RandomFilterStudy.load(path: path)
-            if quick { study = study.quickened() }
-            let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
-            let results = try study.run(quick: quick, folder: folder)
-            Console.line("\nDone in \(Int(results.seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
-            return
-        case let other:
-            throw ConvKitError("\(path): unknown experiment kind '\(other)' (comparison, initialization, random-filters)")
         }
         var experiment = try Experiment.load(path: path)
         if quick { experiment = experiment.quickened() }
@@ -65,16 +50,10 @@ struct Report: ParsableCommand {
     func run() throws {
         let path = try locateExperiment(name)
         let folder: String
-        switch try experimentKind(path: path) {
-        case "initialization":
-            let study = try InitializationStudy.load(path: path)
+        if let study = try loadStudy(path: path) {
             folder = out ?? "reports/\(study.name)"
             try study.rerender(folder: folder)
-        case "random-filters":
-            let study = try RandomFilterStudy.load(path: path)
-            folder = out ?? "reports/\(study.name)"
-            try study.rerender(folder: folder)
-        default:
+        } else {
             let experiment = try Experiment.load(path: path)
             folder = out ?? "reports/\(experiment.name)"
             try ExperimentReport.rerender(folder: folder, experiment: experiment)

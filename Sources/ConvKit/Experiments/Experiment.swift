@@ -149,11 +149,29 @@ func decodeExperimentFile<T: Decodable>(_ path: String) throws -> T {
     }
 }
 
-/// The kind of an experiment file (its `kind:` field; `comparison` when absent).
-public func experimentKind(path: String) throws -> String {
+/// An experiment file that is a study with a report of its own rather than a comparison of
+/// models (`kind: initialization` or `kind: random-filters`).
+public protocol Study {
+    var name: String { get }
+    /// The settings with `--quick` applied.
+    func quickened() -> Self
+    /// Runs the study, writes its report folder, and returns the seconds it took.
+    func runAndReport(quick: Bool, folder: String) throws -> Double
+    /// Rebuilds the report from the folder's `results.json`, without training.
+    func rerender(folder: String) throws
+}
+
+/// The study in the experiment file at `path`, or nil when the file is a model comparison
+/// (no `kind:`, or `kind: comparison`).
+public func loadStudy(path: String) throws -> (any Study)? {
     struct Header: Decodable { var kind: String? }
     let header: Header = try decodeExperimentFile(path)
-    return header.kind ?? "comparison"
+    switch header.kind ?? "comparison" {
+    case "comparison": return nil
+    case "initialization": return try InitializationStudy.load(path: path)
+    case "random-filters": return try RandomFilterStudy.load(path: path)
+    case let other: throw ConvKitError("\(path): unknown experiment kind '\(other)' (comparison, initialization, random-filters)")
+    }
 }
 
 /// The `results.json` of a report folder, checked to belong to `experiment`.
@@ -186,7 +204,6 @@ func rejectSexagesimalNumbers(in text: String, source: String) throws {
             }
         case .mapping(let mapping): for (key, value) in mapping { try visit(key); try visit(value) }
         case .sequence(let sequence): for item in sequence { try visit(item) }
-        default: break
         }
     }
     if let node { try visit(node) }

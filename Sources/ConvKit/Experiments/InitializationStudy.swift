@@ -8,7 +8,7 @@ import Foundation
 ///    so the filters are still identical after training (measured against a random init).
 /// 4. **Filters before and after training**, as pictures, with their diversity.
 /// 5. **Hand-set filters** (Sobel, the X shape) and their feature maps on a real image.
-public struct InitializationStudy: Codable, Sendable {
+public struct InitializationStudy: Codable, Sendable, Study {
     public var name: String
     public var title: String?
     public var description: String?
@@ -211,6 +211,8 @@ public struct InitializationStudy: Codable, Sendable {
                       + filters.indices.map { ImageGrid.image(maps, channel: $0, caption: filters[$0].0) },
                       columns: 4, pixel: 5).write(to: "\(folder)/handset-maps")
     }
+
+    public func runAndReport(quick: Bool, folder: String) throws -> Double { try run(quick: quick, folder: folder).seconds }
 
     // MARK: Report
 

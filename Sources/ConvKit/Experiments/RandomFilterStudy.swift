@@ -6,7 +6,7 @@ import Foundation
 /// whose spatial filters stay at their random initialisation; swept over the expansion E and
 /// the kernel size k, with FGSM robustness, filter diversity, and the folding of a trained
 /// LC network back into plain convolutions.
-public struct RandomFilterStudy: Codable, Sendable {
+public struct RandomFilterStudy: Codable, Sendable, Study {
     public var name: String
     public var title: String?
     public var description: String?
@@ -213,6 +213,8 @@ public struct RandomFilterStudy: Codable, Sendable {
         func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
         return (mean(spatial), mean(effective))
     }
+
+    public func runAndReport(quick: Bool, folder: String) throws -> Double { try run(quick: quick, folder: folder).seconds }
 
     // MARK: Report
 

@@ -54,15 +54,7 @@ public struct ExperimentReport {
     /// Rebuilds the report of `folder` from its `results.json`, with the texts (title,
     /// description, notes) and claims of `experiment` as they are now: no training needed.
     public static func rerender(folder: String, experiment: Experiment) throws {
-        let path = "\(folder)/results.json"
-        guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): no results to re-render") }
-        let saved: ResultsFile
-        do { saved = try JSONDecoder().decode(ResultsFile.self, from: data) } catch {
-            throw ConvKitError("\(path): not a ConvKit results file (\(error))")
-        }
-        guard saved.experiment == experiment.name else {
-            throw ConvKitError("\(path): results of experiment '\(saved.experiment)', not '\(experiment.name)'")
-        }
+        let saved = try readResults(folder: folder, experiment: experiment.name, as: ResultsFile.self)
         var e = experiment
         e.recipe = saved.recipe; e.data = saved.data
         let claims = try ExperimentRunner.check(experiment.claims ?? [], saved.models, focusLayer: experiment.focusLayer)
