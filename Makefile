@@ -6,7 +6,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras verify-safetensors fuzz keras-reference clean
+.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -43,6 +43,7 @@ test: deps
 	test -s .build/quick-seed003/accuracy.png && test -s .build/quick-seed001/activation-std.png
 	test -s .build/quick-seed002/accuracy-expansion.png && test -s .build/quick-seed000/parameters-accuracy.png
 	bash scripts/test-resume.sh
+	$(MAKE) verify-onnx
 	.build/release/convkit bench --quick --rounds 1
 	$(SWIFT) test
 
@@ -59,6 +60,26 @@ verify-keras:
 verify-safetensors: build
 	python3 -c "import safetensors" 2>/dev/null || pip install -q safetensors
 	python3 scripts/check_safetensors.py
+
+# Exports models of every layer type to ONNX and checks onnxruntime's outputs against ConvKit's.
+verify-onnx: build
+	python3 -c "import onnxruntime, onnx" 2>/dev/null || pip install -q onnxruntime onnx
+	python3 scripts/check_onnx.py
+
+# Regenerates the Keras 3 models that `convkit import` is tested against (needs tensorflow-cpu).
+keras-models:
+	python3 -c "import keras" 2>/dev/null || pip install -q tensorflow-cpu
+	python3 scripts/make_keras_models.py
+
+# Regenerates Sources/ConvKitONNX/onnx.pb.swift from the onnx package's onnx.proto, with protoc
+# (apt: protobuf-compiler) and swift-protobuf's plugin built once outside the package.
+onnx-proto:
+	python3 -c "import onnx" 2>/dev/null || pip install -q onnx
+	command -v protoc >/dev/null || apt-get install -y -qq protobuf-compiler
+	test -d .build/swift-protobuf || git clone -q --branch 1.39.0 https://github.com/apple/swift-protobuf .build/swift-protobuf
+	cd .build/swift-protobuf && $(SWIFT) build -c release --product protoc-gen-swift
+	cd "$$(python3 -c 'import onnx, os; print(os.path.dirname(onnx.__file__))')" && \
+	  protoc --plugin=$(CURDIR)/.build/swift-protobuf/.build/release/protoc-gen-swift --swift_out=$(CURDIR)/Sources/ConvKitONNX onnx.proto
 
 # libFuzzer on every reader (IDX/gzip, safetensors, .npy, model files, PNG/PGM): FUZZ_RUNS
 # inputs each, from the seed inputs in Fuzz/corpus; a crashing input lands in .build/fuzz/.

@@ -10,25 +10,40 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         .systemLibrary(
             name: "COpenBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(
-            name: "CZlib", pkgConfig: "zlib",
+            name: "CZlibShim", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(
             name: "CCairo", pkgConfig: "cairo",
             providers: [.apt(["libcairo2-dev"])]),
+        .systemLibrary(
+            name: "CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]),
         .target(
             name: "ConvKit",
-            dependencies: ["COpenBLAS", "CZlib", "CCairo", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["COpenBLAS", "CZlibShim", "CCairo", .product(name: "Yams", package: "Yams")]),
+        // Reads Keras 3 `.keras` archives (a zip of config.json and an HDF5 weights file).
+        .target(
+            name: "ConvKitKeras",
+            dependencies: ["ConvKit", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        // Writes ONNX models; onnx.pb.swift is generated once from onnx.proto (`make onnx-proto`).
+        .target(
+            name: "ConvKitONNX",
+            dependencies: ["ConvKit", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "convkit",
-            dependencies: ["ConvKit", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ConvKit", "ConvKitKeras", "ConvKitONNX",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
-            name: "ConvKitTests", dependencies: ["ConvKit"],
+            name: "ConvKitTests",
+            dependencies: ["ConvKit", "ConvKitKeras", "ConvKitONNX", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             resources: [.copy("Fixtures")]),
     ]
 )

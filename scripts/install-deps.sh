@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ConvKit builds and runs with, if any is missing.
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev libcairo2-dev fonts-dejavu-core dataset-fashion-mnist)
+packages=(libopenblas-dev zlib1g-dev libcairo2-dev libhdf5-dev fonts-dejavu-core dataset-fashion-mnist)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

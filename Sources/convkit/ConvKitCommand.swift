@@ -6,7 +6,7 @@ struct ConvKitCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convkit",
         abstract: "Define, inspect and train convolutional neural networks.",
-        subcommands: [Summary.self, Train.self, Evaluate.self, Predict.self, ExperimentCommand.self, Report.self, Bench.self])
+        subcommands: [Summary.self, Train.self, Evaluate.self, Predict.self, Import.self, Export.self, ExperimentCommand.self, Report.self, Bench.self])
 }
 
 struct Summary: ParsableCommand {

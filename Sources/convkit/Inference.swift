@@ -6,14 +6,14 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Test loss and accuracy of a trained model folder (model.json + weights.safetensors).")
 
-    @Argument(help: "A trained model folder, e.g. reports/seed003/seed003-conv.") var model: String
+    @Argument(help: "A trained model folder (e.g. reports/seed003/seed003-conv), or a Keras 3 .keras file.") var model: String
     @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
     @Option(help: "Use the first N test images.") var limit: Int?
     @Option(help: "Batch size.") var batchSize = 256
     @Flag(help: "Print {\"loss\": …, \"accuracy\": …, \"images\": …} as JSON.") var json = false
 
     func run() throws {
-        let net = try Model.load(from: model)
+        let net = try loadModel(model)
         var (x, labels) = try FashionMNIST.load(split: "t10k", directory: data ?? FashionMNIST.defaultDirectory)
         if let limit { x = x.slice(batch: 0..<min(limit, x.shape[0])); labels = labels.slice(batch: 0..<x.shape[0]) }
         net.compile(optimizer: SGD(), loss: CategoricalCrossentropy())
@@ -30,7 +30,7 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Class probabilities of a trained model for images in a .npy, IDX, PNG or PGM file.")
 
-    @Argument(help: "A trained model folder.") var model: String
+    @Argument(help: "A trained model folder, or a Keras 3 .keras file.") var model: String
     @Argument(help: "Images: .npy (float, [n, h, w, c] or one [h, w, c]), IDX (bytes, scaled to [0, 1]), or one PNG or PGM image (scaled to [0, 1], converted to the model's channels, resized to its input).")
     var input: String
     @Flag(help: "Invert PNG/PGM images (1 − value): Fashion-MNIST is light on a dark background.") var invert = false
@@ -38,7 +38,7 @@ struct Predict: ParsableCommand {
     @Option(help: "How many rows to print.") var show = 10
 
     func run() throws {
-        let net = try Model.load(from: model)
+        let net = try loadModel(model)
         var x: Tensor
         let lower = input.lowercased()
         if lower.hasSuffix(".npy") {

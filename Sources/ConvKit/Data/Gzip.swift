@@ -1,4 +1,4 @@
-import CZlib
+import CZlibShim
 import Foundation
 
 /// Inflates gzip (or zlib) data with the system zlib.
