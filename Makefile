@@ -1,12 +1,13 @@
 # ConvKit — the two commands of the README, and helpers.
 #   make run    install what is missing, build, run the main job (the seed-003 experiment)
-#   make test   install what is missing, run every seed experiment quickly end to end, then the whole test suite
+#   make test   install what is missing (and openmpi-bin), run every seed experiment quickly end to end,
+#               the resume, MPI and ONNX checks, then the whole test suite
 
 SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
+.PHONY: deps build run quick experiments summaries bench bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,11 +31,17 @@ bench: build
 	bash scripts/install-peers.sh
 	.build/release/convkit bench --peers --rounds 2 --json bench.json
 
+# Data-parallel scaling: 1 process against 2 and 4 MPI ranks (BENCHMARKS.md; about 8 minutes).
+bench-mpi: build
+	@bash scripts/install-deps.sh openmpi-bin
+	bash scripts/bench-mpi.sh
+
 summaries: build
 	.build/release/convkit summary $(MODELS)
 
 # The quick experiments first, so the test runner's summary is the last line.
-test: deps
+test:
+	@bash scripts/install-deps.sh openmpi-bin
 	$(SWIFT) build -c release --product convkit
 	for e in seed000 seed001 seed002 seed003; do \
 	  .build/release/convkit experiment $$e --quick --out .build/quick-$$e && \
@@ -43,6 +50,7 @@ test: deps
 	test -s .build/quick-seed003/accuracy.png && test -s .build/quick-seed001/activation-std.png
 	test -s .build/quick-seed002/accuracy-expansion.png && test -s .build/quick-seed000/parameters-accuracy.png
 	bash scripts/test-resume.sh
+	bash scripts/test-mpi.sh
 	$(MAKE) verify-onnx
 	.build/release/convkit bench --quick --rounds 1
 	$(SWIFT) test

@@ -25,6 +25,7 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         let path = try locateExperiment(name)
         if var study = try loadStudy(path: path) {
+            if MPIDataParallel.isLaunchedByMPIRun { throw ValidationError("studies run on one process; under mpirun, run model comparisons or `convkit train`") }
             if checkpoint || resume { throw ValidationError("--checkpoint and --resume apply to model comparisons, not to studies") }
             if quick { study = study.quickened() }
             let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
@@ -35,8 +36,10 @@ struct ExperimentCommand: ParsableCommand {
         var experiment = try Experiment.load(path: path)
         if quick { experiment = experiment.quickened() }
         let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"
-        try runAndReport(experiment, quick: quick, folder: folder,
-                         checkpoints: checkpoint || resume ? CheckpointOptions(resume: resume) : nil)
+        try withDistribution(gradientBucketSize: 1 << 18) { distributed in
+            try runAndReport(experiment, quick: quick, folder: folder,
+                             checkpoints: checkpoint || resume ? CheckpointOptions(resume: resume) : nil, distributed: distributed)
+        }
     }
 }
 
@@ -87,6 +90,8 @@ struct Train: ParsableCommand {
     var checkpointEvery: Int?
     @Option(help: "Continue the run whose report folder is DIR from its last checkpoint, with the settings saved there.")
     var resume: String?
+    @Option(help: "Under mpirun: sum gradients in buckets of at least N floats, started during backward (0: one sum after backward).")
+    var bucketSize = 1 << 18
 
     /// What `--resume` needs to repeat the run: the settings, saved in the report folder.
     struct Settings: Codable {
@@ -105,7 +110,7 @@ struct Train: ParsableCommand {
             do { settings = try JSONDecoder().decode(Settings.self, from: data) } catch {
                 throw ConvKitError("\(path): not the settings of a `convkit train` run (\(error))")
             }
-            try train(settings, folder: resume, resume: true)
+            try withDistribution(gradientBucketSize: bucketSize) { try train(settings, folder: resume, resume: true, distributed: $0) }
             return
         }
         guard let file else { throw ValidationError("give a model file, or --resume DIR") }
@@ -114,14 +119,18 @@ struct Train: ParsableCommand {
                                 learningRate: learningRate, momentum: momentum, seed: seed,
                                 data: data.map { URL(fileURLWithPath: $0).standardized.path }, checkpointEvery: checkpointEvery)
         let folder = out ?? "reports/\(URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeDurably([UInt8](try encoder.encode(settings)), to: "\(folder)/train.json")
-        try train(settings, folder: folder, resume: false)
+        try withDistribution(gradientBucketSize: bucketSize) { distributed in
+            if (distributed?.rank ?? 0) == 0 {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try writeDurably([UInt8](try encoder.encode(settings)), to: "\(folder)/train.json")
+            }
+            try train(settings, folder: folder, resume: false, distributed: distributed)
+        }
     }
 
-    private func train(_ s: Settings, folder: String, resume: Bool) throws {
+    private func train(_ s: Settings, folder: String, resume: Bool, distributed: (any DistributedStrategy)?) throws {
         let name = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
         let experiment = Experiment(
             name: name, title: "Training \(name)", models: [s.file],
@@ -129,13 +138,15 @@ struct Train: ParsableCommand {
             recipe: .init(epochs: s.epochs, batchSize: s.batchSize, validationSplit: s.validationSplit, optimizer: s.optimizer,
                           learningRate: s.learningRate, momentum: s.momentum, seed: s.seed))
         try runAndReport(experiment, quick: false, folder: folder,
-                         checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume))
+                         checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume), distributed: distributed)
     }
 }
 
-func runAndReport(_ experiment: Experiment, quick: Bool, folder: String, checkpoints: CheckpointOptions? = nil) throws {
+func runAndReport(_ experiment: Experiment, quick: Bool, folder: String, checkpoints: CheckpointOptions? = nil,
+                  distributed: (any DistributedStrategy)? = nil) throws {
     let started = Date()
-    let results = try ExperimentRunner.run(experiment, saveIn: folder, checkpoints: checkpoints)
+    let results = try ExperimentRunner.run(experiment, saveIn: folder, checkpoints: checkpoints, distributed: distributed)
+    guard (distributed?.rank ?? 0) == 0 else { return }
     let claims = try ExperimentRunner.check(experiment.claims ?? [], results, focusLayer: experiment.focusLayer)
     let reference = try experiment.reference.map { relative -> ReferenceResults in
         let path = relative.hasPrefix("/") ? relative : URL(fileURLWithPath: experiment.directory).appendingPathComponent(relative).path

@@ -122,8 +122,11 @@ public enum ExperimentRunner {
     /// With `checkpoints` (and `saveIn`), every run saves checkpoints in
     /// `saveIn/<model>/checkpoint` (`checkpoint-seed<n>` with several seeds); with `resume`, each
     /// run continues from its checkpoint, and a finished run is not trained again.
+    ///
+    /// With `distributed`, every process runs this with the same experiment: training and
+    /// evaluation are shared out (`fit(distributed:)`), and only process 0 saves.
     public static func run(_ e: Experiment, verbose: Verbosity = .progressBar, saveIn folder: String? = nil,
-                           checkpoints: CheckpointOptions? = nil) throws -> [RunResult] {
+                           checkpoints: CheckpointOptions? = nil, distributed: (any DistributedStrategy)? = nil) throws -> [RunResult] {
         try validate(e)
         let (trainX, trainTargets, testX, testTargets) = try loadData(e.data, relativeTo: e.directory)
         return try e.models.map { file in
@@ -140,10 +143,10 @@ public enum ExperimentRunner {
                 }
                 let resume = checkpoints?.resume == true && checkpointing.map { FileManager.default.fileExists(atPath: "\($0.folder)/latest") } == true
                 let history = try train(model, recipe: e.recipe, x: trainX, y: trainTargets, seed: seed, verbose: verbose,
-                                        checkpointing: checkpointing, resume: resume)
-                let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256)
+                                        checkpointing: checkpointing, resume: resume, distributed: distributed)
+                let (testLoss, testAccuracy) = try model.evaluate(testX, testTargets, batchSize: 256, distributed: distributed)
                 if verbose == .progressBar { Console.line("test_loss: \(String(format: "%.4f", testLoss)) - test_accuracy: \(String(format: "%.4f", testAccuracy))") }
-                if let folder, index == 0 {
+                if let folder, index == 0, (distributed?.rank ?? 0) == 0 {
                     try model.save(to: "\(folder)/\(model.name)")
                 }
                 let seconds = history.epochs.map(\.seconds).reduce(0, +) / Double(max(history.epochs.count, 1))
@@ -164,12 +167,13 @@ public enum ExperimentRunner {
     /// Compiles `model` with the recipe's optimizer, schedule and loss, and fits it.
     @discardableResult
     public static func train(_ model: Model, recipe: Experiment.Recipe, x: Tensor, y: Tensor, seed: UInt64,
-                             verbose: Verbosity = .progressBar, checkpointing: Checkpointing? = nil, resume: Bool = false) throws -> History {
+                             verbose: Verbosity = .progressBar, checkpointing: Checkpointing? = nil, resume: Bool = false,
+                             distributed: (any DistributedStrategy)? = nil) throws -> History {
         let steps = (Int((Double(x.shape[0]) * (1 - (recipe.validationSplit ?? 0))).rounded(.up)) + recipe.batchSize - 1) / recipe.batchSize
         model.compile(optimizer: try makeOptimizer(recipe, totalSteps: steps * recipe.epochs),
                       loss: CategoricalCrossentropy(labelSmoothing: recipe.labelSmoothing ?? 0))
         return try model.fit(x, y, batchSize: recipe.batchSize, epochs: recipe.epochs, validationSplit: recipe.validationSplit ?? 0,
-                             verbose: verbose, seed: seed, checkpointing: checkpointing, resume: resume)
+                             verbose: verbose, seed: seed, checkpointing: checkpointing, resume: resume, distributed: distributed)
     }
 
     /// The training and test images (scaled to [0, 1]) and one-hot targets of `spec`; a

@@ -23,11 +23,20 @@ extension Model {
     /// `everySteps` steps); with `resume`, training continues from the latest checkpoint in
     /// that folder, and ends with the same weights as a run that was never interrupted.
     /// Callbacks start their own bookkeeping afresh on resume.
+    ///
+    /// With `distributed`, every process calls `fit` with the same data and seed: each trains
+    /// on its share of every batch, the gradients are summed across processes, and every
+    /// process takes the same step, so the weights stay equal everywhere. The loss, accuracy
+    /// and validation figures are the global batch's. BatchNormalization computes its batch
+    /// statistics on each process's share (as PyTorch's DDP does) and the moving statistics are
+    /// averaged at the end of every epoch; Dropout draws different masks on each process.
+    /// Only process 0 prints, writes checkpoints and runs the callbacks (its decision to stop
+    /// is shared).
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, validationSplit: Double = 0,
                     validationData: (x: Tensor, y: Tensor)? = nil, shuffle: Bool = true, verbose: Verbosity = .progressBar,
                     callbacks: [any Callback] = [], seed: UInt64? = nil, checkpointing: Checkpointing? = nil,
-                    resume: Bool = false) throws -> History {
+                    resume: Bool = false, distributed: (any DistributedStrategy)? = nil) throws -> History {
         guard let optimizer, let loss else { throw ConvKitError("model '\(name)': call compile(optimizer:loss:) before fit") }
         try checkData(x, y, "training")
         guard batchSize >= 1, epochs >= 0 else { throw ConvKitError("batch size must be positive and epochs non-negative") }
@@ -44,6 +53,9 @@ extension Model {
         }
         if let validation { try checkData(validation.x, validation.y, "validation") }
 
+        let synchronizer = distributed.map { GradientSynchronizer(model: self, strategy: $0) }
+        let isRoot = (distributed?.rank ?? 0) == 0
+        let verbose = isRoot ? verbose : .silent, callbacks = isRoot ? callbacks : []
         var generator = SeededGenerator(seed: seed ?? self.seed &+ 0x5EED)
         let n = trainX.shape[0], steps = (n + batchSize - 1) / batchSize
         var history = History()
@@ -57,8 +69,15 @@ extension Model {
             resumed = c
             if verbose == .progressBar { Console.line("Resuming from \(checkpointing.folder): epoch \(c.epoch + 1), step \(c.step) of \(steps)") }
         }
+        if let distributed, let synchronizer {
+            try synchronizer.broadcastParameters()
+            // Process 0 keeps the single-process dropout stream; the others draw their own.
+            for case let d as Dropout in layers where distributed.rank > 0 {
+                d.generator = SeededGenerator(seed: d.generator.next() ^ UInt64(distributed.rank) &* 0x9E37_79B9_7F4A_7C15)
+            }
+        }
         func saveCheckpoint(epoch: Int, step: Int, shuffleState: [UInt64], lossSum: Double, correct: Double) throws {
-            guard let checkpointing else { return }
+            guard let checkpointing, isRoot else { return }
             var dropout = [String: [UInt64]]()
             for case let d as Dropout in layers { dropout[d.name!] = d.generator.state }
             try Checkpoint.save(Checkpoint(model: name, examples: n, batchSize: batchSize, epochs: epochs, epoch: epoch, step: step,
@@ -78,16 +97,14 @@ extension Model {
             if let c = resumed, epoch == c.epoch + 1 { (lossSum, correct, firstStep) = (c.lossSum, c.correct, c.step) }
             for step in firstStep..<steps {
                 let indices = Array(order[(step * batchSize)..<min((step + 1) * batchSize, n)])
-                let (bx, by) = (trainX.gather(batch: indices), trainY.gather(batch: indices))
-                let predictions = try forward(bx, training: true)
-                let (value, gradient) = try loss.compute(predictions: predictions, targets: by)
+                let (stepLoss, stepCorrect) = try trainStep(trainX, trainY, indices, loss: loss, synchronizer: synchronizer)
+                let value = stepLoss / Double(indices.count)
                 guard value.isFinite else {
                     throw ConvKitError("model '\(name)': the loss became \(value) at epoch \(epoch), step \(step + 1); lower the learning rate or check the data")
                 }
-                try backward(gradient)
                 optimizer.apply(to: self)
-                lossSum += Double(value) * Double(indices.count)
-                correct += Double(try Accuracy.compute(predictions: predictions, targets: by)) * Double(indices.count)
+                lossSum += stepLoss
+                correct += stepCorrect
                 let seen = Double(min((step + 1) * batchSize, n))
                 if verbose == .progressBar {
                     bar.update(step: step + 1, metrics: [("loss", lossSum / seen), ("accuracy", correct / seen)])
@@ -100,8 +117,9 @@ extension Model {
             var log = EpochLog(epoch: epoch, loss: lossSum / Double(n), accuracy: correct / Double(n), valLoss: nil, valAccuracy: nil,
                                learningRate: Double(optimizer.learningRate), seconds: seconds, imagesPerSecond: Double(n) / seconds)
             var shown = [("loss", log.loss), ("accuracy", log.accuracy)]
+            try synchronizer?.averageStatistics()
             if let validation {
-                let (vl, va) = try evaluate(validation.x, validation.y, batchSize: batchSize)
+                let (vl, va) = try evaluate(validation.x, validation.y, batchSize: batchSize, distributed: distributed)
                 log.valLoss = Double(vl); log.valAccuracy = Double(va)
                 shown += [("val_loss", Double(vl)), ("val_accuracy", Double(va))]
             }
@@ -110,24 +128,60 @@ extension Model {
             try saveCheckpoint(epoch: epoch, step: 0, shuffleState: generator.state, lossSum: 0, correct: 0)
             var stop = false
             for c in callbacks where try c.epochDidEnd(log, model: self) { stop = true }
+            if let distributed {
+                // Guard against rounding drifting apart on many processes, and share process 0's decision.
+                try synchronizer?.broadcastParameters()
+                var decision: [Float] = [stop ? 1 : 0]
+                try decision.withUnsafeMutableBufferPointer { try distributed.broadcast($0, from: 0) }
+                stop = decision[0] != 0
+            }
             if stop { break }
         }
         for c in callbacks { try c.trainingDidEnd(model: self) }
         return history
     }
 
-    /// Mean loss and accuracy over `x`, in inference mode, batch by batch.
-    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32) throws -> (loss: Float, accuracy: Float) {
+    /// Forward and backward of one batch (this process's share of it, with `synchronizer`, and
+    /// the gradients summed over processes); returns the batch's summed loss and correct count.
+    private func trainStep(_ x: Tensor, _ y: Tensor, _ indices: [Int], loss: any Loss,
+                           synchronizer: GradientSynchronizer?) throws -> (loss: Double, correct: Double) {
+        let part = synchronizer.map { Array(indices[$0.strategy.share(of: indices.count)]) } ?? indices
+        var lossSum = 0.0, correct = 0.0, gradient: Tensor?
+        if !part.isEmpty {
+            let (bx, by) = (x.gather(batch: part), y.gather(batch: part))
+            let predictions = try forward(bx, training: true)
+            let (value, g) = try loss.compute(predictions: predictions, targets: by)
+            lossSum = Double(value) * Double(part.count)
+            correct = Double(try Accuracy.compute(predictions: predictions, targets: by)) * Double(part.count)
+            gradient = g
+        }
+        guard let synchronizer else {
+            try backward(gradient!)
+            return (lossSum, correct)
+        }
+        try synchronizer.backward(gradient, share: Float(part.count) / Float(indices.count))
+        let total = try synchronizer.strategy.sum([Float(lossSum), Float(correct)])
+        return (Double(total[0]), Double(total[1]))
+    }
+
+    /// Mean loss and accuracy over `x`, in inference mode, batch by batch. With `distributed`,
+    /// each process evaluates its share of the examples and all get the overall figures.
+    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32,
+                         distributed: (any DistributedStrategy)? = nil) throws -> (loss: Float, accuracy: Float) {
         guard let loss else { throw ConvKitError("model '\(name)': call compile(optimizer:loss:) before evaluate") }
         try checkData(x, y, "evaluation")
-        let n = x.shape[0]
+        let n = x.shape[0], part = distributed?.share(of: n) ?? 0..<n
         var lossSum = 0.0, correct = 0.0
-        for start in stride(from: 0, to: n, by: max(batchSize, 1)) {
-            let range = start..<min(start + batchSize, n)
+        for start in stride(from: part.lowerBound, to: part.upperBound, by: max(batchSize, 1)) {
+            let range = start..<min(start + batchSize, part.upperBound)
             let (bx, by) = (x.slice(batch: range), y.slice(batch: range))
             let p = try predict(bx)
             lossSum += Double(try loss.compute(predictions: p, targets: by).value) * Double(range.count)
             correct += Double(try Accuracy.compute(predictions: p, targets: by)) * Double(range.count)
+        }
+        if let distributed {
+            let total = try distributed.sum([Float(lossSum), Float(correct)])
+            (lossSum, correct) = (Double(total[0]), Double(total[1]))
         }
         return (Float(lossSum / Double(n)), Float(correct / Double(n)))
     }

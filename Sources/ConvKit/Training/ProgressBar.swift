@@ -11,7 +11,9 @@ struct ProgressBar {
 
     init(steps: Int, interactive: Bool) { self.steps = steps; self.interactive = interactive }
 
-    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
+    /// Under mpirun the ranks' output goes through Open MPI's forwarding, where redrawing in
+    /// place garbles: one line per epoch there.
+    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 && !MPIDataParallel.isLaunchedByMPIRun }
 
     static func format(_ metrics: [(String, Double)]) -> String {
         metrics.map { " - \($0.0): \(String(format: "%.4f", $0.1))" }.joined()
@@ -44,6 +46,8 @@ struct ProgressBar {
 
 /// Unbuffered standard output, so progress redraws and printed lines keep their order.
 public enum Console {
-    public static func write(_ s: String) { FileHandle.standardOutput.write(Data(s.utf8)) }
+    /// Silences standard output (set on every process but the first of a distributed run).
+    nonisolated(unsafe) public static var isMuted = false
+    public static func write(_ s: String) { if !isMuted { FileHandle.standardOutput.write(Data(s.utf8)) } }
     public static func line(_ s: String = "") { write(s + "\n") }
 }
