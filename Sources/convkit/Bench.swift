@@ -23,6 +23,7 @@ struct Bench: ParsableCommand {
         let (steps, repeats) = quick ? (3, 2) : (10, 3)
         var ours = [String: Benchmark.Result]()
         var theirs = [String: [String: Double]]()   // peer → workload → value
+        Console.line("OpenBLAS kernels: \(BLASCore.current) (CPU: \(BLASCore.recommended ?? "no AVX2"); set OPENBLAS_CORETYPE to choose)")
         for round in 1...max(rounds, 1) {
             Console.line("Round \(round): ConvKit…")
             for r in try Benchmark.run(root: root, steps: steps, repeats: repeats) where r.value > (ours[r.workload]?.value ?? 0) {

@@ -3,6 +3,11 @@ import ConvKit
 
 @main
 struct ConvKitCommand: ParsableCommand {
+    static func main() {
+        BLASCore.relaunchWithBestKernels()
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "convkit",
         abstract: "Define, inspect and train convolutional neural networks.",

@@ -80,4 +80,50 @@ import Testing
         #expect(odd.padBefore[2] == 0 && odd.padAfter[2] == 1)   // the extra pixel goes after
         #expect(throws: ConvKitError.self) { try out(5, 7, 1, 1, .valid) }
     }
+
+    /// BatchNormalization and ReLU on a tensor large enough to be split across the cores,
+    /// against plain loops over the whole tensor.
+    @Test func channelArithmeticMatchesPlainLoops() throws {
+        let (rows, c) = (8192, 12)   // 98,304 values: above Parallel.elementwiseThreshold
+        #expect(rows * c >= Parallel.elementwiseThreshold)
+        let x = randomTensor([rows / 64, 8, 8, c], seed: 21, scale: 2)
+        let dy = randomTensor(x.shape, seed: 22)
+        let layer = BatchNormalization(momentum: 0.5, epsilon: 1e-3)
+        var generator = SeededGenerator(seed: 1)
+        try layer.setUp(inputShapes: [Array(x.shape.dropFirst())], generator: &generator)
+        layer.parameter("gamma")!.value = randomTensor([c], seed: 23)
+        layer.parameter("beta")!.value = randomTensor([c], seed: 24)
+        let y = layer.forward([x], training: true)
+        let dx = layer.backward(dy)[0]
+
+        // The same arithmetic, written plainly.
+        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+        for r in 0..<rows { for j in 0..<c { mean[j] += Double(x.scalars[r * c + j]) / Double(rows) } }
+        for r in 0..<rows { for j in 0..<c { let d = Double(x.scalars[r * c + j]) - mean[j]; variance[j] += d * d / Double(rows) } }
+        let gamma = layer.parameter("gamma")!.value.scalars, beta = layer.parameter("beta")!.value.scalars
+        var expectedY = [Float](), xhat = [Double]()
+        for r in 0..<rows {
+            for j in 0..<c {
+                let h = (Double(x.scalars[r * c + j]) - mean[j]) / (variance[j] + 1e-3).squareRoot()
+                xhat.append(h)
+                expectedY.append(Float(h * Double(gamma[j]) + Double(beta[j])))
+            }
+        }
+        #expect(relativeError(y, Tensor(shape: x.shape, scalars: expectedY)) < 1e-5)
+        var sumDy = [Double](repeating: 0, count: c), sumDyXhat = [Double](repeating: 0, count: c)
+        for i in 0..<(rows * c) { sumDy[i % c] += Double(dy.scalars[i]); sumDyXhat[i % c] += Double(dy.scalars[i]) * xhat[i] }
+        let expectedDx = (0..<(rows * c)).map { i -> Float in
+            let j = i % c
+            let scale = Double(gamma[j]) / (variance[j] + 1e-3).squareRoot()
+            return Float(scale * (Double(dy.scalars[i]) - sumDy[j] / Double(rows) - xhat[i] * sumDyXhat[j] / Double(rows)))
+        }
+        #expect(relativeError(dx, Tensor(shape: x.shape, scalars: expectedDx)) < 1e-4)
+        #expect(relativeError(layer.parameter("gamma")!.gradient, Tensor(shape: [c], scalars: sumDyXhat.map(Float.init))) < 1e-5)
+        #expect(relativeError(layer.parameter("moving_mean")!.value, Tensor(shape: [c], scalars: mean.map { Float($0 * 0.5) })) < 1e-5)
+
+        let relu = ActivationFunction.relu
+        let a = relu.apply(x), da = relu.gradient(input: x, output: a, gradOutput: dy)
+        #expect(a.scalars == x.scalars.map { max($0, 0) })
+        #expect(da.scalars == zip(x.scalars, dy.scalars).map { $0 > 0 ? $1 : 0 })
+    }
 }

@@ -21,7 +21,10 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
         case .linear: return x
         case .relu:
             var y = x
-            y.scalars.withUnsafeMutableBufferPointer { p in for i in p.indices { p[i] = max(p[i], 0) } }
+            y.scalars.withUnsafeMutableBufferPointer { p in
+                let base = SharedPointer(p.baseAddress!)
+                Parallel.forEachChunk(p.count, values: p.count) { range, _ in for i in range { base.base[i] = max(base.base[i], 0) } }
+            }
             return y
         case .sigmoid: return x.map { 1 / (1 + exp(-$0)) }
         case .tanh: return x.map { Foundation.tanh($0) }
@@ -38,7 +41,13 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
         case .linear: break
         case .relu:
             dx.scalars.withUnsafeMutableBufferPointer { d in
-                x.scalars.withUnsafeBufferPointer { xp in for i in d.indices where xp[i] <= 0 { d[i] = 0 } }
+                x.scalars.withUnsafeBufferPointer { xp in
+                    let (dp, xs) = (SharedPointer(d.baseAddress!), SharedPointer(xp.baseAddress!))
+                    // A select rather than a branch, so that the loop vectorizes.
+                    Parallel.forEachChunk(d.count, values: d.count) { range, _ in
+                        for i in range { dp.base[i] = xs.base[i] > 0 ? dp.base[i] : 0 }
+                    }
+                }
             }
         case .sigmoid: for i in 0..<dx.count { let s = y.scalars[i]; dx.scalars[i] *= s * (1 - s) }
         case .tanh: for i in 0..<dx.count { let t = y.scalars[i]; dx.scalars[i] *= 1 - t * t }

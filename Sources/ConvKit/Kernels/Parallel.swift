@@ -17,6 +17,19 @@ enum Parallel {
     /// Call before any OpenBLAS call (cheap after the first time).
     static func useSingleThreadedBLAS() { _ = singleThreadedBLAS }
 
+    /// Element-wise work below this many values stays on one thread: waking a worker costs
+    /// 50–200 µs on these VMs, more than the work.
+    static let elementwiseThreshold = 1 << 16
+
+    /// `forEachChunk` when `values` (the work's size) reaches `elementwiseThreshold`; one call
+    /// over the whole range otherwise.
+    static func forEachChunk(_ count: Int, values: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
+        if values < elementwiseThreshold { body(0..<count, 0) } else { forEachChunk(count, body) }
+    }
+
+    /// How many ranges `forEachChunk(count, values:)` makes.
+    static func chunkCount(_ count: Int, values: Int) -> Int { values < elementwiseThreshold ? 1 : max(1, min(workers, count)) }
+
     /// Runs `body(range, worker)` on up to `workers` contiguous ranges of `0..<count`.
     static func forEachChunk(_ count: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
         useSingleThreadedBLAS()

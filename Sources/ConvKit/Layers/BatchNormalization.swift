@@ -36,16 +36,8 @@ public final class BatchNormalization: Layer {
         let useBatchStatistics = training && !behavesAsInference
         if useBatchStatistics {
             // Accumulate in Double: a batch of 128×28×28 rows loses digits in Float.
-            var sum = [Double](repeating: 0, count: c), sumSquares = [Double](repeating: 0, count: c)
-            x.scalars.withUnsafeBufferPointer { xp in
-                sum.withUnsafeMutableBufferPointer { s in
-                    sumSquares.withUnsafeMutableBufferPointer { q in
-                        for r in 0..<rows {
-                            let row = xp.baseAddress! + r * c
-                            for j in 0..<c { let v = Double(row[j]); s[j] += v; q[j] += v * v }
-                        }
-                    }
-                }
+            let (sum, sumSquares) = x.scalars.withUnsafeBufferPointer {
+                ChannelArithmetic.sums($0.baseAddress!, times: nil, rows: rows, channels: c)
             }
             for j in 0..<c {
                 let m = sum[j] / Double(rows)
@@ -59,15 +51,12 @@ public final class BatchNormalization: Layer {
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
-        var normalized = x, y = x
-        normalized.scalars.withUnsafeMutableBufferPointer { np in
-            y.scalars.withUnsafeMutableBufferPointer { yp in
-                for r in 0..<rows {
-                    let n = np.baseAddress! + r * c, out = yp.baseAddress! + r * c
-                    for j in 0..<c {
-                        n[j] = (n[j] - mean[j]) * inverseStd[j]
-                        out[j] = n[j] * g[j] + b[j]
-                    }
+        var normalized = Tensor(zeros: x.shape), y = Tensor(zeros: x.shape)
+        x.scalars.withUnsafeBufferPointer { xp in
+            normalized.scalars.withUnsafeMutableBufferPointer { np in
+                y.scalars.withUnsafeMutableBufferPointer { yp in
+                    ChannelArithmetic.normalize(xp.baseAddress!, into: np.baseAddress!, shift: mean, scale: inverseStd,
+                                                affine: (yp.baseAddress!, g, b), rows: rows, channels: c)
                 }
             }
         }
@@ -79,13 +68,9 @@ public final class BatchNormalization: Layer {
     /// dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), per channel.
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let c = gradOutput.shape.last!, rows = gradOutput.count / c
-        var sumDy = [Double](repeating: 0, count: c), sumDyXhat = [Double](repeating: 0, count: c)
-        gradOutput.scalars.withUnsafeBufferPointer { dyp in
+        let (sumDy, sumDyXhat) = gradOutput.scalars.withUnsafeBufferPointer { dyp in
             cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
-                for r in 0..<rows {
-                    let dy = dyp.baseAddress! + r * c, xh = xhat.baseAddress! + r * c
-                    for j in 0..<c { let d = Double(dy[j]); sumDy[j] += d; sumDyXhat[j] += d * Double(xh[j]) }
-                }
+                ChannelArithmetic.sums(dyp.baseAddress!, times: xhat.baseAddress!, rows: rows, channels: c)
             }
         }
         if let gammaParameter = parameter("gamma"), updates(gammaParameter) {
@@ -103,10 +88,8 @@ public final class BatchNormalization: Layer {
         var dx = gradOutput
         dx.scalars.withUnsafeMutableBufferPointer { d in
             cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
-                for r in 0..<rows {
-                    let out = d.baseAddress! + r * c, xh = xhat.baseAddress! + r * c
-                    for j in 0..<c { out[j] = scale[j] * (out[j] - meanDy[j] - xh[j] * meanDyXhat[j]) }
-                }
+                ChannelArithmetic.normalizationGradient(d.baseAddress!, normalized: xhat.baseAddress!, scale: scale,
+                                                        meanDy: meanDy, meanDyXhat: meanDyXhat, rows: rows, channels: c)
             }
         }
         return [dx]

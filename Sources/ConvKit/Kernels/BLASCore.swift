@@ -1,0 +1,43 @@
+import COpenBLAS
+import Foundation
+
+/// Which of OpenBLAS's kernel sets this process runs, and which it should.
+///
+/// Debian's OpenBLAS picks its kernels from the CPU model when the library loads. On CPUs it
+/// does not know well it can fall back to the SSE3 "Prescott" kernels: on a Cooper Lake VM
+/// it reported "Cooperlake" yet ran `sgemm_kernel_PRESCOTT`, and training went half as fast as
+/// with `OPENBLAS_CORETYPE=SkylakeX`. The choice is fixed at load time, before any Swift code
+/// runs, so the fix is to start again with the variable set (`relaunchWithBestKernels`).
+public enum BLASCore {
+    /// OpenBLAS's name for the kernels it chose ("Haswell", "SkylakeX", "Zen", …).
+    public static var current: String { String(cString: openblas_get_corename()) }
+
+    /// The kernel set for this CPU from its features (Linux /proc/cpuinfo): SkylakeX on Intel
+    /// CPUs with AVX-512, Haswell on any with AVX2 and FMA; nil when unknown or older.
+    public static var recommended: String? {
+        guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(flagsLine.split(whereSeparator: { $0 == " " || $0 == ":" || $0 == "\t" }).map(String.init))
+        let intel = info.contains("GenuineIntel")
+        if intel && flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+
+    /// Kernel sets whose SGEMM is the AVX2 or AVX-512 one, when OpenBLAS reports them itself.
+    private static let trusted: Set<String> = ["Haswell", "SkylakeX", "Zen"]
+
+    /// Re-executes this program with `OPENBLAS_CORETYPE` set to the recommended kernels when
+    /// OpenBLAS chose others, unless the user set the variable. Call first thing in `main`;
+    /// returns when nothing needs doing (or the exec fails).
+    public static func relaunchWithBestKernels() {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["OPENBLAS_CORETYPE"] == nil, environment["CONVKIT_BLAS_RELAUNCHED"] == nil,
+              let wanted = recommended, !trusted.contains(current) else { return }
+        setenv("OPENBLAS_CORETYPE", wanted, 1)
+        setenv("CONVKIT_BLAS_RELAUNCHED", "1", 1)
+        let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", arguments)
+        // Only reached if exec failed: carry on with the kernels we have.
+    }
+}

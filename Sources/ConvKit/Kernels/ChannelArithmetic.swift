@@ -1,0 +1,74 @@
+/// Per-channel arithmetic over channels-last tensors (rows of `channels` values), split into
+/// contiguous row ranges across the cores: BatchNormalization's sums and affine maps.
+///
+/// Sums are taken in Double per range and added in range order, so a given thread count
+/// always gives the same result. Small tensors stay on one thread.
+enum ChannelArithmetic {
+    private static func forEachRowRange(rows: Int, channels: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
+        Parallel.forEachChunk(rows, values: rows * channels, body)
+    }
+
+    /// Per channel: Σa, and Σa·b (or Σa² when `b` is nil).
+    static func sums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, rows: Int, channels c: Int) -> (sum: [Double], products: [Double]) {
+        let workers = Parallel.chunkCount(rows, values: rows * c)
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * workers)
+        partial.initialize(repeating: 0, count: 2 * c * workers)
+        defer { partial.deallocate() }
+        let (ap, bp, out) = (SharedPointer(a), b.map(SharedPointer.init), SharedPointer(partial))
+        forEachRowRange(rows: rows, channels: c) { range, worker in
+            let s = out.base + 2 * c * worker, q = s + c
+            for r in range {
+                let x = ap.base + r * c, y = (bp ?? ap).base + r * c
+                for j in 0..<c {
+                    let v = Double(x[j])
+                    s[j] += v
+                    q[j] += v * Double(y[j])
+                }
+            }
+        }
+        var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
+        for w in 0..<workers {
+            for j in 0..<c { sum[j] += partial[2 * c * w + j]; products[j] += partial[2 * c * w + c + j] }
+        }
+        return (sum, products)
+    }
+
+    /// out = (x − shift)·scale per channel, and optionally also `affine` = out·gain + bias.
+    static func normalize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, shift: [Float], scale: [Float],
+                          affine: (into: UnsafeMutablePointer<Float>, gain: [Float], bias: [Float])?, rows: Int, channels c: Int) {
+        let (xp, op) = (SharedPointer(x), SharedPointer(out))
+        let yp = affine.map { SharedPointer($0.into) }
+        let gain = affine?.gain ?? [], bias = affine?.bias ?? []
+        shift.withUnsafeBufferPointer { m in scale.withUnsafeBufferPointer { s in
+            gain.withUnsafeBufferPointer { g in bias.withUnsafeBufferPointer { b in
+                let (mp, sp, gp, bp) = (SharedPointer(m.baseAddress!), SharedPointer(s.baseAddress!),
+                                        g.baseAddress.map(SharedPointer.init), b.baseAddress.map(SharedPointer.init))
+                forEachRowRange(rows: rows, channels: c) { range, _ in
+                    for r in range {
+                        let xi = xp.base + r * c, o = op.base + r * c
+                        for j in 0..<c { o[j] = (xi[j] - mp.base[j]) * sp.base[j] }
+                        if let yp, let gp, let bp {
+                            let y = yp.base + r * c
+                            for j in 0..<c { y[j] = o[j] * gp.base[j] + bp.base[j] }
+                        }
+                    }
+                }
+            }}
+        }}
+    }
+
+    /// BatchNormalization's input gradient, in place: dy ← scale·(dy − meanDy − x̂·meanDyXhat).
+    static func normalizationGradient(_ dy: UnsafeMutablePointer<Float>, normalized: UnsafePointer<Float>, scale: [Float],
+                                      meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int) {
+        let (dp, xp) = (SharedPointer(dy), SharedPointer(normalized))
+        scale.withUnsafeBufferPointer { s in meanDy.withUnsafeBufferPointer { m in meanDyXhat.withUnsafeBufferPointer { mx in
+            let (sp, mp, mxp) = (SharedPointer(s.baseAddress!), SharedPointer(m.baseAddress!), SharedPointer(mx.baseAddress!))
+            forEachRowRange(rows: rows, channels: c) { range, _ in
+                for r in range {
+                    let d = dp.base + r * c, xh = xp.base + r * c
+                    for j in 0..<c { d[j] = sp.base[j] * (d[j] - mp.base[j] - xh[j] * mxp.base[j]) }
+                }
+            }
+        }}}
+    }
+}
