@@ -36,7 +36,7 @@ struct ExperimentCommand: ParsableCommand {
         var experiment = try Experiment.load(path: path)
         if quick { experiment = experiment.quickened() }
         let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"
-        try withDistribution(gradientBucketSize: 1 << 18) { distributed in
+        try withDistribution(gradientBucketSize: nil) { distributed in
             try runAndReport(experiment, quick: quick, folder: folder,
                              checkpoints: checkpoint || resume ? CheckpointOptions(resume: resume) : nil, distributed: distributed)
         }
@@ -90,8 +90,8 @@ struct Train: ParsableCommand {
     var checkpointEvery: Int?
     @Option(help: "Continue the run whose report folder is DIR from its last checkpoint, with the settings saved there.")
     var resume: String?
-    @Option(help: "Under mpirun: sum gradients in buckets of at least N floats, started during backward (0: one sum after backward).")
-    var bucketSize = 1 << 18
+    @Option(help: "Under mpirun: sum gradients in buckets of at least N floats, started during backward; 0 sums once after backward (the default when all ranks share one machine; 262144 across machines).")
+    var bucketSize: Int?
 
     /// What `--resume` needs to repeat the run: the settings, saved in the report folder.
     struct Settings: Codable {

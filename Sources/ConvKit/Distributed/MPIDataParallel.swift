@@ -13,9 +13,12 @@ public final class MPIDataParallel: DistributedStrategy, @unchecked Sendable {
     /// True when this process was started by Open MPI's `mpirun` (it sets OMPI_COMM_WORLD_SIZE).
     public static var isLaunchedByMPIRun: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
 
-    /// How many ranks `mpirun` started on this machine (1 when not under mpirun).
+    /// How many ranks `mpirun` started on this machine, and in all (1 when not under mpirun).
     public static var localRanks: Int {
         Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+    }
+    public static var worldRanks: Int {
+        Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "") ?? 1
     }
 
     /// Loads libmpi and joins the job. `gradientBucketSize` (floats): see `DistributedStrategy`.

@@ -4,7 +4,7 @@ import Foundation
 /// Which of OpenBLAS's kernel sets this process runs, and which it should.
 ///
 /// Debian's OpenBLAS picks its kernels from the CPU model when the library loads. On CPUs it
-/// does not know well it can fall back to the SSE3 "Prescott" kernels: on a Cooper Lake VM
+/// does not know well it can fall back to the SSE3 "Prescott" kernels: on a Sapphire Rapids VM
 /// it reported "Cooperlake" yet ran `sgemm_kernel_PRESCOTT`, and training went half as fast as
 /// with `OPENBLAS_CORETYPE=SkylakeX`. The choice is fixed at load time, before any Swift code
 /// runs, so the fix is to start again with the variable set (`relaunchWithBestKernels`).
