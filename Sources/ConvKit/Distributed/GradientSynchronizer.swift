@@ -35,7 +35,7 @@ final class GradientSynchronizer {
                 current.append(p)
                 size += p.value.count
             }
-            if !current.isEmpty && (size >= strategy.gradientBucketSize || i == backwardLayers.count - 1) && strategy.gradientBucketSize > 0 {
+            if strategy.gradientBucketSize > 0 && size >= strategy.gradientBucketSize {
                 buckets.append(Bucket(parameters: current, readyAfter: i + 1))
                 current = []; size = 0
             }

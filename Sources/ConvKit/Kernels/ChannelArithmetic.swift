@@ -33,28 +33,23 @@ enum ChannelArithmetic {
         return (sum, products)
     }
 
-    /// out = (x − shift)·scale per channel, and optionally also `affine` = out·gain + bias.
-    static func normalize(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, shift: [Float], scale: [Float],
-                          affine: (into: UnsafeMutablePointer<Float>, gain: [Float], bias: [Float])?, rows: Int, channels c: Int) {
-        let (xp, op) = (SharedPointer(x), SharedPointer(out))
-        let yp = affine.map { SharedPointer($0.into) }
-        let gain = affine?.gain ?? [], bias = affine?.bias ?? []
-        shift.withUnsafeBufferPointer { m in scale.withUnsafeBufferPointer { s in
-            gain.withUnsafeBufferPointer { g in bias.withUnsafeBufferPointer { b in
-                let (mp, sp, gp, bp) = (SharedPointer(m.baseAddress!), SharedPointer(s.baseAddress!),
-                                        g.baseAddress.map(SharedPointer.init), b.baseAddress.map(SharedPointer.init))
-                forEachRowRange(rows: rows, channels: c) { range, _ in
-                    for r in range {
-                        let xi = xp.base + r * c, o = op.base + r * c
-                        for j in 0..<c { o[j] = (xi[j] - mp.base[j]) * sp.base[j] }
-                        if let yp, let gp, let bp {
-                            let y = yp.base + r * c
-                            for j in 0..<c { y[j] = o[j] * gp.base[j] + bp.base[j] }
-                        }
-                    }
+    /// normalized = (x − shift)·scale and y = normalized·gain + bias, per channel.
+    static func normalize(_ x: UnsafePointer<Float>, into normalized: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                          shift: [Float], scale: [Float], gain: [Float], bias: [Float], rows: Int, channels c: Int) {
+        let (xp, np, yp) = (SharedPointer(x), SharedPointer(normalized), SharedPointer(y))
+        let perChannel = SharedPointer(UnsafeMutablePointer<Float>.allocate(capacity: 4 * c))
+        defer { perChannel.base.deallocate() }
+        for (k, values) in [shift, scale, gain, bias].enumerated() { (perChannel.base + k * c).initialize(from: values, count: c) }
+        forEachRowRange(rows: rows, channels: c) { range, _ in
+            let (m, s, g, b) = (perChannel.base, perChannel.base + c, perChannel.base + 2 * c, perChannel.base + 3 * c)
+            for r in range {
+                let xi = xp.base + r * c, n = np.base + r * c, o = yp.base + r * c
+                for j in 0..<c {
+                    n[j] = (xi[j] - m[j]) * s[j]
+                    o[j] = n[j] * g[j] + b[j]
                 }
-            }}
-        }}
+            }
+        }
     }
 
     /// BatchNormalization's input gradient, in place: dy ← scale·(dy − meanDy − x̂·meanDyXhat).

@@ -55,8 +55,8 @@ public final class BatchNormalization: Layer {
         x.scalars.withUnsafeBufferPointer { xp in
             normalized.scalars.withUnsafeMutableBufferPointer { np in
                 y.scalars.withUnsafeMutableBufferPointer { yp in
-                    ChannelArithmetic.normalize(xp.baseAddress!, into: np.baseAddress!, shift: mean, scale: inverseStd,
-                                                affine: (yp.baseAddress!, g, b), rows: rows, channels: c)
+                    ChannelArithmetic.normalize(xp.baseAddress!, into: np.baseAddress!, yp.baseAddress!, shift: mean,
+                                                scale: inverseStd, gain: g, bias: b, rows: rows, channels: c)
                 }
             }
         }
