@@ -26,9 +26,11 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
+        // The direct convolution kernels: AVX2 + FMA chosen at run time, portable loops elsewhere.
+        .target(name: "CConvKernels"),
         .target(
             name: "ConvKit",
-            dependencies: ["COpenBLAS", "CZlibShim", "CCairo", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["COpenBLAS", "CZlibShim", "CCairo", "CConvKernels", .product(name: "Yams", package: "Yams")]),
         // Reads Keras 3 `.keras` archives (a zip of config.json and an HDF5 weights file).
         .target(
             name: "ConvKitKeras",

@@ -22,6 +22,13 @@ import Testing
              padding: .explicit(before: [2, 0], after: [1, 3]), groups: 1),
         Case(input: [11], cin: 3, cout: 4, kernel: [4], strides: [3], dilations: [1], padding: .same, groups: 1),
         Case(input: [4, 5, 4], cin: 2, cout: 3, kernel: [2, 3, 2], strides: [1, 2, 1], dilations: [1, 1, 2], padding: .same, groups: 1),
+        // Wide enough for the AVX2 tiles: 6 pixels × 16 channels, with pixel, channel and
+        // output-channel tails (37 = 16 + 16 + 5 masked; 24 = 16 + 8; 13 = 6 + 6 + 1 inputs).
+        Case(input: [9, 13], cin: 13, cout: 37, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 1),
+        Case(input: [8, 11], cin: 7, cout: 24, kernel: [3, 3], strides: [1, 1], dilations: [2, 1], padding: .same, groups: 1),
+        Case(input: [7, 9], cin: 8, cout: 18, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .valid, groups: 2),
+        Case(input: [4, 5, 7], cin: 5, cout: 20, kernel: [3, 2, 3], strides: [1, 1, 1], dilations: [1, 1, 1], padding: .same, groups: 1),
+        Case(input: [14], cin: 1, cout: 64, kernel: [5], strides: [1], dilations: [1], padding: .same, groups: 1),
     ]
 
     @Test(arguments: cases)
@@ -38,6 +45,10 @@ import Testing
         let dwFast = Convolution.backwardKernel(x, gradOutput: dy, geometry: g)
         #expect(relativeError(dwFast, ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)) < 1e-5, "kernel gradient")
         #expect(relativeError(Convolution.backwardBias(dy), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient")
+        // The direct kernels' plain loops (what a CPU without AVX2 runs), against the same oracle.
+        #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, portable: true), naive) < 1e-5, "portable forward")
+        #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, portable: true), dxFast) < 1e-5, "portable input gradient")
+        #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, portable: true), dwFast) < 1e-5, "portable kernel gradient")
     }
 
     @Test func convolutionGradientsAreAdjoint() throws {

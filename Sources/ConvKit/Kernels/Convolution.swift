@@ -2,64 +2,82 @@
 /// input `[batch, spatial…, cin]`, HWIO kernel `[spatial…, cin/groups, cout]`, with strides,
 /// dilation, groups and padding taken from a `ConvGeometry`.
 ///
-/// Grouped and dense convolutions run as im2col + one GEMM per image and group (pointwise
-/// convolutions skip the im2col copy). Depthwise convolutions (one input channel per group)
-/// run a direct loop whose inner loop walks contiguous channels. `ConvolutionReference` is
+/// Dense and grouped convolutions run the register-blocked direct kernel (`ConvolutionDirect`);
+/// its input gradient at strides above 1 runs as a GEMM into patch rows and col2im.
+/// Pointwise (1×1, stride 1) convolutions are one GEMM. Depthwise convolutions (one input
+/// channel per group) run a direct loop over contiguous channels. `ConvolutionReference` is
 /// the naive twin these are tested against.
 public enum Convolution {
-    public static func forward(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry) -> Tensor {
+    /// Which kernel a geometry runs on.
+    private enum Path { case depthwise, pointwise, direct }
+
+    private static func path(_ g: ConvGeometry) -> Path {
+        if g.inputChannelsPerGroup == 1 && g.groups > 1 { return .depthwise }
+        return g.isPointwise ? .pointwise : .direct
+    }
+
+    /// `portable` (tests only) runs the direct kernels' plain loops even on an AVX2 CPU.
+    public static func forward(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry,
+                               portable: Bool = false) -> Tensor {
         check(input, g.inputShape, "input"); check(kernel, g.kernelShape, "kernel")
-        var out = Tensor(zeros: g.outputShape)
-        input.scalars.withUnsafeBufferPointer { x in
-            kernel.scalars.withUnsafeBufferPointer { w in
-                out.scalars.withUnsafeMutableBufferPointer { y in
-                    if g.inputChannelsPerGroup == 1 && g.groups > 1 {
-                        depthwiseForward(x.baseAddress!, w.baseAddress!, y.baseAddress!, g)
-                    } else {
-                        gemmForward(x.baseAddress!, w.baseAddress!, y.baseAddress!, g)
-                    }
-                    if let bias {
-                        bias.scalars.withUnsafeBufferPointer { b in
-                            let c = g.outputChannels
-                            for p in 0..<(g.batch * g.outputPixels) {
-                                let row = y.baseAddress! + p * c
-                                for oc in 0..<c { row[oc] += b[oc] }
-                            }
+        return Tensor(shape: g.outputShape) { out in
+            input.scalars.withUnsafeBufferPointer { x in
+                kernel.scalars.withUnsafeBufferPointer { w in
+                    (bias?.scalars ?? []).withUnsafeBufferPointer { b in
+                        let (x, w, y, b) = (x.baseAddress!, w.baseAddress!, out.baseAddress!, bias == nil ? nil : b.baseAddress!)
+                        switch path(g) {
+                        case .direct:
+                            ConvolutionDirect.forward(x, w, b, y, g, portable: portable)
+                        case .depthwise:
+                            y.initialize(repeating: 0, count: out.count)
+                            depthwiseForward(x, w, y, g)
+                            if let b { addBias(b, to: y, g) }
+                        case .pointwise:
+                            pointwiseForward(x, w, y, g)
+                            if let b { addBias(b, to: y, g) }
                         }
                     }
                 }
             }
         }
-        return out
     }
 
-    public static func backwardInput(_ gradOutput: Tensor, kernel: Tensor, geometry g: ConvGeometry) -> Tensor {
+    public static func backwardInput(_ gradOutput: Tensor, kernel: Tensor, geometry g: ConvGeometry,
+                                     portable: Bool = false) -> Tensor {
         check(gradOutput, g.outputShape, "output gradient"); check(kernel, g.kernelShape, "kernel")
-        var dx = Tensor(zeros: g.inputShape)
-        gradOutput.scalars.withUnsafeBufferPointer { dy in
-            kernel.scalars.withUnsafeBufferPointer { w in
-                dx.scalars.withUnsafeMutableBufferPointer { dxp in
-                    if g.inputChannelsPerGroup == 1 && g.groups > 1 {
-                        depthwiseBackwardInput(dy.baseAddress!, w.baseAddress!, dxp.baseAddress!, g)
-                    } else {
-                        gemmBackwardInput(dy.baseAddress!, w.baseAddress!, dxp.baseAddress!, g)
+        return Tensor(shape: g.inputShape) { out in
+            gradOutput.scalars.withUnsafeBufferPointer { dy in
+                kernel.scalars.withUnsafeBufferPointer { w in
+                    let (dy, w, dx) = (dy.baseAddress!, w.baseAddress!, out.baseAddress!)
+                    switch path(g) {
+                    case .direct where ConvolutionDirect.handlesInputGradient(g):
+                        ConvolutionDirect.backwardInput(dy, w, dx, g, portable: portable)
+                    case .direct:
+                        dx.initialize(repeating: 0, count: out.count)
+                        stridedBackwardInput(dy, w, dx, g)
+                    case .depthwise:
+                        dx.initialize(repeating: 0, count: out.count)
+                        depthwiseBackwardInput(dy, w, dx, g)
+                    case .pointwise:
+                        pointwiseBackwardInput(dy, w, dx, g)
                     }
                 }
             }
         }
-        return dx
     }
 
-    public static func backwardKernel(_ input: Tensor, gradOutput: Tensor, geometry g: ConvGeometry) -> Tensor {
+    public static func backwardKernel(_ input: Tensor, gradOutput: Tensor, geometry g: ConvGeometry,
+                                      portable: Bool = false) -> Tensor {
         check(input, g.inputShape, "input"); check(gradOutput, g.outputShape, "output gradient")
         var dw = Tensor(zeros: g.kernelShape)
         input.scalars.withUnsafeBufferPointer { x in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
                 dw.scalars.withUnsafeMutableBufferPointer { dwp in
-                    if g.inputChannelsPerGroup == 1 && g.groups > 1 {
-                        depthwiseBackwardKernel(x.baseAddress!, dy.baseAddress!, dwp.baseAddress!, g)
-                    } else {
-                        gemmBackwardKernel(x.baseAddress!, dy.baseAddress!, dwp.baseAddress!, g)
+                    let (x, dy, dw) = (x.baseAddress!, dy.baseAddress!, dwp.baseAddress!)
+                    switch path(g) {
+                    case .direct: ConvolutionDirect.backwardKernel(x, dy, dw, g, portable: portable)
+                    case .depthwise: depthwiseBackwardKernel(x, dy, dw, g)
+                    case .pointwise: pointwiseBackwardKernel(x, dy, dw, g)
                     }
                 }
             }
@@ -86,44 +104,46 @@ public enum Convolution {
         precondition(t.shape == shape, "convolution \(what) has shape \(t.shape), expected \(shape)")
     }
 
-    // MARK: im2col + GEMM
-
-    private static func gemmForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-        let (P, K, cin, cout) = (g.outputPixels, g.patchLength, g.inputChannels, g.outputChannels)
-        if g.isPointwise {
-            // [batch·pixels, cin] × [cin, cout]: the input already is the im2col matrix.
-            for group in 0..<g.groups {
-                GEMM.multiply(m: g.batch * P, n: g.outputChannelsPerGroup, k: K,
-                              a: x + group * K, lda: cin, b: w + group * g.outputChannelsPerGroup, ldb: cout,
-                              c: y + group * g.outputChannelsPerGroup, ldc: cout)
-            }
-            return
-        }
-        let (xs, ws, ys) = (SharedPointer(x), SharedPointer(w), SharedPointer(y))
-        Parallel.forEachChunk(g.batch) { images, _ in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
-            defer { col.deallocate() }
-            for n in images {
-                for group in 0..<g.groups {
-                    im2col(xs.base + n * g.inputPixels * cin, col, g, group: group)
-                    GEMM.multiply(m: P, n: g.outputChannelsPerGroup, k: K,
-                                  a: col, lda: K, b: ws.base + group * g.outputChannelsPerGroup, ldb: cout,
-                                  c: ys.base + n * P * cout + group * g.outputChannelsPerGroup, ldc: cout, parallel: false)
-                }
-            }
+    private static func addBias(_ b: UnsafePointer<Float>, to y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let c = g.outputChannels
+        for p in 0..<(g.batch * g.outputPixels) {
+            let row = y + p * c
+            for oc in 0..<c { row[oc] += b[oc] }
         }
     }
 
-    private static func gemmBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-        let (P, K, cin, cout, og) = (g.outputPixels, g.patchLength, g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
-        if g.isPointwise {
-            for group in 0..<g.groups {
-                GEMM.multiply(transposeB: true, m: g.batch * P, n: K, k: og,
-                              a: dy + group * og, lda: cout, b: w + group * og, ldb: cout,
-                              c: dx + group * K, ldc: cin)
-            }
-            return
+    // MARK: Pointwise: the input already is the GEMM's left matrix, [batch·pixels, cin]
+
+    private static func pointwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let (K, og, cin, cout) = (g.inputChannelsPerGroup, g.outputChannelsPerGroup, g.inputChannels, g.outputChannels)
+        for group in 0..<g.groups {
+            GEMM.multiply(m: g.batch * g.outputPixels, n: og, k: K, a: x + group * K, lda: cin, b: w + group * og, ldb: cout,
+                          c: y + group * og, ldc: cout)
         }
+    }
+
+    private static func pointwiseBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let (K, og, cin, cout) = (g.inputChannelsPerGroup, g.outputChannelsPerGroup, g.inputChannels, g.outputChannels)
+        for group in 0..<g.groups {
+            GEMM.multiply(transposeB: true, m: g.batch * g.outputPixels, n: K, k: og, a: dy + group * og, lda: cout,
+                          b: w + group * og, ldb: cout, c: dx + group * K, ldc: cin)
+        }
+    }
+
+    private static func pointwiseBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let (K, og, cin, cout) = (g.inputChannelsPerGroup, g.outputChannelsPerGroup, g.inputChannels, g.outputChannels)
+        for group in 0..<g.groups {
+            GEMM.multiply(transposeA: true, m: K, n: og, k: g.batch * g.outputPixels, a: x + group * K, lda: cin,
+                          b: dy + group * og, ldb: cout, c: dw + group * og, ldc: cout)
+        }
+    }
+
+    // MARK: Strided input gradient: GEMM into patch rows, then col2im
+
+    /// The input gradient where the direct kernel does not apply (stride above 1): for each
+    /// image, dy·Wᵀ gives every window's patch gradient, added back onto the pixels it read.
+    private static func stridedBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+        let (P, K, cin, cout, og) = (g.outputPixels, g.patchLength, g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
         let (dys, ws, dxs) = (SharedPointer(dy), SharedPointer(w), SharedPointer(dx))
         Parallel.forEachChunk(g.batch) { images, _ in
             let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
@@ -139,67 +159,9 @@ public enum Convolution {
         }
     }
 
-    private static func gemmBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-        let (P, K, cin, cout, og) = (g.outputPixels, g.patchLength, g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
-        if g.isPointwise {
-            for group in 0..<g.groups {
-                GEMM.multiply(transposeA: true, m: K, n: og, k: g.batch * P,
-                              a: x + group * K, lda: cin, b: dy + group * og, ldb: cout,
-                              c: dw + group * og, ldc: cout)
-            }
-            return
-        }
-        // Each worker sums its images into its own partial kernel gradient; the partials are
-        // added in worker order, so a given thread count always gives the same numbers.
-        let size = K * cout, workers = min(Parallel.workers, g.batch)
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * workers)
-        partials.initialize(repeating: 0, count: size * workers)
-        defer { partials.deallocate() }
-        let (xs, dys, ps) = (SharedPointer(x), SharedPointer(dy), SharedPointer(partials))
-        Parallel.forEachChunk(g.batch) { images, worker in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
-            defer { col.deallocate() }
-            let partial = ps.base + worker * size
-            for n in images {
-                for group in 0..<g.groups {
-                    im2col(xs.base + n * g.inputPixels * cin, col, g, group: group)
-                    GEMM.multiply(transposeA: true, m: K, n: og, k: P,
-                                  a: col, lda: K, b: dys.base + n * P * cout + group * og, ldb: cout,
-                                  beta: 1, c: partial + group * og, ldc: cout, parallel: false)
-                }
-            }
-        }
-        for worker in 0..<workers {
-            let partial = partials + worker * size
-            for i in 0..<size { dw[i] += partial[i] }
-        }
-    }
-
-    /// Copies every window of one image (channels of `group` only) into a row of `col`:
-    /// `col[pixel, (tap, channel)]`, zeros where the window hangs over the padding.
-    static func im2col(_ image: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, group: Int) {
-        walkPatches(col, g, group: group) { row, source in
-            if let source { row.update(from: image + source, count: g.inputChannelsPerGroup) }
-            else { row.update(repeating: 0, count: g.inputChannelsPerGroup) }
-        }
-    }
-
-    /// The adjoint of `im2col`: adds each row segment back onto the pixel it came from.
-    static func col2im(_ col: UnsafeMutablePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, group: Int) {
-        let cg = g.inputChannelsPerGroup
-        walkPatches(col, g, group: group) { row, source in
-            if let source {
-                let dst = image + source
-                for c in 0..<cg { dst[c] += row[c] }
-            }
-        }
-    }
-
-    /// Visits each (output pixel, tap) segment of the im2col matrix with the input offset
-    /// it maps to, or nil in the padding.
-    @inline(__always)
-    private static func walkPatches(_ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, group: Int,
-                                    _ body: (UnsafeMutablePointer<Float>, Int?) -> Void) {
+    /// Adds each patch row segment of `col` (`col[pixel, (tap, channel)]`) back onto the input
+    /// pixel it was read from; segments over the padding are dropped.
+    private static func col2im(_ col: UnsafeMutablePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, group: Int) {
         let cin = g.inputChannels, cg = g.inputChannelsPerGroup
         let (ih, iw) = (g.inputSize[1], g.inputSize[2])
         var segment = col
@@ -212,8 +174,10 @@ public enum Convolution {
                     let yInside = zInside && iy >= 0 && iy < ih
                     for c in 0..<g.kernelSize[2] {
                         let ix = x * g.strides[2] - g.padBefore[2] + c * g.dilations[2]
-                        let inside = yInside && ix >= 0 && ix < iw
-                        body(segment, inside ? ((iz * ih + iy) * iw + ix) * cin + group * cg : nil)
+                        if yInside && ix >= 0 && ix < iw {
+                            let dst = image + ((iz * ih + iy) * iw + ix) * cin + group * cg
+                            for k in 0..<cg { dst[k] += segment[k] }
+                        }
                         segment += cg
                     }
                 }

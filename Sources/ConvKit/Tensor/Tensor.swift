@@ -23,6 +23,16 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
         self.init(shape: shape, scalars: [Float](repeating: value, count: shape.reduce(1, *)))
     }
 
+    /// A tensor whose every scalar `fill` writes through the buffer it is given: for kernels
+    /// that overwrite their whole output, so it is not zeroed first.
+    init(shape: [Int], overwrittenBy fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        let count = shape.reduce(1, *)
+        self.init(shape: shape, scalars: [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            fill(buffer)
+            initialized = count
+        })
+    }
+
     /// A tensor filled by `generator(i)` for flat index `i`.
     public init(shape: [Int], generator: (Int) -> Float) {
         self.init(shape: shape, scalars: (0..<shape.reduce(1, *)).map(generator))

@@ -1,0 +1,196 @@
+// Register-blocked direct convolution (Georganas et al., SC'18; the layout MLAS and XNNPACK
+// use for NHWC): a tile of up to 6 output pixels × 16 output channels stays in 12 AVX2
+// registers while the taps and input channels stream past; each input value is broadcast and
+// multiplied into two vectors of weights. The weight gradient is the same tile with the roles
+// swapped: 6 input channels × 16 output channels, summed over pixels.
+//
+// The AVX2 + FMA versions carry a target attribute, so the package needs no compiler flags;
+// the CPU is checked once at run time and the portable loops run elsewhere.
+
+#include "conv_kernels.h"
+#include <immintrin.h>
+#include <stddef.h>
+
+enum { TILE_ROWS = 6, TILE_VECTORS = 2, LANES = 8 };
+
+int convkit_conv_kernels_vectorized(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return cached;
+}
+
+// MARK: portable loops (any CPU)
+
+static void forward_portable(const convkit_conv_rows *p, const float *weights, const float *bias, float *output) {
+    for (int64_t row = 0; row < p->rows; row++) {
+        for (int64_t x = 0; x < p->pixels; x++) {
+            const float *in = p->input + row * p->inputRowStride + x * p->inputPixelStride;
+            float *out = output + row * p->outputRowStride + x * p->outputPixelStride;
+            for (int64_t j = 0; j < p->outputChannels; j++) out[j] = bias ? bias[j] : 0;
+            for (int64_t t = 0; t < p->taps; t++) {
+                for (int64_t c = 0; c < p->channels; c++) {
+                    float value = in[p->tapOffsets[t] + c];
+                    const float *w = weights + (t * p->channels + c) * p->weightRowStride;
+                    for (int64_t j = 0; j < p->outputChannels; j++) out[j] += value * w[j];
+                }
+            }
+        }
+    }
+}
+
+static void weight_gradient_portable(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient) {
+    for (int64_t row = 0; row < p->rows; row++) {
+        for (int64_t x = 0; x < p->pixels; x++) {
+            const float *in = p->input + row * p->inputRowStride + x * p->inputPixelStride;
+            const float *g = outputGradient + row * p->outputRowStride + x * p->outputPixelStride;
+            for (int64_t t = 0; t < p->taps; t++) {
+                for (int64_t c = 0; c < p->channels; c++) {
+                    float value = in[p->tapOffsets[t] + c];
+                    float *dw = weightGradient + (t * p->channels + c) * p->weightRowStride;
+                    for (int64_t j = 0; j < p->outputChannels; j++) dw[j] += value * g[j];
+                }
+            }
+        }
+    }
+}
+
+// MARK: AVX2 + FMA tiles
+
+#define AVX2 __attribute__((target("avx2,fma")))
+#define TILE static inline __attribute__((always_inline)) AVX2
+
+// Loads vector `v` of a tile `vectors` wide; the last one is masked when `masked`.
+TILE __m256 load_lanes(const float *at, int v, int vectors, int masked, __m256i mask) {
+    return (masked && v == vectors - 1) ? _mm256_maskload_ps(at + v * LANES, mask) : _mm256_loadu_ps(at + v * LANES);
+}
+
+TILE void store_lanes(float *at, int v, int vectors, int masked, __m256i mask, __m256 value) {
+    if (masked && v == vectors - 1) _mm256_maskstore_ps(at + v * LANES, mask, value);
+    else _mm256_storeu_ps(at + v * LANES, value);
+}
+
+// `rows` output pixels starting at `in`/`out`, `vectors` × 8 output channels starting at
+// `w`/`bias`. `rows`, `vectors` and `masked` are constants at every call site, so the
+// accumulators unroll into registers.
+TILE void forward_tile(const convkit_conv_rows *p, const float *in, const float *w, const float *bias, float *out,
+                       int rows, int vectors, int masked, __m256i mask) {
+    __m256 acc[TILE_ROWS][TILE_VECTORS];
+    for (int v = 0; v < vectors; v++) {
+        __m256 start = bias ? load_lanes(bias, v, vectors, masked, mask) : _mm256_setzero_ps();
+        for (int r = 0; r < rows; r++) acc[r][v] = start;
+    }
+    const int64_t channels = p->channels, wstride = p->weightRowStride, pstride = p->inputPixelStride;
+    for (int64_t t = 0; t < p->taps; t++) {
+        const float *a = in + p->tapOffsets[t];
+        const float *wt = w + t * channels * wstride;
+        for (int64_t c = 0; c < channels; c++) {
+            __m256 wv[TILE_VECTORS];
+            for (int v = 0; v < vectors; v++) wv[v] = load_lanes(wt + c * wstride, v, vectors, masked, mask);
+            for (int r = 0; r < rows; r++) {
+                __m256 x = _mm256_broadcast_ss(a + r * pstride + c);
+                for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(x, wv[v], acc[r][v]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++) store_lanes(out + r * p->outputPixelStride, v, vectors, masked, mask, acc[r][v]);
+}
+
+// `rows` input channels starting at `c0` of tap `t`, `vectors` × 8 output channels from `j0`.
+TILE void gradient_tile(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
+                        int64_t t, int64_t c0, int64_t j0, int rows, int vectors, int masked, __m256i mask) {
+    __m256 acc[TILE_ROWS][TILE_VECTORS];
+    float *dw = weightGradient + (t * p->channels + c0) * p->weightRowStride + j0;
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++) acc[r][v] = load_lanes(dw + r * p->weightRowStride, v, vectors, masked, mask);
+    const float *input = p->input + p->tapOffsets[t] + c0;
+    for (int64_t row = 0; row < p->rows; row++) {
+        const float *a = input + row * p->inputRowStride;
+        const float *g = outputGradient + row * p->outputRowStride + j0;
+        for (int64_t x = 0; x < p->pixels; x++, a += p->inputPixelStride, g += p->outputPixelStride) {
+            __m256 gv[TILE_VECTORS];
+            for (int v = 0; v < vectors; v++) gv[v] = load_lanes(g, v, vectors, masked, mask);
+            for (int r = 0; r < rows; r++) {
+                __m256 value = _mm256_broadcast_ss(a + r);
+                for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(value, gv[v], acc[r][v]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++)
+        for (int v = 0; v < vectors; v++) store_lanes(dw + r * p->weightRowStride, v, vectors, masked, mask, acc[r][v]);
+}
+
+// Instantiates a tile for each (rows, vectors, masked) it is called with.
+#define DISPATCH_TILE(call, rows, vectors, masked)                                  \
+    switch (rows) {                                                                 \
+    case 1: call(1, vectors, masked); break;                                        \
+    case 2: call(2, vectors, masked); break;                                        \
+    case 3: call(3, vectors, masked); break;                                        \
+    case 4: call(4, vectors, masked); break;                                        \
+    case 5: call(5, vectors, masked); break;                                        \
+    default: call(6, vectors, masked); break;                                       \
+    }
+#define DISPATCH(call, rows, vectors, masked)                                       \
+    if (vectors == 2) { if (masked) { DISPATCH_TILE(call, rows, 2, 1) } else { DISPATCH_TILE(call, rows, 2, 0) } } \
+    else { if (masked) { DISPATCH_TILE(call, rows, 1, 1) } else { DISPATCH_TILE(call, rows, 1, 0) } }
+
+// The column block starting at j0: how many vectors, and the mask of the last one.
+static inline void column_block(int64_t remaining, int *vectors, int *masked, int32_t lanes[LANES]) {
+    int64_t width = remaining < TILE_VECTORS * LANES ? remaining : TILE_VECTORS * LANES;
+    *vectors = (int)((width + LANES - 1) / LANES);
+    int64_t last = width - (*vectors - 1) * LANES;
+    *masked = last < LANES;
+    for (int i = 0; i < LANES; i++) lanes[i] = i < last ? -1 : 0;
+}
+
+static AVX2 void forward_avx2(const convkit_conv_rows *p, const float *weights, const float *bias, float *output) {
+    for (int64_t j0 = 0; j0 < p->outputChannels; j0 += TILE_VECTORS * LANES) {
+        int vectors, masked; int32_t lanes[LANES];
+        column_block(p->outputChannels - j0, &vectors, &masked, lanes);
+        __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+        const float *b = bias ? bias + j0 : NULL;
+        for (int64_t row = 0; row < p->rows; row++) {
+            for (int64_t x = 0; x < p->pixels; x += TILE_ROWS) {
+                int64_t left = p->pixels - x;
+                int rows = left < TILE_ROWS ? (int)left : TILE_ROWS;
+                const float *in = p->input + row * p->inputRowStride + x * p->inputPixelStride;
+                float *out = output + row * p->outputRowStride + x * p->outputPixelStride + j0;
+#define FORWARD(R, V, M) forward_tile(p, in, weights + j0, b, out, R, V, M, mask)
+                DISPATCH(FORWARD, rows, vectors, masked)
+#undef FORWARD
+            }
+        }
+    }
+}
+
+static AVX2 void weight_gradient_avx2(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient) {
+    for (int64_t t = 0; t < p->taps; t++) {
+        for (int64_t c0 = 0; c0 < p->channels; c0 += TILE_ROWS) {
+            int64_t left = p->channels - c0;
+            int rows = left < TILE_ROWS ? (int)left : TILE_ROWS;
+            for (int64_t j0 = 0; j0 < p->outputChannels; j0 += TILE_VECTORS * LANES) {
+                int vectors, masked; int32_t lanes[LANES];
+                column_block(p->outputChannels - j0, &vectors, &masked, lanes);
+                __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
+#define GRADIENT(R, V, M) gradient_tile(p, outputGradient, weightGradient, t, c0, j0, R, V, M, mask)
+                DISPATCH(GRADIENT, rows, vectors, masked)
+#undef GRADIENT
+            }
+        }
+    }
+}
+
+void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
+                               int portable) {
+    if (!portable && convkit_conv_kernels_vectorized()) forward_avx2(p, weights, bias, output);
+    else forward_portable(p, weights, bias, output);
+}
+
+void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
+                                       int portable) {
+    if (!portable && convkit_conv_kernels_vectorized()) weight_gradient_avx2(p, outputGradient, weightGradient);
+    else weight_gradient_portable(p, outputGradient, weightGradient);
+}
