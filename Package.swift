@@ -26,11 +26,12 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
-        // The direct convolution kernels: AVX2 + FMA chosen at run time, portable loops elsewhere.
-        .target(name: "CConvKernels"),
+        // C beside the kernels: the direct convolution (AVX2 + FMA chosen at run time, portable
+        // loops elsewhere) and glibc's allocator settings.
+        .target(name: "CKernels"),
         .target(
             name: "ConvKit",
-            dependencies: ["COpenBLAS", "CZlibShim", "CCairo", "CConvKernels", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["COpenBLAS", "CZlibShim", "CCairo", "CKernels", .product(name: "Yams", package: "Yams")]),
         // Reads Keras 3 `.keras` archives (a zip of config.json and an HDF5 weights file).
         .target(
             name: "ConvKitKeras",

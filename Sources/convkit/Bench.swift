@@ -10,6 +10,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run the peers' equivalents (bench/peers/) in the same invocation, interleaved, and print ratios.") var peers = false
     @Option(help: "Rounds of ConvKit and peer runs, interleaved (A B A B); the best of each counts.") var rounds = 2
     @Option(help: "Write the table as JSON to this file.") var json: String?
+    @Option(help: "Only ConvKit's workloads whose name starts with this (conv_model/train, conv2d…); peers still run all theirs.") var only: String?
     @Option(help: "The machine's FMA peak in GFLOP/s; adds a % of peak column (e.g. 196 for 2 AVX2 Zen 3 cores).") var peak: Double?
 
     /// Peer name, label, and the Python that has its framework: Keras from pip (the python3
@@ -26,7 +27,7 @@ struct Bench: ParsableCommand {
         Console.line("OpenBLAS kernels: \(BLASCore.current) (CPU: \(BLASCore.recommended ?? "no AVX2"); set OPENBLAS_CORETYPE to choose)")
         for round in 1...max(rounds, 1) {
             Console.line("Round \(round): ConvKit…")
-            for r in try Benchmark.run(root: root, steps: steps, repeats: repeats) where r.value > (ours[r.workload]?.value ?? 0) {
+            for r in try Benchmark.run(root: root, steps: steps, repeats: repeats, only: only) where r.value > (ours[r.workload]?.value ?? 0) {
                 ours[r.workload] = r
             }
             if peers {

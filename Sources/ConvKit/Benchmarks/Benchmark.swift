@@ -16,36 +16,44 @@ public enum Benchmark {
     /// FLOPs of one forward pass of Conv2D(32, 3×3, same) on 128×28×28×64: 2·MACs.
     public static let convLayerFlops: Double = 2 * 128 * 784 * 32 * 576
 
-    /// Runs every workload; `steps` timed steps per repetition, best of `repeats`.
-    public static func run(root: String, steps: Int, repeats: Int) throws -> [Result] {
+    /// Runs the workloads whose name starts with `only` (all when nil); `steps` timed steps per
+    /// repetition, best of `repeats`.
+    public static func run(root: String, steps: Int, repeats: Int, only: String? = nil) throws -> [Result] {
+        func wanted(_ workload: String) -> Bool { only.map { workload.hasPrefix($0) } ?? true }
         var results = [Result]()
         var g = SeededGenerator(seed: 1)
         let x = Tensor(shape: [batch, 28, 28, 1]) { _ in Float(g.nextUnit()) }
         let y = try OneHot.encode(Tensor(shape: [batch]) { Float($0 % 10) }, classes: 10)
         for name in ["conv_model", "pool_model", "dense_model"] {
             let model = try ModelFile.load(path: "\(root)/\(models[name]!)")
-            let loss = CategoricalCrossentropy(), optimizer = SGD(learningRate: 0.01)
-            let train = try best(steps: steps, repeats: repeats) {
-                let p = try model.forward(x, training: true)
-                try model.backward(try loss.compute(predictions: p, targets: y).gradient)
-                optimizer.apply(to: model)
+            if wanted("\(name)/train") {
+                let loss = CategoricalCrossentropy(), optimizer = SGD(learningRate: 0.01)
+                let train = try best(steps: steps, repeats: repeats) {
+                    let p = try model.forward(x, training: true)
+                    try model.backward(try loss.compute(predictions: p, targets: y).gradient, inputGradient: false)
+                    optimizer.apply(to: model)
+                }
+                results.append(Result(workload: "\(name)/train", value: Double(batch) / train, unit: "img/s"))
             }
-            results.append(Result(workload: "\(name)/train", value: Double(batch) / train, unit: "img/s"))
-            if name == "conv_model" {
+            if name == "conv_model" && wanted("conv_model/infer") {
                 let infer = try best(steps: steps, repeats: repeats) { _ = try model.predict(x) }
                 results.append(Result(workload: "conv_model/infer", value: Double(batch) / infer, unit: "img/s"))
             }
         }
         let layer = try Model(sequential: [Conv2D(filters: 32, kernelSize: 3, padding: .same)], inputShape: [28, 28, 64])
         let input = Tensor(shape: [batch, 28, 28, 64]) { _ in Float(g.nextUnit()) }
-        let forward = try best(steps: steps, repeats: repeats) { _ = try layer.predict(input) }
-        results.append(Result(workload: "conv2d_64_32/forward", value: convLayerFlops / forward / 1e9, unit: "GFLOP/s"))
-        let gradient = Tensor(repeating: 1, shape: [batch, 28, 28, 32])
-        let both = try best(steps: steps, repeats: repeats) {
-            _ = try layer.forward(input, training: true)
-            try layer.backward(gradient)
+        if wanted("conv2d_64_32/forward") {
+            let forward = try best(steps: steps, repeats: repeats) { _ = try layer.predict(input) }
+            results.append(Result(workload: "conv2d_64_32/forward", value: convLayerFlops / forward / 1e9, unit: "GFLOP/s"))
         }
-        results.append(Result(workload: "conv2d_64_32/forward_backward", value: 3 * convLayerFlops / both / 1e9, unit: "GFLOP/s"))
+        if wanted("conv2d_64_32/forward_backward") {
+            let gradient = Tensor(repeating: 1, shape: [batch, 28, 28, 32])
+            let both = try best(steps: steps, repeats: repeats) {
+                _ = try layer.forward(input, training: true)
+                try layer.backward(gradient)
+            }
+            results.append(Result(workload: "conv2d_64_32/forward_backward", value: 3 * convLayerFlops / both / 1e9, unit: "GFLOP/s"))
+        }
         return results
     }
 

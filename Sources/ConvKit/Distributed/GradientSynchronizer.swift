@@ -69,7 +69,7 @@ final class GradientSynchronizer {
         }
         if let gradient {
             var failure: Error?
-            try model.backward(gradient) { layer, _ in
+            try model.backward(gradient, inputGradient: false) { layer, _ in
                 // `observe` comes before `layer`'s own backward: every layer before it is done.
                 guard failure == nil, let position = self.backwardIndex[ObjectIdentifier(layer)] else { return }
                 do {

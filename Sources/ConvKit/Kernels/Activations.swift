@@ -20,12 +20,12 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
         switch self {
         case .linear: return x
         case .relu:
-            var y = x
-            y.scalars.withUnsafeMutableBufferPointer { p in
-                let base = SharedPointer(p.baseAddress!)
-                Parallel.forEachChunk(p.count, values: p.count) { range, _ in for i in range { base.base[i] = max(base.base[i], 0) } }
+            return Tensor(shape: x.shape) { y in
+                x.scalars.withUnsafeBufferPointer { xp in
+                    let (xs, ys) = (SharedPointer(xp.baseAddress!), SharedPointer(y.baseAddress!))
+                    Parallel.forEachChunk(y.count, values: y.count) { range, _ in for i in range { ys.base[i] = max(xs.base[i], 0) } }
+                }
             }
-            return y
         case .sigmoid: return x.map { 1 / (1 + exp(-$0)) }
         case .tanh: return x.map { Foundation.tanh($0) }
         case .leakyRelu: return x.map { $0 > 0 ? $0 : ActivationFunction.leakySlope * $0 }
@@ -36,19 +36,20 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
 
     /// The input gradient, given the forward input `x`, its output `y` and the output gradient.
     public func gradient(input x: Tensor, output y: Tensor, gradOutput dy: Tensor) -> Tensor {
-        var dx = dy
-        switch self {
-        case .linear: break
-        case .relu:
-            dx.scalars.withUnsafeMutableBufferPointer { d in
-                x.scalars.withUnsafeBufferPointer { xp in
-                    let (dp, xs) = (SharedPointer(d.baseAddress!), SharedPointer(xp.baseAddress!))
+        if self == .relu {
+            return Tensor(shape: dy.shape) { d in
+                x.scalars.withUnsafeBufferPointer { xp in dy.scalars.withUnsafeBufferPointer { g in
+                    let (dp, xs, gs) = (SharedPointer(d.baseAddress!), SharedPointer(xp.baseAddress!), SharedPointer(g.baseAddress!))
                     // A select rather than a branch, so that the loop vectorizes.
                     Parallel.forEachChunk(d.count, values: d.count) { range, _ in
-                        for i in range { dp.base[i] = xs.base[i] > 0 ? dp.base[i] : 0 }
+                        for i in range { dp.base[i] = xs.base[i] > 0 ? gs.base[i] : 0 }
                     }
-                }
+                }}
             }
+        }
+        var dx = dy
+        switch self {
+        case .linear, .relu: break
         case .sigmoid: for i in 0..<dx.count { let s = y.scalars[i]; dx.scalars[i] *= s * (1 - s) }
         case .tanh: for i in 0..<dx.count { let t = y.scalars[i]; dx.scalars[i] *= 1 - t * t }
         case .leakyRelu: for i in 0..<dx.count where x.scalars[i] <= 0 { dx.scalars[i] *= ActivationFunction.leakySlope }

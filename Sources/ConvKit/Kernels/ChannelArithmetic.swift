@@ -1,7 +1,7 @@
 /// Per-channel arithmetic over channels-last tensors (rows of `channels` values), split into
 /// contiguous row ranges across the cores: BatchNormalization's sums and affine maps.
 ///
-/// Sums are taken in Double per range and added in range order, so a given thread count
+/// Sums are taken in Float over blocks of 16 rows, then in Double per range, and added in range order, so a given thread count
 /// always gives the same result. Small tensors stay on one thread.
 enum ChannelArithmetic {
     private static func forEachRowRange(rows: Int, channels: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
@@ -17,13 +17,19 @@ enum ChannelArithmetic {
         let (ap, bp, out) = (SharedPointer(a), b.map(SharedPointer.init), SharedPointer(partial))
         forEachRowRange(rows: rows, channels: c) { range, worker in
             let s = out.base + 2 * c * worker, q = s + c
-            for r in range {
-                let x = ap.base + r * c, y = (bp ?? ap).base + r * c
-                for j in 0..<c {
-                    let v = Double(x[j])
-                    s[j] += v
-                    q[j] += v * Double(y[j])
+            // Float sums over short blocks of rows (8 lanes wide), each block added in Double.
+            let block = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c)
+            defer { block.deallocate() }
+            for start in stride(from: range.lowerBound, to: range.upperBound, by: 16) {
+                block.initialize(repeating: 0, count: 2 * c)
+                for r in start..<min(start + 16, range.upperBound) {
+                    let x = ap.base + r * c, y = (bp ?? ap).base + r * c
+                    for j in 0..<c {
+                        block[j] += x[j]
+                        block[c + j] += x[j] * y[j]
+                    }
                 }
+                for j in 0..<c { s[j] += Double(block[j]); q[j] += Double(block[c + j]) }
             }
         }
         var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
@@ -52,16 +58,16 @@ enum ChannelArithmetic {
         }
     }
 
-    /// BatchNormalization's input gradient, in place: dy ← scale·(dy − meanDy − x̂·meanDyXhat).
-    static func normalizationGradient(_ dy: UnsafeMutablePointer<Float>, normalized: UnsafePointer<Float>, scale: [Float],
-                                      meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int) {
-        let (dp, xp) = (SharedPointer(dy), SharedPointer(normalized))
+    /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyXhat).
+    static func normalizationGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, normalized: UnsafePointer<Float>,
+                                      scale: [Float], meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int) {
+        let (dp, xp, op) = (SharedPointer(dy), SharedPointer(normalized), SharedPointer(dx))
         scale.withUnsafeBufferPointer { s in meanDy.withUnsafeBufferPointer { m in meanDyXhat.withUnsafeBufferPointer { mx in
             let (sp, mp, mxp) = (SharedPointer(s.baseAddress!), SharedPointer(m.baseAddress!), SharedPointer(mx.baseAddress!))
             forEachRowRange(rows: rows, channels: c) { range, _ in
                 for r in range {
-                    let d = dp.base + r * c, xh = xp.base + r * c
-                    for j in 0..<c { d[j] = sp.base[j] * (d[j] - mp.base[j] - xh[j] * mxp.base[j]) }
+                    let d = dp.base + r * c, xh = xp.base + r * c, o = op.base + r * c
+                    for j in 0..<c { o[j] = sp.base[j] * (d[j] - mp.base[j] - xh[j] * mxp.base[j]) }
                 }
             }
         }}}

@@ -1,7 +1,7 @@
-import CConvKernels
+import CKernels
 
 /// The fast path of `Convolution` for every non-depthwise convolution: a register-blocked
-/// direct kernel (`CConvKernels`, AVX2 + FMA when the CPU has them) that reads a zero-padded
+/// direct kernel (`CKernels`, AVX2 + FMA when the CPU has them) that reads a zero-padded
 /// copy of each image in place — no im2col matrix.
 ///
 /// The kernel walks rows of output pixels and a list of tap offsets, so ranks 1–3, strides,

@@ -51,10 +51,10 @@ public final class BatchNormalization: Layer {
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
-        var normalized = Tensor(zeros: x.shape), y = Tensor(zeros: x.shape)
-        x.scalars.withUnsafeBufferPointer { xp in
-            normalized.scalars.withUnsafeMutableBufferPointer { np in
-                y.scalars.withUnsafeMutableBufferPointer { yp in
+        var y = Tensor(zeros: [0])
+        let normalized = Tensor(shape: x.shape) { np in
+            y = Tensor(shape: x.shape) { yp in
+                x.scalars.withUnsafeBufferPointer { xp in
                     ChannelArithmetic.normalize(xp.baseAddress!, into: np.baseAddress!, yp.baseAddress!, shift: mean,
                                                 scale: inverseStd, gain: g, bias: b, rows: rows, channels: c)
                 }
@@ -85,11 +85,12 @@ public final class BatchNormalization: Layer {
         // With fixed (moving) statistics the normalisation is affine: dx = scale·dy.
         let meanDy = cachedUsedBatchStatistics ? sumDy.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
         let meanDyXhat = cachedUsedBatchStatistics ? sumDyXhat.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
-        var dx = gradOutput
-        dx.scalars.withUnsafeMutableBufferPointer { d in
-            cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
-                ChannelArithmetic.normalizationGradient(d.baseAddress!, normalized: xhat.baseAddress!, scale: scale,
-                                                        meanDy: meanDy, meanDyXhat: meanDyXhat, rows: rows, channels: c)
+        let dx = Tensor(shape: gradOutput.shape) { d in
+            gradOutput.scalars.withUnsafeBufferPointer { dy in
+                cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
+                    ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, normalized: xhat.baseAddress!,
+                                                            scale: scale, meanDy: meanDy, meanDyXhat: meanDyXhat, rows: rows, channels: c)
+                }
             }
         }
         return [dx]

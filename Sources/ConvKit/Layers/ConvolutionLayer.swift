@@ -61,6 +61,7 @@ open class ConvolutionLayer: Layer {
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         if updates(kernel) { kernel.gradient = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g) }
         if let bias, updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
+        if skipsInputGradient { return [Tensor(zeros: [0])] }
         return [Convolution.backwardInput(dz, kernel: kernel.value, geometry: g)]
     }
 

@@ -44,12 +44,14 @@ public final class Dense: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         let inFeatures = cachedInput.shape.last!, rows = cachedInput.count / inFeatures
-        var dx = Tensor(zeros: cachedInput.shape)
+        var dx = Tensor(zeros: skipsInputGradient ? [0] : cachedInput.shape)
         dz.scalars.withUnsafeBufferPointer { dzp in
             kernel.value.scalars.withUnsafeBufferPointer { w in
-                dx.scalars.withUnsafeMutableBufferPointer { d in
-                    GEMM.multiply(transposeB: true, m: rows, n: inFeatures, k: units, a: dzp.baseAddress!, lda: units,
-                                  b: w.baseAddress!, ldb: units, c: d.baseAddress!, ldc: inFeatures)
+                if !skipsInputGradient {
+                    dx.scalars.withUnsafeMutableBufferPointer { d in
+                        GEMM.multiply(transposeB: true, m: rows, n: inFeatures, k: units, a: dzp.baseAddress!, lda: units,
+                                      b: w.baseAddress!, ldb: units, c: d.baseAddress!, ldc: inFeatures)
+                    }
                 }
             }
             if updates(kernel) {

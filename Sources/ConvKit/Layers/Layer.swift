@@ -16,6 +16,9 @@ open class Layer {
     /// Set by `Model.inputGradient`: a training pass (caching for `backward`) that computes what
     /// inference computes — BatchNormalization uses its moving statistics, Dropout keeps all.
     var behavesAsInference = false
+    /// Set by `Model.backward(_:inputGradient: false)` on layers that read only the model input:
+    /// `backward` may then return an empty tensor instead of the input gradient.
+    var skipsInputGradient = false
 
     public init(name: String? = nil) { self.name = name }
 

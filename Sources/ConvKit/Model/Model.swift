@@ -129,6 +129,7 @@ public final class Model {
     /// `forward`, handing each layer's output to `observe` as it is computed (for activation
     /// statistics and feature maps).
     public func forward(_ x: Tensor, training: Bool, observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
+        MemoryReuse.enable()
         guard Array(x.shape.dropFirst()) == inputShape, x.rank == inputShape.count + 1 else {
             throw ConvKitError("model '\(name)' expects input \(kerasShape(inputShape)), got batch of shape \(x.shape)")
         }
@@ -147,15 +148,16 @@ public final class Model {
 
     /// Back-propagates the gradient of the loss with respect to the output of the last
     /// `forward(_, training: true)`; fills every parameter gradient and returns the gradient
-    /// with respect to the input.
+    /// with respect to the input. With `inputGradient: false` (training, where nobody reads it)
+    /// the layers reading the model input skip that gradient and an empty tensor is returned.
     @discardableResult
-    public func backward(_ gradOutput: Tensor) throws -> Tensor {
-        try backward(gradOutput, observe: nil)
+    public func backward(_ gradOutput: Tensor, inputGradient: Bool = true) throws -> Tensor {
+        try backward(gradOutput, inputGradient: inputGradient, observe: nil)
     }
 
     /// `backward`, handing `observe` the gradient of the loss with respect to each layer's output.
     @discardableResult
-    public func backward(_ gradOutput: Tensor, observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
+    public func backward(_ gradOutput: Tensor, inputGradient: Bool = true, observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
         guard let batch = trainingBatch else {
             throw ConvKitError("model '\(name)': backward needs a forward pass with training: true first")
         }
@@ -164,13 +166,16 @@ public final class Model {
         }
         var grads = [ObjectIdentifier(output): gradOutput]
         for node in nodes.reversed() {
-            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)) else { continue }
-            observe?(node.layer!, g)
-            for (source, gradient) in zip(node.inputs, node.layer!.backward(g)) {
+            guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let layer = node.layer else { continue }
+            observe?(layer, g)
+            layer.skipsInputGradient = !inputGradient && node.inputs.allSatisfy { $0 === input }
+            defer { layer.skipsInputGradient = false }
+            for (source, gradient) in zip(node.inputs, layer.backward(g)) where source !== input || inputGradient {
                 let key = ObjectIdentifier(source)
                 if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
             }
         }
+        if !inputGradient { return Tensor(zeros: [0]) }
         return grads[ObjectIdentifier(input)] ?? Tensor(zeros: [batch] + inputShape)
     }
 

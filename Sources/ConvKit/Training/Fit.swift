@@ -156,7 +156,7 @@ extension Model {
             gradient = g
         }
         guard let synchronizer else {
-            try backward(gradient!)
+            try backward(gradient!, inputGradient: false)
             return (lossSum, correct)
         }
         try synchronizer.backward(gradient, share: Float(part.count) / Float(indices.count))
