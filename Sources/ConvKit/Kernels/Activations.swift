@@ -40,9 +40,14 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
             return Tensor(shape: dy.shape) { d in
                 x.scalars.withUnsafeBufferPointer { xp in dy.scalars.withUnsafeBufferPointer { g in
                     let (dp, xs, gs) = (SharedPointer(d.baseAddress!), SharedPointer(xp.baseAddress!), SharedPointer(g.baseAddress!))
-                    // A select rather than a branch, so that the loop vectorizes.
                     Parallel.forEachChunk(d.count, values: d.count) { range, _ in
-                        for i in range { dp.base[i] = xs.base[i] > 0 ? gs.base[i] : 0 }
+                        let (x, g) = (UnsafePointer(xs.base), UnsafePointer(gs.base))
+                        var i = range.lowerBound
+                        while i + 8 <= range.upperBound {
+                            dp.base.store(Vector8().replacing(with: g.vector8(at: i), where: x.vector8(at: i) .> 0), at: i)
+                            i += 8
+                        }
+                        for i in i..<range.upperBound { dp.base[i] = x[i] > 0 ? g[i] : 0 }
                     }
                 }}
             }
