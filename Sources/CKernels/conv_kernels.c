@@ -2,7 +2,7 @@
 // use for NHWC): a tile of up to 6 output pixels × 16 output channels stays in 12 AVX2
 // registers while the taps and input channels stream past; each input value is broadcast and
 // multiplied into two vectors of weights. The weight gradient is the same tile with the roles
-// swapped: 6 input channels × 16 output channels, summed over pixels.
+// swapped: 6 (tap, input channel) rows × 16 output channels, summed over pixels.
 //
 // The AVX2 + FMA versions carry a target attribute, so the package needs no compiler flags;
 // the CPU is checked once at run time and the portable loops run elsewhere.
@@ -99,22 +99,28 @@ TILE void forward_tile(const convkit_conv_rows *p, const float *in, const float 
         for (int v = 0; v < vectors; v++) store_lanes(out + r * p->outputPixelStride, v, vectors, masked, mask, acc[r][v]);
 }
 
-// `rows` input channels starting at `c0` of tap `t`, `vectors` × 8 output channels from `j0`.
+// Rows `q0..<q0 + rows` of the weight gradient (row q = tap q / channels, channel
+// q % channels: with few channels a tile spans taps), `vectors` × 8 output channels from
+// `j0`, summed over output rows `firstRow..<endRow`.
 TILE void gradient_tile(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
-                        int64_t t, int64_t c0, int64_t j0, int rows, int vectors, int masked, __m256i mask) {
+                        int64_t firstRow, int64_t endRow, int64_t q0, int64_t j0,
+                        int rows, int vectors, int masked, __m256i mask) {
     __m256 acc[TILE_ROWS][TILE_VECTORS];
-    float *dw = weightGradient + (t * p->channels + c0) * p->weightRowStride + j0;
-    for (int r = 0; r < rows; r++)
+    int64_t offset[TILE_ROWS];
+    float *dw = weightGradient + q0 * p->weightRowStride + j0;
+    for (int r = 0; r < rows; r++) {
+        int64_t q = q0 + r;
+        offset[r] = p->tapOffsets[q / p->channels] + q % p->channels;
         for (int v = 0; v < vectors; v++) acc[r][v] = load_lanes(dw + r * p->weightRowStride, v, vectors, masked, mask);
-    const float *input = p->input + p->tapOffsets[t] + c0;
-    for (int64_t row = 0; row < p->rows; row++) {
-        const float *a = input + row * p->inputRowStride;
+    }
+    for (int64_t row = firstRow; row < endRow; row++) {
+        const float *a = p->input + row * p->inputRowStride;
         const float *g = outputGradient + row * p->outputRowStride + j0;
         for (int64_t x = 0; x < p->pixels; x++, a += p->inputPixelStride, g += p->outputPixelStride) {
             __m256 gv[TILE_VECTORS];
             for (int v = 0; v < vectors; v++) gv[v] = load_lanes(g, v, vectors, masked, mask);
             for (int r = 0; r < rows; r++) {
-                __m256 value = _mm256_broadcast_ss(a + r);
+                __m256 value = _mm256_broadcast_ss(a + offset[r]);
                 for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(value, gv[v], acc[r][v]);
             }
         }
@@ -166,16 +172,22 @@ static AVX2 void forward_avx2(const convkit_conv_rows *p, const float *weights, 
     }
 }
 
+// A few output rows at a time, so that their input and output gradient stay in L1 while
+// every (tap, channel block, column block) tile passes over them; the tiles' sums go back to
+// `weightGradient` (in L2) between blocks. Whole images at once ran out of L2 bandwidth.
+enum { GRADIENT_ROW_BLOCK = 4 };
+
 static AVX2 void weight_gradient_avx2(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient) {
-    for (int64_t t = 0; t < p->taps; t++) {
-        for (int64_t c0 = 0; c0 < p->channels; c0 += TILE_ROWS) {
-            int64_t left = p->channels - c0;
-            int rows = left < TILE_ROWS ? (int)left : TILE_ROWS;
+    for (int64_t firstRow = 0; firstRow < p->rows; firstRow += GRADIENT_ROW_BLOCK) {
+        int64_t endRow = firstRow + GRADIENT_ROW_BLOCK < p->rows ? firstRow + GRADIENT_ROW_BLOCK : p->rows;
+        int64_t weightRows = p->taps * p->channels;
+        for (int64_t q0 = 0; q0 < weightRows; q0 += TILE_ROWS) {
+            int rows = weightRows - q0 < TILE_ROWS ? (int)(weightRows - q0) : TILE_ROWS;
             for (int64_t j0 = 0; j0 < p->outputChannels; j0 += TILE_VECTORS * LANES) {
                 int vectors, masked; int32_t lanes[LANES];
                 column_block(p->outputChannels - j0, &vectors, &masked, lanes);
                 __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
-#define GRADIENT(R, V, M) gradient_tile(p, outputGradient, weightGradient, t, c0, j0, R, V, M, mask)
+#define GRADIENT(R, V, M) gradient_tile(p, outputGradient, weightGradient, firstRow, endRow, q0, j0, R, V, M, mask)
                 DISPATCH(GRADIENT, rows, vectors, masked)
 #undef GRADIENT
             }
