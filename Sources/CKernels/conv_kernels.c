@@ -24,7 +24,7 @@ int convkit_conv_kernels_vectorized(void) {
 
 // MARK: portable loops (any CPU)
 
-static void forward_portable(const convkit_conv_rows *p, const float *weights, const float *bias, float *output) {
+static void forward_portable(const convkit_conv_rows *p, const float *weights, const float *bias, float *output, int relu) {
     for (int64_t row = 0; row < p->rows; row++) {
         for (int64_t x = 0; x < p->pixels; x++) {
             const float *in = p->input + row * p->inputRowStride + x * p->inputPixelStride;
@@ -37,6 +37,7 @@ static void forward_portable(const convkit_conv_rows *p, const float *weights, c
                     for (int64_t j = 0; j < p->outputChannels; j++) out[j] += value * w[j];
                 }
             }
+            if (relu) for (int64_t j = 0; j < p->outputChannels; j++) out[j] = out[j] > 0 ? out[j] : 0;
         }
     }
 }
@@ -76,7 +77,7 @@ TILE void store_lanes(float *at, int v, int vectors, int masked, __m256i mask, _
 // `w`/`bias`. `rows`, `vectors` and `masked` are constants at every call site, so the
 // accumulators unroll into registers.
 TILE void forward_tile(const convkit_conv_rows *p, const float *in, const float *w, const float *bias, float *out,
-                       int rows, int vectors, int masked, __m256i mask) {
+                       int relu, int rows, int vectors, int masked, __m256i mask) {
     __m256 acc[TILE_ROWS][TILE_VECTORS];
     for (int v = 0; v < vectors; v++) {
         __m256 start = bias ? load_lanes(bias, v, vectors, masked, mask) : _mm256_setzero_ps();
@@ -95,6 +96,9 @@ TILE void forward_tile(const convkit_conv_rows *p, const float *in, const float 
             }
         }
     }
+    if (relu)
+        for (int r = 0; r < rows; r++)
+            for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_max_ps(acc[r][v], _mm256_setzero_ps());
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < vectors; v++) store_lanes(out + r * p->outputPixelStride, v, vectors, masked, mask, acc[r][v]);
 }
@@ -152,7 +156,7 @@ static inline void column_block(int64_t remaining, int *vectors, int *masked, in
     for (int i = 0; i < LANES; i++) lanes[i] = i < last ? -1 : 0;
 }
 
-static AVX2 void forward_avx2(const convkit_conv_rows *p, const float *weights, const float *bias, float *output) {
+static AVX2 void forward_avx2(const convkit_conv_rows *p, const float *weights, const float *bias, float *output, int relu) {
     for (int64_t j0 = 0; j0 < p->outputChannels; j0 += TILE_VECTORS * LANES) {
         int vectors, masked; int32_t lanes[LANES];
         column_block(p->outputChannels - j0, &vectors, &masked, lanes);
@@ -164,7 +168,7 @@ static AVX2 void forward_avx2(const convkit_conv_rows *p, const float *weights, 
                 int rows = left < TILE_ROWS ? (int)left : TILE_ROWS;
                 const float *in = p->input + row * p->inputRowStride + x * p->inputPixelStride;
                 float *out = output + row * p->outputRowStride + x * p->outputPixelStride + j0;
-#define FORWARD(R, V, M) forward_tile(p, in, weights + j0, b, out, R, V, M, mask)
+#define FORWARD(R, V, M) forward_tile(p, in, weights + j0, b, out, relu, R, V, M, mask)
                 DISPATCH(FORWARD, rows, vectors, masked)
 #undef FORWARD
             }
@@ -196,9 +200,9 @@ static AVX2 void weight_gradient_avx2(const convkit_conv_rows *p, const float *o
 }
 
 void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
-                               int portable) {
-    if (!portable && convkit_conv_kernels_vectorized()) forward_avx2(p, weights, bias, output);
-    else forward_portable(p, weights, bias, output);
+                               int relu, int portable) {
+    if (!portable && convkit_conv_kernels_vectorized()) forward_avx2(p, weights, bias, output, relu);
+    else forward_portable(p, weights, bias, output, relu);
 }
 
 void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,

@@ -45,6 +45,10 @@ import Testing
         let dwFast = Convolution.backwardKernel(x, gradOutput: dy, geometry: g)
         #expect(relativeError(dwFast, ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)) < 1e-5, "kernel gradient")
         #expect(relativeError(Convolution.backwardBias(dy), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient")
+        let rectified = naive.map { max($0, 0) }
+        #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, relu: true), rectified) < 1e-5, "fused ReLU")
+        #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, relu: true, portable: true), rectified) < 1e-5,
+                "portable fused ReLU")
         // The direct kernels' plain loops (what a CPU without AVX2 runs), against the same oracle.
         #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, portable: true), naive) < 1e-5, "portable forward")
         #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, portable: true), dxFast) < 1e-5, "portable input gradient")

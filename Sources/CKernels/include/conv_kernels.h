@@ -21,10 +21,10 @@ typedef struct {
     int64_t outputRowStride, outputPixelStride, outputChannels;
 } convkit_conv_rows;
 
-/// output = bias + Σ input·weights (bias may be NULL). With `portable` set, the plain loops
-/// run even where AVX2 is available (the tests compare both).
+/// output = bias + Σ input·weights (bias may be NULL), then max(output, 0) when `relu` is set.
+/// With `portable` set, the plain loops run even where AVX2 is available (the tests compare both).
 void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
-                               int portable);
+                               int relu, int portable);
 
 /// weightGradient += Σ over rows and pixels of input·outputGradient (outputGradient laid out
 /// as `output` above).

@@ -16,9 +16,10 @@ public enum Convolution {
         return g.isPointwise ? .pointwise : .direct
     }
 
+    /// With `relu`, max(·, 0) is applied as the output is written (the fused inference path).
     /// `portable` (tests only) runs the direct kernels' plain loops even on an AVX2 CPU.
     public static func forward(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry,
-                               portable: Bool = false) -> Tensor {
+                               relu: Bool = false, portable: Bool = false) -> Tensor {
         check(input, g.inputShape, "input"); check(kernel, g.kernelShape, "kernel")
         return Tensor(shape: g.outputShape) { out in
             input.scalars.withUnsafeBufferPointer { x in
@@ -27,15 +28,16 @@ public enum Convolution {
                         let (x, w, y, b) = (x.baseAddress!, w.baseAddress!, out.baseAddress!, bias == nil ? nil : b.baseAddress!)
                         switch path(g) {
                         case .direct:
-                            ConvolutionDirect.forward(x, w, b, y, g, portable: portable)
+                            ConvolutionDirect.forward(x, w, b, y, g, relu: relu, portable: portable)
+                            return
                         case .depthwise:
                             y.initialize(repeating: 0, count: out.count)
                             depthwiseForward(x, w, y, g)
-                            if let b { addBias(b, to: y, g) }
                         case .pointwise:
                             pointwiseForward(x, w, y, g)
-                            if let b { addBias(b, to: y, g) }
                         }
+                        if let b { addBias(b, to: y, g) }
+                        if relu { for i in 0..<out.count { y[i] = max(y[i], 0) } }
                     }
                 }
             }

@@ -20,7 +20,7 @@ enum ConvolutionDirect {
 
     static func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                         _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                        portable: Bool = false) {
+                        relu: Bool = false, portable: Bool = false) {
         let frame = PaddedFrame(source: g.inputSize, channels: g.inputChannels, before: g.padBefore, geometry: g)
         let (xs, ws, ys) = (SharedPointer(x), SharedPointer(w), SharedPointer(y))
         let bs = bias.map { SharedPointer($0) }
@@ -33,7 +33,7 @@ enum ConvolutionDirect {
                 for group in 0..<g.groups {
                     frame.forEachPlane(g, input: padded + group * cg, output: ys.base + n * g.outputPixels * g.outputChannels + group * og,
                                        inputChannels: cg, outputChannels: og, outputPixelStride: g.outputChannels, weightRowStride: g.outputChannels) { rows, output in
-                        convkit_conv_rows_forward(&rows, ws.base + group * og, bs.map { $0.base + group * og }, output, portable ? 1 : 0)
+                        convkit_conv_rows_forward(&rows, ws.base + group * og, bs.map { $0.base + group * og }, output, relu ? 1 : 0, portable ? 1 : 0)
                     }
                 }
             }
@@ -104,7 +104,7 @@ enum ConvolutionDirect {
                 for group in 0..<g.groups {
                     frame.forEachPlane(transposed, input: padded + group * og, output: dxs.base + n * g.inputPixels * g.inputChannels + group * cg,
                                        inputChannels: og, outputChannels: cg, outputPixelStride: g.inputChannels, weightRowStride: cg) { rows, output in
-                        convkit_conv_rows_forward(&rows, fs.base + group * taps * og * cg, nil, output, portable ? 1 : 0)
+                        convkit_conv_rows_forward(&rows, fs.base + group * taps * og * cg, nil, output, 0, portable ? 1 : 0)
                     }
                 }
             }

@@ -64,6 +64,14 @@ public final class BatchNormalization: Layer {
         return y
     }
 
+    /// Inference as a per-channel affine map, y = x·scale + shift, from the moving statistics.
+    var inferenceAffine: (scale: [Float], shift: [Float]) {
+        let mean = parameter("moving_mean")!.value.scalars, variance = parameter("moving_variance")!.value.scalars
+        let c = mean.count, g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
+        let scale = (0..<c).map { g[$0] / (variance[$0] + epsilon).squareRoot() }
+        return (scale, (0..<c).map { b[$0] - mean[$0] * scale[$0] })
+    }
+
     /// The batch-statistics gradient:
     /// dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), per channel.
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {

@@ -55,6 +55,21 @@ open class ConvolutionLayer: Layer {
         return y
     }
 
+    /// Inference with a per-channel affine map `y·scale + shift` folded into the kernel and bias
+    /// (a BatchNormalization after this layer), and a ReLU applied as the output is written.
+    /// The layer's own activation must be linear, or relu with no affine map.
+    func inferenceForward(_ x: Tensor, affine: (scale: [Float], shift: [Float])?, relu: Bool) -> Tensor {
+        var g = geometry!
+        g.batch = x.shape[0]
+        guard let affine else {
+            return Convolution.forward(x, kernel: kernel.value, bias: bias?.value, geometry: g, relu: relu)
+        }
+        let c = filters
+        let foldedKernel = Tensor(shape: kernel.value.shape, scalars: kernel.value.scalars.enumerated().map { i, w in w * affine.scale[i % c] })
+        let foldedBias = Tensor(shape: [c], scalars: (0..<c).map { j in (bias?.value.scalars[j] ?? 0) * affine.scale[j] + affine.shift[j] })
+        return Convolution.forward(x, kernel: foldedKernel, bias: foldedBias, geometry: g, relu: relu)
+    }
+
     open override func backward(_ gradOutput: Tensor) -> [Tensor] {
         var g = geometry!
         g.batch = gradOutput.shape[0]

@@ -134,7 +134,15 @@ public final class Model {
             throw ConvKitError("model '\(name)' expects input \(kerasShape(inputShape)), got batch of shape \(x.shape)")
         }
         var values = [ObjectIdentifier(input): x]
-        for node in nodes {
+        // Inference fuses conv → BatchNorm → ReLU chains, unless every layer's output is wanted.
+        let fused = training || observe != nil ? [:] : fusedConvolutions()
+        var absorbed = Set<ObjectIdentifier>()
+        for node in nodes where !absorbed.contains(ObjectIdentifier(node)) {
+            if let chain = fused[ObjectIdentifier(node)] {
+                values[ObjectIdentifier(chain.output)] = chain.forward(values[ObjectIdentifier(node.inputs[0])]!)
+                absorbed.formUnion(chain.absorbed.map(ObjectIdentifier.init))
+                continue
+            }
             let y = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
             observe?(node.layer!, y)
             values[ObjectIdentifier(node)] = y
