@@ -9,6 +9,7 @@
 
 #include "conv_kernels.h"
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 
 enum { TILE_ROWS = 6, TILE_VECTORS = 2, LANES = 8 };
@@ -209,4 +210,128 @@ void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *
                                        int portable) {
     if (!portable && convkit_conv_kernels_vectorized()) weight_gradient_avx2(p, outputGradient, weightGradient);
     else weight_gradient_portable(p, outputGradient, weightGradient);
+}
+
+// MARK: Winograd F(2×2, 3×3)
+//
+// Per block of tiles (three rows of 2×2 output tiles: 42 for a 28-wide image, a multiple of
+// the forward tile's 6 rows): transform every 4×4 input tile,
+// V = Bᵀ·d·B, into 16 matrices [tiles × channels]; multiply each by its transformed kernel
+// matrix U = G·g·Gᵀ [channels × outputChannels] with the forward tile above (one tap, so
+// it is a GEMM); transform each 4×4 result back to 2×2 outputs, Y = Aᵀ·m·A. The channel
+// loops are contiguous, so the compiler vectorizes the transforms.
+
+enum { WINOGRAD_TILE_ROWS = 3 };
+
+void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, int64_t outputChannels, float *transformed) {
+    int64_t plane = channels * outputChannels;
+    for (int64_t e = 0; e < plane; e++) {
+        float g[3][3], t[4][3];
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) g[i][j] = kernel[(i * 3 + j) * plane + e];
+        for (int j = 0; j < 3; j++) {  // t = G·g
+            t[0][j] = g[0][j];
+            t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+            t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+            t[3][j] = g[2][j];
+        }
+        for (int i = 0; i < 4; i++) {  // U = t·Gᵀ
+            transformed[(i * 4 + 0) * plane + e] = t[i][0];
+            transformed[(i * 4 + 1) * plane + e] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+            transformed[(i * 4 + 2) * plane + e] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+            transformed[(i * 4 + 3) * plane + e] = t[i][2];
+        }
+    }
+}
+
+static int64_t tiles_across(int64_t columns) { return (columns + 1) / 2; }
+
+int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels) {
+    int64_t tiles = WINOGRAD_TILE_ROWS * tiles_across(columns);
+    return 16 * tiles * (channels + outputChannels) + outputChannels;
+}
+
+// V[ξ][t][c] for the tiles of one block; `first` is the top-left input of tile 0.
+static void winograd_input_transform(const convkit_winograd_image *p, const float *first, int64_t tileRows,
+                                     int64_t across, float *restrict v, int64_t tiles) {
+    const int64_t C = p->channels;
+    for (int64_t ty = 0; ty < tileRows; ty++) {
+        for (int64_t tx = 0; tx < across; tx++) {
+            int64_t t = ty * across + tx;
+            const float *d = first + 2 * ty * p->inputRowStride + 2 * tx * p->inputPixelStride;
+            const float *row[4];
+            for (int i = 0; i < 4; i++) row[i] = d + i * p->inputRowStride;
+            int64_t ps = p->inputPixelStride;
+            float *out = v + t * C;
+            int64_t point = tiles * C;  // distance between ξ and ξ + 1
+            for (int64_t c = 0; c < C; c++) {
+                float b[4][4];  // Bᵀ·d, row by row
+                for (int j = 0; j < 4; j++) {
+                    float d0 = row[0][j * ps + c], d1 = row[1][j * ps + c], d2 = row[2][j * ps + c], d3 = row[3][j * ps + c];
+                    b[0][j] = d0 - d2; b[1][j] = d1 + d2; b[2][j] = d2 - d1; b[3][j] = d1 - d3;
+                }
+                for (int i = 0; i < 4; i++) {  // (Bᵀ·d)·B
+                    out[(i * 4 + 0) * point + c] = b[i][0] - b[i][2];
+                    out[(i * 4 + 1) * point + c] = b[i][1] + b[i][2];
+                    out[(i * 4 + 2) * point + c] = b[i][2] - b[i][1];
+                    out[(i * 4 + 3) * point + c] = b[i][1] - b[i][3];
+                }
+            }
+        }
+    }
+}
+
+// Y = Aᵀ·m·A for each tile, plus bias and ReLU. Outputs past the edge of an odd-sized image
+// go to `discard` (K floats), so the channel loop has no branch.
+static void winograd_output_transform(const convkit_winograd_image *p, const float *restrict m, int64_t tiles,
+                                      int64_t firstTileRow, int64_t tileRows, int64_t across,
+                                      const float *bias, int relu, float *output, float *discard) {
+    const int64_t K = p->outputChannels, point = tiles * K;
+    for (int64_t ty = 0; ty < tileRows; ty++) {
+        for (int64_t tx = 0; tx < across; tx++) {
+            const float *in = m + (ty * across + tx) * K;
+            int64_t y0 = 2 * (firstTileRow + ty), x0 = 2 * tx;
+            float *restrict out00 = output + y0 * p->outputRowStride + x0 * p->outputPixelStride;
+            float *restrict out01 = x0 + 1 < p->outputColumns ? out00 + p->outputPixelStride : discard;
+            float *restrict out10 = y0 + 1 < p->outputRows ? out00 + p->outputRowStride : discard;
+            float *restrict out11 = out01 != discard && out10 != discard ? out10 + p->outputPixelStride : discard;
+            for (int64_t k = 0; k < K; k++) {
+                float a[2][4];  // Aᵀ·m
+                for (int j = 0; j < 4; j++) {
+                    float m0 = in[(0 * 4 + j) * point + k], m1 = in[(1 * 4 + j) * point + k];
+                    float m2 = in[(2 * 4 + j) * point + k], m3 = in[(3 * 4 + j) * point + k];
+                    a[0][j] = m0 + m1 + m2; a[1][j] = m1 - m2 - m3;
+                }
+                float b = bias ? bias[k] : 0;  // then (Aᵀ·m)·A
+                float y00 = a[0][0] + a[0][1] + a[0][2] + b, y01 = a[0][1] - a[0][2] - a[0][3] + b;
+                float y10 = a[1][0] + a[1][1] + a[1][2] + b, y11 = a[1][1] - a[1][2] - a[1][3] + b;
+                if (relu) { y00 = fmaxf(y00, 0); y01 = fmaxf(y01, 0); y10 = fmaxf(y10, 0); y11 = fmaxf(y11, 0); }
+                out00[k] = y00; out01[k] = y01; out10[k] = y10; out11[k] = y11;
+            }
+        }
+    }
+}
+
+void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
+                              float *output, int relu, float *scratch, int portable) {
+    const int64_t C = p->channels, K = p->outputChannels, across = tiles_across(p->outputColumns);
+    const int64_t down = (p->outputRows + 1) / 2;
+    float *v = scratch, *m = scratch + 16 * WINOGRAD_TILE_ROWS * across * C;
+    int64_t tap = 0;
+    for (int64_t firstTileRow = 0; firstTileRow < down; firstTileRow += WINOGRAD_TILE_ROWS) {
+        int64_t tileRows = down - firstTileRow < WINOGRAD_TILE_ROWS ? down - firstTileRow : WINOGRAD_TILE_ROWS;
+        int64_t tiles = tileRows * across;
+        winograd_input_transform(p, p->input + 2 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
+        for (int point = 0; point < 16; point++) {
+            // m_ξ [tiles × K] = V_ξ [tiles × C] · U_ξ [C × K]: the forward tile with one tap.
+            convkit_conv_rows gemm = {
+                .input = v + point * tiles * C, .rows = 1, .pixels = tiles,
+                .inputRowStride = 0, .inputPixelStride = C, .tapOffsets = &tap, .taps = 1, .channels = C,
+                .weightRowStride = K, .outputRowStride = 0, .outputPixelStride = K, .outputChannels = K,
+            };
+            convkit_conv_rows_forward(&gemm, transformedKernel + point * C * K, NULL, m + point * tiles * K, 0, portable);
+        }
+        winograd_output_transform(p, m, tiles, firstTileRow, tileRows, across, bias, relu, output,
+                                  m + 16 * WINOGRAD_TILE_ROWS * across * K);
+    }
 }

@@ -29,7 +29,18 @@ import Testing
         Case(input: [7, 9], cin: 8, cout: 18, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .valid, groups: 2),
         Case(input: [4, 5, 7], cin: 5, cout: 20, kernel: [3, 2, 3], strides: [1, 1, 1], dilations: [1, 1, 1], padding: .same, groups: 1),
         Case(input: [14], cin: 1, cout: 64, kernel: [5], strides: [1], dilations: [1], padding: .same, groups: 1),
+        // Winograd F(2×2, 3×3): odd sizes leave half tiles at the bottom and right edges.
+        Case(input: [7, 9], cin: 9, cout: 10, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1),
     ]
+
+    @Test func winogradRunsTheWideThreeByThreeCases() throws {
+        let winograd = try Self.cases.filter { c in
+            try ConvolutionDirect.usesWinograd(ConvGeometry(batch: 1, inputSize: c.input, inputChannels: c.cin, outputChannels: c.cout,
+                                                            kernelSize: c.kernel, strides: c.strides, dilations: c.dilations,
+                                                            padding: c.padding, groups: c.groups))
+        }
+        #expect(winograd.map(\.input) == [[9, 13], [7, 9]])
+    }
 
     @Test(arguments: cases)
     func convolutionMatchesReference(_ c: Case) throws {

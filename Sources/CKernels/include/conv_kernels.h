@@ -35,3 +35,27 @@ void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *
 int convkit_conv_kernels_vectorized(void);
 
 #endif
+
+/// Winograd F(2×2, 3×3) (Lavin & Gray 2016) for one image of a 3×3, stride-1, undilated,
+/// ungrouped convolution: each 2×2 block of outputs costs 16 multiplies per channel pair
+/// instead of 36. `input` is the zero-padded image, with at least 2·⌈rows/2⌉ + 2 rows and
+/// 2·⌈columns/2⌉ + 2 columns; output pixel (y, x) reads input rows y…y+2, columns x…x+2.
+typedef struct {
+    const float *input;
+    int64_t inputRowStride, inputPixelStride;
+    int64_t channels, outputChannels;
+    int64_t outputRows, outputColumns;
+    int64_t outputRowStride, outputPixelStride;
+} convkit_winograd_image;
+
+/// The kernel [3][3][channels][outputChannels] (HWIO) in the transformed domain,
+/// [16][channels][outputChannels]: the weights `convkit_winograd_forward` takes.
+void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, int64_t outputChannels, float *transformed);
+
+/// Floats of scratch `convkit_winograd_forward` needs for an image `columns` outputs wide.
+int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels);
+
+/// output = bias + conv(input), then max(output, 0) when `relu` is set; `scratch` holds
+/// `convkit_winograd_scratch_count` floats (one per thread).
+void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
+                              float *output, int relu, float *scratch, int portable);
