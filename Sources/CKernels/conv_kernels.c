@@ -248,90 +248,132 @@ static int64_t tiles_across(int64_t columns) { return (columns + 1) / 2; }
 
 int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels) {
     int64_t tiles = WINOGRAD_TILE_ROWS * tiles_across(columns);
-    return 16 * tiles * (channels + outputChannels) + outputChannels;
+    return 16 * tiles * (channels + outputChannels) + 2 * outputChannels;  // + discard and zeros
 }
 
+// Eight channels at a time through the compiler's generic vectors: AVX instructions inside
+// the AVX2 functions below, SSE pairs in the portable ones. Unaligned (aligned(4)) access.
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+#define LOAD8(p) (*(const v8 *)(p))
+#define STORE8(p, v) (*(v8 *)(p) = (v))
+
 // V[ξ][t][c] for the tiles of one block; `first` is the top-left input of tile 0.
-static void winograd_input_transform(const convkit_winograd_image *p, const float *first, int64_t tileRows,
-                                     int64_t across, float *restrict v, int64_t tiles) {
-    const int64_t C = p->channels;
+static inline __attribute__((always_inline))
+void winograd_input_transform(const convkit_winograd_image *p, const float *first, int64_t tileRows,
+                              int64_t across, float *v, int64_t tiles) {
+    const int64_t C = p->channels, ps = p->inputPixelStride, point = tiles * C;  // point: ξ to ξ + 1
     for (int64_t ty = 0; ty < tileRows; ty++) {
         for (int64_t tx = 0; tx < across; tx++) {
-            int64_t t = ty * across + tx;
-            const float *d = first + 2 * ty * p->inputRowStride + 2 * tx * p->inputPixelStride;
-            const float *row[4];
-            for (int i = 0; i < 4; i++) row[i] = d + i * p->inputRowStride;
-            int64_t ps = p->inputPixelStride;
-            float *out = v + t * C;
-            int64_t point = tiles * C;  // distance between ξ and ξ + 1
-            for (int64_t c = 0; c < C; c++) {
-                float b[4][4];  // Bᵀ·d, row by row
-                for (int j = 0; j < 4; j++) {
-                    float d0 = row[0][j * ps + c], d1 = row[1][j * ps + c], d2 = row[2][j * ps + c], d3 = row[3][j * ps + c];
-                    b[0][j] = d0 - d2; b[1][j] = d1 + d2; b[2][j] = d2 - d1; b[3][j] = d1 - d3;
-                }
-                for (int i = 0; i < 4; i++) {  // (Bᵀ·d)·B
-                    out[(i * 4 + 0) * point + c] = b[i][0] - b[i][2];
-                    out[(i * 4 + 1) * point + c] = b[i][1] + b[i][2];
-                    out[(i * 4 + 2) * point + c] = b[i][2] - b[i][1];
-                    out[(i * 4 + 3) * point + c] = b[i][1] - b[i][3];
-                }
+            const float *d = first + 2 * ty * p->inputRowStride + 2 * tx * ps;
+            float *out = v + (ty * across + tx) * C;
+            int64_t c = 0;
+#define INPUT_TRANSFORM(T, LOAD, STORE, STEP)                                                              \
+            for (; c + STEP <= C; c += STEP) {                                                             \
+                T b[4][4];  /* Bᵀ·d, column by column */                                                 \
+                for (int j = 0; j < 4; j++) {                                                              \
+                    const float *at = d + j * ps + c;                                                      \
+                    T d0 = LOAD(at), d1 = LOAD(at + p->inputRowStride);                                    \
+                    T d2 = LOAD(at + 2 * p->inputRowStride), d3 = LOAD(at + 3 * p->inputRowStride);        \
+                    b[0][j] = d0 - d2; b[1][j] = d1 + d2; b[2][j] = d2 - d1; b[3][j] = d1 - d3;            \
+                }                                                                                          \
+                for (int i = 0; i < 4; i++) {  /* (Bᵀ·d)·B */                                             \
+                    STORE(out + (i * 4 + 0) * point + c, b[i][0] - b[i][2]);                               \
+                    STORE(out + (i * 4 + 1) * point + c, b[i][1] + b[i][2]);                               \
+                    STORE(out + (i * 4 + 2) * point + c, b[i][2] - b[i][1]);                               \
+                    STORE(out + (i * 4 + 3) * point + c, b[i][1] - b[i][3]);                               \
+                }                                                                                          \
             }
+#define LOAD1(p) (*(p))
+#define STORE1(p, v) (*(p) = (v))
+            INPUT_TRANSFORM(v8, LOAD8, STORE8, 8)
+            INPUT_TRANSFORM(float, LOAD1, STORE1, 1)
         }
     }
 }
 
 // Y = Aᵀ·m·A for each tile, plus bias and ReLU. Outputs past the edge of an odd-sized image
 // go to `discard` (K floats), so the channel loop has no branch.
-static void winograd_output_transform(const convkit_winograd_image *p, const float *restrict m, int64_t tiles,
-                                      int64_t firstTileRow, int64_t tileRows, int64_t across,
-                                      const float *bias, int relu, float *output, float *discard) {
+static inline __attribute__((always_inline))
+void winograd_output_transform(const convkit_winograd_image *p, const float *m, int64_t tiles,
+                               int64_t firstTileRow, int64_t tileRows, int64_t across,
+                               const float *bias, const float *zeros, int relu, float *output, float *discard) {
     const int64_t K = p->outputChannels, point = tiles * K;
+    const float *b = bias ? bias : zeros;
     for (int64_t ty = 0; ty < tileRows; ty++) {
         for (int64_t tx = 0; tx < across; tx++) {
             const float *in = m + (ty * across + tx) * K;
             int64_t y0 = 2 * (firstTileRow + ty), x0 = 2 * tx;
-            float *restrict out00 = output + y0 * p->outputRowStride + x0 * p->outputPixelStride;
-            float *restrict out01 = x0 + 1 < p->outputColumns ? out00 + p->outputPixelStride : discard;
-            float *restrict out10 = y0 + 1 < p->outputRows ? out00 + p->outputRowStride : discard;
-            float *restrict out11 = out01 != discard && out10 != discard ? out10 + p->outputPixelStride : discard;
-            for (int64_t k = 0; k < K; k++) {
-                float a[2][4];  // Aᵀ·m
-                for (int j = 0; j < 4; j++) {
-                    float m0 = in[(0 * 4 + j) * point + k], m1 = in[(1 * 4 + j) * point + k];
-                    float m2 = in[(2 * 4 + j) * point + k], m3 = in[(3 * 4 + j) * point + k];
-                    a[0][j] = m0 + m1 + m2; a[1][j] = m1 - m2 - m3;
-                }
-                float b = bias ? bias[k] : 0;  // then (Aᵀ·m)·A
-                float y00 = a[0][0] + a[0][1] + a[0][2] + b, y01 = a[0][1] - a[0][2] - a[0][3] + b;
-                float y10 = a[1][0] + a[1][1] + a[1][2] + b, y11 = a[1][1] - a[1][2] - a[1][3] + b;
-                if (relu) { y00 = fmaxf(y00, 0); y01 = fmaxf(y01, 0); y10 = fmaxf(y10, 0); y11 = fmaxf(y11, 0); }
-                out00[k] = y00; out01[k] = y01; out10[k] = y10; out11[k] = y11;
+            float *out00 = output + y0 * p->outputRowStride + x0 * p->outputPixelStride;
+            float *out01 = x0 + 1 < p->outputColumns ? out00 + p->outputPixelStride : discard;
+            float *out10 = y0 + 1 < p->outputRows ? out00 + p->outputRowStride : discard;
+            float *out11 = out01 != discard && out10 != discard ? out10 + p->outputPixelStride : discard;
+            int64_t k = 0;
+#define OUTPUT_TRANSFORM(T, LOAD, STORE, STEP, MAX)                                                        \
+            for (; k + STEP <= K; k += STEP) {                                                             \
+                T a[2][4];  /* Aᵀ·m */                                                                    \
+                for (int j = 0; j < 4; j++) {                                                              \
+                    T m0 = LOAD(in + (0 * 4 + j) * point + k), m1 = LOAD(in + (1 * 4 + j) * point + k);    \
+                    T m2 = LOAD(in + (2 * 4 + j) * point + k), m3 = LOAD(in + (3 * 4 + j) * point + k);    \
+                    a[0][j] = m0 + m1 + m2; a[1][j] = m1 - m2 - m3;                                        \
+                }                                                                                          \
+                T bk = LOAD(b + k);  /* then (Aᵀ·m)·A */                                                  \
+                T y00 = a[0][0] + a[0][1] + a[0][2] + bk, y01 = a[0][1] - a[0][2] - a[0][3] + bk;          \
+                T y10 = a[1][0] + a[1][1] + a[1][2] + bk, y11 = a[1][1] - a[1][2] - a[1][3] + bk;          \
+                if (relu) { y00 = MAX(y00); y01 = MAX(y01); y10 = MAX(y10); y11 = MAX(y11); }              \
+                STORE(out00 + k, y00); STORE(out01 + k, y01); STORE(out10 + k, y10); STORE(out11 + k, y11); \
             }
+#define MAX8(v) __builtin_elementwise_max(v, (v8){0})
+#define MAX1(v) fmaxf(v, 0)
+            OUTPUT_TRANSFORM(v8, LOAD8, STORE8, 8, MAX8)
+            OUTPUT_TRANSFORM(float, LOAD1, STORE1, 1, MAX1)
         }
     }
+}
+
+// One block of tile rows: transform in, 16 GEMMs, transform out.
+static inline __attribute__((always_inline))
+void winograd_block(const convkit_winograd_image *p, const float *transformedKernel, const float *bias, const float *zeros,
+                    float *output, int relu, float *v, float *m, float *discard, int64_t firstTileRow, int64_t tileRows,
+                    int64_t across, int portable) {
+    const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
+    int64_t tap = 0;
+    winograd_input_transform(p, p->input + 2 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
+    for (int point = 0; point < 16; point++) {
+        // m_ξ [tiles × K] = V_ξ [tiles × C] · U_ξ [C × K]: the forward tile with one tap.
+        convkit_conv_rows gemm = {
+            .input = v + point * tiles * C, .rows = 1, .pixels = tiles,
+            .inputRowStride = 0, .inputPixelStride = C, .tapOffsets = &tap, .taps = 1, .channels = C,
+            .weightRowStride = K, .outputRowStride = 0, .outputPixelStride = K, .outputChannels = K,
+        };
+        if (portable) forward_portable(&gemm, transformedKernel + point * C * K, NULL, m + point * tiles * K, 0);
+        else forward_avx2(&gemm, transformedKernel + point * C * K, NULL, m + point * tiles * K, 0);
+    }
+    winograd_output_transform(p, m, tiles, firstTileRow, tileRows, across, bias, zeros, relu, output, discard);
+}
+
+static AVX2 void winograd_block_avx2(const convkit_winograd_image *p, const float *u, const float *bias, const float *zeros,
+                                     float *output, int relu, float *v, float *m, float *discard,
+                                     int64_t firstTileRow, int64_t tileRows, int64_t across) {
+    winograd_block(p, u, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across, 0);
+}
+
+static void winograd_block_portable(const convkit_winograd_image *p, const float *u, const float *bias, const float *zeros,
+                                    float *output, int relu, float *v, float *m, float *discard,
+                                    int64_t firstTileRow, int64_t tileRows, int64_t across) {
+    winograd_block(p, u, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across, 1);
 }
 
 void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
                               float *output, int relu, float *scratch, int portable) {
     const int64_t C = p->channels, K = p->outputChannels, across = tiles_across(p->outputColumns);
     const int64_t down = (p->outputRows + 1) / 2;
-    float *v = scratch, *m = scratch + 16 * WINOGRAD_TILE_ROWS * across * C;
-    int64_t tap = 0;
+    float *v = scratch, *m = v + 16 * WINOGRAD_TILE_ROWS * across * C;
+    float *discard = m + 16 * WINOGRAD_TILE_ROWS * across * K, *zeros = discard + K;
+    for (int64_t k = 0; k < K; k++) zeros[k] = 0;
+    int vectorized = !portable && convkit_conv_kernels_vectorized();
     for (int64_t firstTileRow = 0; firstTileRow < down; firstTileRow += WINOGRAD_TILE_ROWS) {
         int64_t tileRows = down - firstTileRow < WINOGRAD_TILE_ROWS ? down - firstTileRow : WINOGRAD_TILE_ROWS;
-        int64_t tiles = tileRows * across;
-        winograd_input_transform(p, p->input + 2 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
-        for (int point = 0; point < 16; point++) {
-            // m_ξ [tiles × K] = V_ξ [tiles × C] · U_ξ [C × K]: the forward tile with one tap.
-            convkit_conv_rows gemm = {
-                .input = v + point * tiles * C, .rows = 1, .pixels = tiles,
-                .inputRowStride = 0, .inputPixelStride = C, .tapOffsets = &tap, .taps = 1, .channels = C,
-                .weightRowStride = K, .outputRowStride = 0, .outputPixelStride = K, .outputChannels = K,
-            };
-            convkit_conv_rows_forward(&gemm, transformedKernel + point * C * K, NULL, m + point * tiles * K, 0, portable);
-        }
-        winograd_output_transform(p, m, tiles, firstTileRow, tileRows, across, bias, relu, output,
-                                  m + 16 * WINOGRAD_TILE_ROWS * across * K);
+        if (vectorized) winograd_block_avx2(p, transformedKernel, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across);
+        else winograd_block_portable(p, transformedKernel, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across);
     }
 }
