@@ -377,3 +377,104 @@ void convkit_winograd_forward(const convkit_winograd_image *p, const float *tran
         else winograd_block_portable(p, transformedKernel, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across);
     }
 }
+
+// MARK: Winograd F(3×3, 2×2) for the weight gradient
+//
+// dW[a][b] = Σ over output pixels of input[y + a][x + b]·dy[y][x] is, tile by tile, a 3×3
+// "convolution" of a 4×4 input tile with a 2×2 gradient tile: Gᵀ·[(A·dy·Aᵀ) ⊙ (Bᵀ·d·B)]·G,
+// with the forward pass's matrices in swapped roles. The transform back is linear, so the
+// products are summed over all tiles first (16 GEMMs reducing over tiles, on the weight-
+// gradient tile) and transformed back once.
+
+// U[ξ][t][k] = (A·dy·Aᵀ)[ξ] for the 2×2 gradient tiles of one block (zeros past the edges).
+static inline __attribute__((always_inline))
+void winograd_gradient_transform(const convkit_winograd_image *p, const float *dy, const float *zeros,
+                                 int64_t firstTileRow, int64_t tileRows, int64_t across, float *u, int64_t tiles) {
+    const int64_t K = p->outputChannels, point = tiles * K;
+    for (int64_t ty = 0; ty < tileRows; ty++) {
+        for (int64_t tx = 0; tx < across; tx++) {
+            int64_t y0 = 2 * (firstTileRow + ty), x0 = 2 * tx;
+            const float *g00 = dy + y0 * p->outputRowStride + x0 * p->outputPixelStride;
+            const float *g01 = x0 + 1 < p->outputColumns ? g00 + p->outputPixelStride : zeros;
+            const float *g10 = y0 + 1 < p->outputRows ? g00 + p->outputRowStride : zeros;
+            const float *g11 = g01 != zeros && g10 != zeros ? g10 + p->outputPixelStride : zeros;
+            float *out = u + (ty * across + tx) * K;
+            int64_t k = 0;
+#define GRADIENT_TRANSFORM(T, LOAD, STORE, STEP)                                                           \
+            for (; k + STEP <= K; k += STEP) {                                                             \
+                T a00 = LOAD(g00 + k), a01 = LOAD(g01 + k), a10 = LOAD(g10 + k), a11 = LOAD(g11 + k);      \
+                T t[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};    \
+                for (int i = 0; i < 4; i++) {  /* (A·dy)·Aᵀ */                                            \
+                    STORE(out + (i * 4 + 0) * point + k, t[i][0]);                                         \
+                    STORE(out + (i * 4 + 1) * point + k, t[i][0] + t[i][1]);                               \
+                    STORE(out + (i * 4 + 2) * point + k, t[i][0] - t[i][1]);                               \
+                    STORE(out + (i * 4 + 3) * point + k, -t[i][1]);                                        \
+                }                                                                                          \
+            }
+            GRADIENT_TRANSFORM(v8, LOAD8, STORE8, 8)
+            GRADIENT_TRANSFORM(float, LOAD1, STORE1, 1)
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void winograd_gradient_block(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
+                             float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across, int portable) {
+    const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
+    int64_t tap = 0;
+    winograd_input_transform(p, p->input + 2 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
+    winograd_gradient_transform(p, dy, zeros, firstTileRow, tileRows, across, u, tiles);
+    for (int point = 0; point < 16; point++) {
+        // m_ξ [C × K] += V_ξᵀ [C × tiles] · U_ξ [tiles × K]: the weight-gradient tile, one tap.
+        convkit_conv_rows gemm = {
+            .input = v + point * tiles * C, .rows = 1, .pixels = tiles,
+            .inputRowStride = 0, .inputPixelStride = C, .tapOffsets = &tap, .taps = 1, .channels = C,
+            .weightRowStride = K, .outputRowStride = 0, .outputPixelStride = K, .outputChannels = K,
+        };
+        if (portable) weight_gradient_portable(&gemm, u + point * tiles * K, m + point * C * K);
+        else weight_gradient_avx2(&gemm, u + point * tiles * K, m + point * C * K);
+    }
+}
+
+static AVX2 void winograd_gradient_block_avx2(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
+                                              float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across) {
+    winograd_gradient_block(p, dy, m, zeros, v, u, firstTileRow, tileRows, across, 0);
+}
+
+static void winograd_gradient_block_portable(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
+                                             float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across) {
+    winograd_gradient_block(p, dy, m, zeros, v, u, firstTileRow, tileRows, across, 1);
+}
+
+void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,
+                                      float *transformedGradient, float *scratch, int portable) {
+    const int64_t C = p->channels, K = p->outputChannels, across = tiles_across(p->outputColumns);
+    const int64_t down = (p->outputRows + 1) / 2;
+    float *v = scratch, *u = v + 16 * WINOGRAD_TILE_ROWS * across * C, *zeros = u + 16 * WINOGRAD_TILE_ROWS * across * K;
+    for (int64_t k = 0; k < K; k++) zeros[k] = 0;
+    int vectorized = !portable && convkit_conv_kernels_vectorized();
+    for (int64_t firstTileRow = 0; firstTileRow < down; firstTileRow += WINOGRAD_TILE_ROWS) {
+        int64_t tileRows = down - firstTileRow < WINOGRAD_TILE_ROWS ? down - firstTileRow : WINOGRAD_TILE_ROWS;
+        if (vectorized) winograd_gradient_block_avx2(p, outputGradient, transformedGradient, zeros, v, u, firstTileRow, tileRows, across);
+        else winograd_gradient_block_portable(p, outputGradient, transformedGradient, zeros, v, u, firstTileRow, tileRows, across);
+    }
+}
+
+void convkit_winograd_gradient_to_kernel(const float *transformedGradient, int64_t channels, int64_t outputChannels,
+                                         float *kernelGradient) {
+    int64_t plane = channels * outputChannels;
+    for (int64_t e = 0; e < plane; e++) {
+        float m[4][4], t[3][4];
+        for (int i = 0; i < 16; i++) m[i / 4][i % 4] = transformedGradient[i * plane + e];
+        for (int j = 0; j < 4; j++) {  // Gᵀ·m
+            t[0][j] = m[0][j] + 0.5f * (m[1][j] + m[2][j]);
+            t[1][j] = 0.5f * (m[1][j] - m[2][j]);
+            t[2][j] = 0.5f * (m[1][j] + m[2][j]) + m[3][j];
+        }
+        for (int i = 0; i < 3; i++) {  // (Gᵀ·m)·G
+            kernelGradient[(i * 3 + 0) * plane + e] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
+            kernelGradient[(i * 3 + 1) * plane + e] += 0.5f * (t[i][1] - t[i][2]);
+            kernelGradient[(i * 3 + 2) * plane + e] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+        }
+    }
+}

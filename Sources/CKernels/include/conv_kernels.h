@@ -59,3 +59,15 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 /// `convkit_winograd_scratch_count` floats (one per thread).
 void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
                               float *output, int relu, float *scratch, int portable);
+
+/// The weight gradient of the same convolution by Winograd F(3×3, 2×2): each 4×4 input tile
+/// (transformed as in the forward pass) and 2×2 output-gradient tile add their elementwise
+/// products to `transformedGradient` [16][channels][outputChannels]. `output*` fields of `p`
+/// describe the output gradient `outputGradient`. Sum every image, then call
+/// `convkit_winograd_gradient_to_kernel` once.
+void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,
+                                      float *transformedGradient, float *scratch, int portable);
+
+/// kernelGradient [3][3][channels][outputChannels] += the transformed gradient taken back.
+void convkit_winograd_gradient_to_kernel(const float *transformedGradient, int64_t channels, int64_t outputChannels,
+                                         float *kernelGradient);

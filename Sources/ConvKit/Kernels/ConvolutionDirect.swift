@@ -7,7 +7,8 @@ import CKernels
 /// The kernel walks rows of output pixels and a list of tap offsets, so ranks 1–3, strides,
 /// dilations and groups are all offsets and strides worked out here. The input gradient at
 /// stride 1 is the same kernel run over the padded output gradient with the kernel flipped.
-/// 3×3 stride-1 convolutions with enough channels run Winograd F(2×2, 3×3) instead.
+/// 3×3 stride-1 convolutions with enough channels run Winograd instead: F(2×2, 3×3) for the
+/// forward pass and the input gradient, F(3×3, 2×2) for the weight gradient.
 /// `portable: true` runs the plain C loops even on an AVX2 CPU, for the tests.
 enum ConvolutionDirect {
     /// True when `backwardInput` applies: stride 1 on every axis, and no side padded by more
@@ -66,21 +67,56 @@ enum ConvolutionDirect {
             defer { padded.deallocate(); scratch.deallocate() }
             for n in images {
                 frame.fill(padded, from: xs.base + n * g.inputPixels * cin)
-                var image = convkit_winograd_image(
-                    input: padded, inputRowStride: Int64(frame.size[2] * cin), inputPixelStride: Int64(cin),
-                    channels: Int64(cin), outputChannels: Int64(cout),
-                    outputRows: Int64(g.outputSize[1]), outputColumns: Int64(g.outputSize[2]),
-                    outputRowStride: Int64(g.outputSize[2] * cout), outputPixelStride: Int64(cout))
+                var image = winogradImage(padded, frame, g)
                 convkit_winograd_forward(&image, us.base, bs?.base, ys.base + n * g.outputPixels * cout, relu ? 1 : 0, scratch,
                                          portable ? 1 : 0)
             }
         }
     }
 
+    /// The weight gradient by Winograd F(3×3, 2×2): each worker sums its images in the
+    /// transformed domain, the sums are added in worker order and transformed back once.
+    private static func winogradBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                               _ g: ConvGeometry, portable: Bool) {
+        let (cin, cout) = (g.inputChannels, g.outputChannels)
+        let frame = PaddedFrame(source: g.inputSize, channels: cin, before: g.padBefore, geometry: g)
+        let size = 16 * cin * cout, workers = min(Parallel.workers, g.batch)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * workers)
+        partials.initialize(repeating: 0, count: size * workers)
+        defer { partials.deallocate() }
+        let scratchCount = Int(convkit_winograd_scratch_count(Int64(g.outputSize[2]), Int64(cin), Int64(cout)))
+        let (xs, dys, ps) = (SharedPointer(x), SharedPointer(dy), SharedPointer(partials))
+        Parallel.forEachChunk(g.batch) { images, worker in
+            let padded = frame.allocate(), scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { padded.deallocate(); scratch.deallocate() }
+            for n in images {
+                frame.fill(padded, from: xs.base + n * g.inputPixels * cin)
+                var image = winogradImage(padded, frame, g)
+                convkit_winograd_weight_gradient(&image, dys.base + n * g.outputPixels * cout, ps.base + worker * size, scratch,
+                                                 portable ? 1 : 0)
+            }
+        }
+        for worker in 1..<max(workers, 1) {
+            let partial = partials + worker * size
+            for i in 0..<size { partials[i] += partial[i] }
+        }
+        convkit_winograd_gradient_to_kernel(partials, Int64(cin), Int64(cout), dw)
+    }
+
+    private static func winogradImage(_ padded: UnsafeMutablePointer<Float>, _ frame: PaddedFrame, _ g: ConvGeometry) -> convkit_winograd_image {
+        let (cin, cout) = (g.inputChannels, g.outputChannels)
+        return convkit_winograd_image(
+            input: padded, inputRowStride: Int64(frame.size[2] * cin), inputPixelStride: Int64(cin),
+            channels: Int64(cin), outputChannels: Int64(cout),
+            outputRows: Int64(g.outputSize[1]), outputColumns: Int64(g.outputSize[2]),
+            outputRowStride: Int64(g.outputSize[2] * cout), outputPixelStride: Int64(cout))
+    }
+
     /// Sums every image's contribution into `dw` (which the caller zeroed); each worker has its
     /// own partial sum, added in worker order, so a thread count always gives the same numbers.
     static func backwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
                                portable: Bool = false) {
+        if usesWinograd(g) { return winogradBackwardKernel(x, dy, dw, g, portable: portable) }
         let frame = PaddedFrame(source: g.inputSize, channels: g.inputChannels, before: g.padBefore, geometry: g)
         let size = g.kernelTaps * g.inputChannelsPerGroup * g.outputChannels
         let workers = min(Parallel.workers, g.batch)
