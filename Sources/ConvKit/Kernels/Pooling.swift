@@ -11,12 +11,18 @@ public enum Pooling {
         input.scalars.withUnsafeBufferPointer { x in
             out.scalars.withUnsafeMutableBufferPointer { y in
                 argmax.withUnsafeMutableBufferPointer { am in
-                    for n in 0..<g.batch {
-                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                        g.forEachTap { o, _, i in
-                            for ch in 0..<c {
-                                let src = xBase + i * c + ch, dst = yBase + o * c + ch
-                                if x[src] > y[dst] || am[dst] < 0 { y[dst] = x[src]; am[dst] = Int32(src) }
+                    let (xs, ys, ams) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!), SharedPointer(am.baseAddress!))
+                    forEachImageRange(g, values: x.count) { images in
+                        for n in images {
+                            let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
+                            g.forEachTap { o, _, i in
+                                let (src, dst) = (xBase + i * c, yBase + o * c)
+                                for ch in 0..<c {
+                                    // Selects rather than a branch; a window's first cell always wins (it may be −∞).
+                                    let v = xs.base[src + ch], take = v > ys.base[dst + ch] || ams.base[dst + ch] < 0
+                                    ys.base[dst + ch] = take ? v : ys.base[dst + ch]
+                                    ams.base[dst + ch] = take ? Int32(src + ch) : ams.base[dst + ch]
+                                }
                             }
                         }
                     }
@@ -28,7 +34,20 @@ public enum Pooling {
 
     public static func maxBackward(_ gradOutput: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
         var dx = Tensor(zeros: inputShape)
-        for (o, i) in argmax.enumerated() where i >= 0 { dx.scalars[Int(i)] += gradOutput.scalars[o] }
+        let batch = inputShape[0], perImage = argmax.count / max(batch, 1)
+        dx.scalars.withUnsafeMutableBufferPointer { d in
+            gradOutput.scalars.withUnsafeBufferPointer { dy in
+                argmax.withUnsafeBufferPointer { am in
+                    let (ds, dys, ams) = (SharedPointer(d.baseAddress!), SharedPointer(dy.baseAddress!), SharedPointer(am.baseAddress!))
+                    // Every window's maximum lies in its own image, so images split across workers safely.
+                    Parallel.forEachChunk(batch, values: d.count) { images, _ in
+                        for o in (images.lowerBound * perImage)..<(images.upperBound * perImage) where ams.base[o] >= 0 {
+                            ds.base[Int(ams.base[o])] += dys.base[o]
+                        }
+                    }
+                }
+            }
+        }
         return dx
     }
 
@@ -38,14 +57,17 @@ public enum Pooling {
         let counts = cellCounts(g)
         input.scalars.withUnsafeBufferPointer { x in
             out.scalars.withUnsafeMutableBufferPointer { y in
-                for n in 0..<g.batch {
-                    let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                    g.forEachTap { o, _, i in
-                        for ch in 0..<c { y[yBase + o * c + ch] += x[xBase + i * c + ch] }
-                    }
-                    for o in 0..<g.outputPixels {
-                        let scale = 1 / Float(counts[o])
-                        for ch in 0..<c { y[yBase + o * c + ch] *= scale }
+                let (xs, ys) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
+                forEachImageRange(g, values: x.count) { images in
+                    for n in images {
+                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
+                        g.forEachTap { o, _, i in
+                            for ch in 0..<c { ys.base[yBase + o * c + ch] += xs.base[xBase + i * c + ch] }
+                        }
+                        for o in 0..<g.outputPixels {
+                            let scale = 1 / Float(counts[o])
+                            for ch in 0..<c { ys.base[yBase + o * c + ch] *= scale }
+                        }
                     }
                 }
             }
@@ -59,16 +81,24 @@ public enum Pooling {
         let counts = cellCounts(g)
         gradOutput.scalars.withUnsafeBufferPointer { dy in
             dx.scalars.withUnsafeMutableBufferPointer { d in
-                for n in 0..<g.batch {
-                    let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                    g.forEachTap { o, _, i in
-                        let scale = 1 / Float(counts[o])
-                        for ch in 0..<c { d[xBase + i * c + ch] += dy[yBase + o * c + ch] * scale }
+                let (dys, ds) = (SharedPointer(dy.baseAddress!), SharedPointer(d.baseAddress!))
+                forEachImageRange(g, values: d.count) { images in
+                    for n in images {
+                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
+                        g.forEachTap { o, _, i in
+                            let scale = 1 / Float(counts[o])
+                            for ch in 0..<c { ds.base[xBase + i * c + ch] += dys.base[yBase + o * c + ch] * scale }
+                        }
                     }
                 }
             }
         }
         return dx
+    }
+
+    /// Images are independent: split them across the workers when the tensor is large.
+    private static func forEachImageRange(_ g: ConvGeometry, values: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        Parallel.forEachChunk(g.batch, values: values) { images, _ in body(images) }
     }
 
     /// How many real (non-padding) cells each output window covers.

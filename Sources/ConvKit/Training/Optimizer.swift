@@ -72,16 +72,20 @@ public final class SGD: Optimizer {
         for (key, p) in parameters {
             let g = gradientWithDecay(p, weightDecay)
             applyDecoupledDecay(p, weightDecay, lr)
-            if momentum == 0 {
-                for i in 0..<g.count { p.value.scalars[i] -= lr * g[i] }
-                continue
+            // Pointer loops: indexing `p.value.scalars` element by element checked uniqueness
+            // each time (16% of a dense-model step).
+            p.value.scalars.withUnsafeMutableBufferPointer { w in
+                if momentum == 0 {
+                    for i in 0..<g.count { w[i] -= lr * g[i] }
+                    return
+                }
+                velocity[key, default: [Float](repeating: 0, count: g.count)].withUnsafeMutableBufferPointer { v in
+                    for i in 0..<g.count {
+                        v[i] = momentum * v[i] - lr * g[i]
+                        w[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i]
+                    }
+                }
             }
-            var v = velocity[key] ?? [Float](repeating: 0, count: g.count)
-            for i in 0..<g.count {
-                v[i] = momentum * v[i] - lr * g[i]
-                p.value.scalars[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i]
-            }
-            velocity[key] = v
         }
         iterations += 1
     }
@@ -119,11 +123,17 @@ public final class Adam: Optimizer {
         for (key, p) in parameters {
             let g = gradientWithDecay(p, weightDecay)
             applyDecoupledDecay(p, weightDecay, lr)
-            var (m, v) = moments[key] ?? ([Float](repeating: 0, count: g.count), [Float](repeating: 0, count: g.count))
-            for i in 0..<g.count {
-                m[i] += (g[i] - m[i]) * (1 - beta1)
-                v[i] += (g[i] * g[i] - v[i]) * (1 - beta2)
-                p.value.scalars[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
+            var (m, v) = moments.removeValue(forKey: key) ?? ([Float](repeating: 0, count: g.count), [Float](repeating: 0, count: g.count))
+            p.value.scalars.withUnsafeMutableBufferPointer { w in
+                m.withUnsafeMutableBufferPointer { m in
+                    v.withUnsafeMutableBufferPointer { v in
+                        for i in 0..<g.count {
+                            m[i] += (g[i] - m[i]) * (1 - beta1)
+                            v[i] += (g[i] * g[i] - v[i]) * (1 - beta2)
+                            w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
+                        }
+                    }
+                }
             }
             moments[key] = (m, v)
         }
