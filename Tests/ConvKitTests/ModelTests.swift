@@ -162,6 +162,25 @@ import Testing
         let model = try singleLayerModel("Dense: 2", inputShape: [4])
         #expect(throws: ConvKitError.self) { try model.predict(Tensor(zeros: [3, 5])) }
     }
+
+    /// Training skips the input gradients nobody needs (Flatten(input) → Dense needs no dx, a
+    /// convolution on the input none) without changing any parameter gradient.
+    @Test func skippedInputGradientsLeaveParameterGradientsAlone() throws {
+        let model = try Model(sequential: [Flatten(), Dense(units: 5), Dense(units: 3)], inputShape: [4, 3, 2], seed: 1)
+        let conv = try Model(sequential: [Conv2D(filters: 4, kernelSize: 3, padding: .same), Flatten(), Dense(units: 3)],
+                             inputShape: [5, 5, 2], seed: 2)
+        for (m, shape) in [(model, [6, 4, 3, 2]), (conv, [6, 5, 5, 2])] {
+            let x = randomTensor(shape, seed: 3), dy = randomTensor([6, 3], seed: 4)
+            _ = try m.forward(x, training: true)
+            let full = try m.backward(dy)
+            let reference = m.trainableParameters.map(\.parameter.gradient)
+            _ = try m.forward(x, training: true)
+            let skipped = try m.backward(dy, inputGradient: false)
+            #expect(full.shape == shape && skipped.count == 0)
+            #expect(m.trainableParameters.map(\.parameter.gradient) == reference)
+            #expect(reference.allSatisfy { $0.scalars.contains { $0 != 0 } })
+        }
+    }
 }
 
 @Suite struct MisuseTests {

@@ -16,8 +16,8 @@ open class Layer {
     /// Set by `Model.inputGradient`: a training pass (caching for `backward`) that computes what
     /// inference computes — BatchNormalization uses its moving statistics, Dropout keeps all.
     var behavesAsInference = false
-    /// Set by `Model.backward(_:inputGradient: false)` on layers that read only the model input:
-    /// `backward` may then return an empty tensor instead of the input gradient.
+    /// Set by `Model.backward` on layers whose input gradients nobody needs (no parameter to
+    /// update before them): `backward` may then return empty tensors instead.
     var skipsInputGradient = false
 
     public init(name: String? = nil) { self.name = name }

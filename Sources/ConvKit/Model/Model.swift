@@ -157,7 +157,7 @@ public final class Model {
     /// Back-propagates the gradient of the loss with respect to the output of the last
     /// `forward(_, training: true)`; fills every parameter gradient and returns the gradient
     /// with respect to the input. With `inputGradient: false` (training, where nobody reads it)
-    /// the layers reading the model input skip that gradient and an empty tensor is returned.
+    /// layers skip every input gradient that no parameter needs, and an empty tensor is returned.
     @discardableResult
     public func backward(_ gradOutput: Tensor, inputGradient: Bool = true) throws -> Tensor {
         try backward(gradOutput, inputGradient: inputGradient, observe: nil)
@@ -172,13 +172,19 @@ public final class Model {
         guard gradOutput.shape == [batch] + outputShape else {
             throw ConvKitError("model '\(name)': output gradient has shape \(gradOutput.shape), expected \([batch] + outputShape)")
         }
+        // The gradient reaching a node is needed when a layer at or before it has parameters to
+        // update (or it is the input, when asked for): Flatten(input) → Dense needs no dx.
+        var needed: Set<ObjectIdentifier> = inputGradient ? [ObjectIdentifier(input)] : []
+        for node in nodes where node.layer!.trainableParameterCount > 0 || node.inputs.contains(where: { needed.contains(ObjectIdentifier($0)) }) {
+            needed.insert(ObjectIdentifier(node))
+        }
         var grads = [ObjectIdentifier(output): gradOutput]
         for node in nodes.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let layer = node.layer else { continue }
             observe?(layer, g)
-            layer.skipsInputGradient = !inputGradient && node.inputs.allSatisfy { $0 === input }
+            layer.skipsInputGradient = !node.inputs.contains { needed.contains(ObjectIdentifier($0)) }
             defer { layer.skipsInputGradient = false }
-            for (source, gradient) in zip(node.inputs, layer.backward(g)) where source !== input || inputGradient {
+            for (source, gradient) in zip(node.inputs, layer.backward(g)) where needed.contains(ObjectIdentifier(source)) {
                 let key = ObjectIdentifier(source)
                 if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
             }
