@@ -36,10 +36,11 @@ int convkit_conv_kernels_vectorized(void);
 
 #endif
 
-/// Winograd F(2×2, 3×3) (Lavin & Gray 2016) for one image of a 3×3, stride-1, undilated,
-/// ungrouped convolution: each 2×2 block of outputs costs 16 multiplies per channel pair
-/// instead of 36. `input` is the zero-padded image, with at least 2·⌈rows/2⌉ + 2 rows and
-/// 2·⌈columns/2⌉ + 2 columns; output pixel (y, x) reads input rows y…y+2, columns x…x+2.
+/// Winograd convolution (Lavin & Gray 2016) of one image for a 3×3, stride-1, undilated,
+/// ungrouped convolution: F(4×4, 3×3) forward (4× fewer multiplies than direct), F(3×3, 2×2)
+/// for the weight gradient (2.25× fewer). `input` is the zero-padded image, with at least
+/// 4·⌈rows/4⌉ + 2 rows and 4·⌈columns/4⌉ + 2 columns; output pixel (y, x) reads input rows
+/// y…y+2, columns x…x+2.
 typedef struct {
     const float *input;
     int64_t inputRowStride, inputPixelStride;
@@ -48,11 +49,12 @@ typedef struct {
     int64_t outputRowStride, outputPixelStride;
 } convkit_winograd_image;
 
-/// The kernel [3][3][channels][outputChannels] (HWIO) in the transformed domain,
-/// [16][channels][outputChannels]: the weights `convkit_winograd_forward` takes.
+/// The kernel [3][3][channels][outputChannels] (HWIO) in F(4×4, 3×3)'s transformed domain,
+/// [36][channels][outputChannels]: the weights `convkit_winograd_forward` takes.
 void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, int64_t outputChannels, float *transformed);
 
-/// Floats of scratch `convkit_winograd_forward` needs for an image `columns` outputs wide.
+/// Floats of scratch `convkit_winograd_forward` and `convkit_winograd_weight_gradient` need
+/// for an image `columns` outputs wide.
 int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels);
 
 /// output = bias + conv(input), then max(output, 0) when `relu` is set; `scratch` holds

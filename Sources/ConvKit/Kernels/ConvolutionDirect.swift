@@ -7,7 +7,7 @@ import CKernels
 /// The kernel walks rows of output pixels and a list of tap offsets, so ranks 1–3, strides,
 /// dilations and groups are all offsets and strides worked out here. The input gradient at
 /// stride 1 is the same kernel run over the padded output gradient with the kernel flipped.
-/// 3×3 stride-1 convolutions with enough channels run Winograd instead: F(2×2, 3×3) for the
+/// 3×3 stride-1 convolutions with enough channels run Winograd instead: F(4×4, 3×3) for the
 /// forward pass and the input gradient, F(3×3, 2×2) for the weight gradient.
 /// `portable: true` runs the plain C loops even on an AVX2 CPU, for the tests.
 enum ConvolutionDirect {
@@ -43,20 +43,20 @@ enum ConvolutionDirect {
         }
     }
 
-    /// True when Winograd F(2×2, 3×3) runs the convolution: 2-D, 3×3, stride 1, undilated,
+    /// True when Winograd runs the convolution: 2-D, 3×3, stride 1, undilated,
     /// ungrouped, and enough channels on both sides for its 16 GEMMs to beat the direct kernel.
     static func usesWinograd(_ g: ConvGeometry) -> Bool {
         g.rank == 2 && g.kernelSize == [1, 3, 3] && g.strides == [1, 1, 1] && g.dilations == [1, 1, 1] && g.groups == 1
             && g.inputChannels >= 8 && g.outputChannels >= 8
     }
 
-    /// 2.25× fewer multiplies than the direct kernel; the results differ from it by rounding
+    /// 4× fewer multiplies than the direct kernel; the results differ from it by rounding
     /// only (about 1e-6 of the output's scale).
     private static func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                                         _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, relu: Bool, portable: Bool) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
         let frame = PaddedFrame(source: g.inputSize, channels: cin, before: g.padBefore, geometry: g)
-        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin * cout)
+        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * cout)
         defer { transformed.deallocate() }
         convkit_winograd_transform_kernel(w, Int64(cin), Int64(cout), transformed)
         let scratchCount = Int(convkit_winograd_scratch_count(Int64(g.outputSize[2]), Int64(cin), Int64(cout)))
@@ -201,8 +201,8 @@ private struct PaddedFrame: Sendable {
         self.source = source; self.channels = channels; self.before = before
         size = (0..<3).map { axis in
             let reach = (g.outputSize[axis] - 1) * g.strides[axis] + (g.kernelSize[axis] - 1) * g.dilations[axis] + 1
-            // Winograd reads whole 4×4 tiles: one more zero row and column on odd sizes.
-            let tiles = ConvolutionDirect.usesWinograd(g) && axis > 0 ? 2 * ((g.outputSize[axis] + 1) / 2) + 2 : 0
+            // Winograd reads whole 6×6 tiles (4×4 outputs each): zeros past the edge.
+            let tiles = ConvolutionDirect.usesWinograd(g) && axis > 0 ? 4 * ((g.outputSize[axis] + 3) / 4) + 2 : 0
             return max(reach, before[axis] + source[axis], tiles)
         }
         var offsets = [Int64]()
