@@ -66,6 +66,29 @@ import Testing
         #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, portable: true), dwFast) < 1e-5, "portable kernel gradient")
     }
 
+    /// Max pooling keeps no argmax: the gradient goes to the first cell equal to the maximum, on
+    /// ties too, and overlapping windows add up. 9 channels: one vector of 8 and a tail.
+    @Test func maxPoolingRoutesToTheFirstMaximum() throws {
+        let c = 9
+        // Two 2×2 windows of a 2×4 image: [3 3; 1 2] (tie, first wins) and [5 0; 5 5].
+        let cells: [Float] = [3, 3, 5, 0, 1, 2, 5, 5]
+        let x = Tensor(shape: [1, 2, 4, c]) { cells[$0 / c] }
+        let g = try ConvGeometry(batch: 1, inputSize: [2, 4], inputChannels: c, outputChannels: c, kernelSize: [2, 2],
+                                 strides: [2, 2], dilations: [1, 1], padding: .valid, groups: c)
+        let y = Pooling.maxForward(x, geometry: g)
+        #expect(y.scalars == (0..<2 * c).map { $0 < c ? 3 : 5 })
+        let dy = Tensor(shape: [1, 1, 2, c]) { Float($0 + 1) }
+        let dx = Pooling.maxBackward(dy, input: x, output: y, geometry: g)
+        #expect(dx.scalars == (0..<8 * c).map { i in i / c == 0 ? Float(i % c + 1) : i / c == 2 ? Float(c + i % c + 1) : 0 })
+        // Overlapping windows (pool 2, stride 1) over [1, 4, 2]: both maxima are the middle cell.
+        let row = Tensor(shape: [1, 3, c]) { [1, 4, 2][$0 / c] }
+        let h = try ConvGeometry(batch: 1, inputSize: [3], inputChannels: c, outputChannels: c, kernelSize: [2],
+                                 strides: [1], dilations: [1], padding: .valid, groups: c)
+        let gradient = Pooling.maxBackward(Tensor(repeating: 1, shape: [1, 2, c]), input: row,
+                                           output: Pooling.maxForward(row, geometry: h), geometry: h)
+        #expect(gradient.scalars == (0..<3 * c).map { $0 / c == 1 ? 2 : 0 })
+    }
+
     @Test func convolutionGradientsAreAdjoint() throws {
         // ⟨conv(x), dy⟩ = ⟨x, backwardInput(dy)⟩ = ⟨w, backwardKernel(x, dy)⟩ for a bias-free convolution.
         let g = try ConvGeometry(batch: 2, inputSize: [7, 6], inputChannels: 3, outputChannels: 4, kernelSize: [3, 3],

@@ -2,47 +2,63 @@
 /// counts are the input's; kernel size is the pool size. Windows that hang over 'same'
 /// padding see only real cells: max ignores the padding, average divides by the real count.
 public enum Pooling {
-    /// Returns the pooled tensor and, for each output value, the flat input index of the
-    /// maximum (the first one on ties), which `maxBackward` routes the gradient to.
-    public static func maxForward(_ input: Tensor, geometry g: ConvGeometry) -> (output: Tensor, argmax: [Int32]) {
+    /// The maximum of each window. A NaN in a window makes its maximum NaN.
+    public static func maxForward(_ input: Tensor, geometry g: ConvGeometry) -> Tensor {
         let c = g.inputChannels
         var out = Tensor(repeating: -.infinity, shape: g.outputShape)
-        var argmax = [Int32](repeating: -1, count: out.count)
         input.scalars.withUnsafeBufferPointer { x in
             out.scalars.withUnsafeMutableBufferPointer { y in
-                argmax.withUnsafeMutableBufferPointer { am in
-                    let (xs, ys, ams) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!), SharedPointer(am.baseAddress!))
-                    forEachImageRange(g, values: x.count) { images in
-                        for n in images {
-                            let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                            g.forEachTap { o, _, i in
-                                let (src, dst) = (xBase + i * c, yBase + o * c)
-                                for ch in 0..<c {
-                                    // Selects rather than a branch; a window's first cell always wins (it may be −∞).
-                                    let v = xs.base[src + ch], take = v > ys.base[dst + ch] || ams.base[dst + ch] < 0
-                                    ys.base[dst + ch] = take ? v : ys.base[dst + ch]
-                                    ams.base[dst + ch] = take ? Int32(src + ch) : ams.base[dst + ch]
-                                }
-                            }
+                let (xs, ys) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
+                forEachImageRange(g, values: x.count) { images in
+                    for n in images {
+                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
+                        g.forEachTap { o, _, i in
+                            let (x, y) = (xs.base + xBase + i * c, ys.base + yBase + o * c)
+                            // A select, no argmax to keep: the loop vectorizes.
+                            for ch in 0..<c { let v = x[ch], best = y[ch]; y[ch] = v > best || v != v ? v : best }
                         }
                     }
                 }
             }
         }
-        return (out, argmax)
+        return out
     }
 
-    public static func maxBackward(_ gradOutput: Tensor, argmax: [Int32], inputShape: [Int]) -> Tensor {
-        var dx = Tensor(zeros: inputShape)
-        let batch = inputShape[0], perImage = argmax.count / max(batch, 1)
+    /// Routes each output gradient to the first cell of its window that holds the maximum
+    /// (`output`, from `maxForward` on `input`), as an argmax would, without storing one.
+    /// A window whose maximum is NaN passes no gradient.
+    public static func maxBackward(_ gradOutput: Tensor, input: Tensor, output: Tensor, geometry g: ConvGeometry) -> Tensor {
+        let c = g.inputChannels, vectorEnd = c / 8 * 8
+        var dx = Tensor(zeros: g.inputShape)
         dx.scalars.withUnsafeMutableBufferPointer { d in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
-                argmax.withUnsafeBufferPointer { am in
-                    let (ds, dys, ams) = (SharedPointer(d.baseAddress!), SharedPointer(dy.baseAddress!), SharedPointer(am.baseAddress!))
-                    // Every window's maximum lies in its own image, so images split across workers safely.
-                    Parallel.forEachChunk(batch, values: d.count) { images, _ in
-                        for o in (images.lowerBound * perImage)..<(images.upperBound * perImage) where ams.base[o] >= 0 {
-                            ds.base[Int(ams.base[o])] += dys.base[o]
+                input.scalars.withUnsafeBufferPointer { x in
+                    output.scalars.withUnsafeBufferPointer { y in
+                        let (ds, dys, xs, ys) = (SharedPointer(d.baseAddress!), SharedPointer(dy.baseAddress!),
+                                                 SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
+                        forEachImageRange(g, values: d.count) { images in
+                            // 1 where the current window's maximum has had its gradient, per channel.
+                            let routed = UnsafeMutablePointer<Float>.allocate(capacity: c)
+                            defer { routed.deallocate() }
+                            var window = -1
+                            for n in images {
+                                let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
+                                g.forEachTap { o, _, i in
+                                    if o != window { window = o; routed.initialize(repeating: 0, count: c) }
+                                    let (x, y) = (UnsafePointer(xs.base + xBase + i * c), UnsafePointer(ys.base + yBase + o * c))
+                                    let (dx, gradient) = (ds.base + xBase + i * c, UnsafePointer(dys.base + yBase + o * c))
+                                    for ch in stride(from: 0, to: vectorEnd, by: 8) {
+                                        let done = routed.vector8(at: ch)
+                                        let hit = (x.vector8(at: ch) .== y.vector8(at: ch)) .& (done .== 0)
+                                        dx.store(dx.vector8(at: ch) + Vector8().replacing(with: gradient.vector8(at: ch), where: hit), at: ch)
+                                        routed.store(done.replacing(with: 1, where: hit), at: ch)
+                                    }
+                                    for ch in vectorEnd..<c where routed[ch] == 0 && x[ch] == y[ch] {
+                                        dx[ch] += gradient[ch]; routed[ch] = 1
+                                    }
+                                }
+                                window = -1
+                            }
                         }
                     }
                 }

@@ -5,8 +5,7 @@ open class PoolingLayer: Layer {
     public let rank: Int, mode: Mode
     public let poolSize: SpatialSize, strides: SpatialSize?, padding: Padding
     private var geometry: ConvGeometry?
-    private var argmax: [Int32] = []
-    private var cachedInputShape: [Int] = []
+    private var cachedInput = Tensor(zeros: [0]), cachedOutput = Tensor(zeros: [0])
 
     public init(rank: Int, mode: Mode, poolSize: SpatialSize = 2, strides: SpatialSize? = nil,
                 padding: Padding = .valid, name: String? = nil) {
@@ -31,8 +30,8 @@ open class PoolingLayer: Layer {
         var g = geometry!; g.batch = inputs[0].shape[0]
         switch mode {
         case .max:
-            let (y, positions) = Pooling.maxForward(inputs[0], geometry: g)
-            if training { argmax = positions; cachedInputShape = inputs[0].shape }
+            let y = Pooling.maxForward(inputs[0], geometry: g)
+            if training { cachedInput = inputs[0]; cachedOutput = y }
             return y
         case .average:
             return Pooling.averageForward(inputs[0], geometry: g)
@@ -42,7 +41,7 @@ open class PoolingLayer: Layer {
     open override func backward(_ gradOutput: Tensor) -> [Tensor] {
         var g = geometry!; g.batch = gradOutput.shape[0]
         switch mode {
-        case .max: return [Pooling.maxBackward(gradOutput, argmax: argmax, inputShape: cachedInputShape)]
+        case .max: return [Pooling.maxBackward(gradOutput, input: cachedInput, output: cachedOutput, geometry: g)]
         case .average: return [Pooling.averageBackward(gradOutput, geometry: g)]
         }
     }
