@@ -26,10 +26,12 @@ quick: build
 experiments: build
 	for e in seed000 seed001 seed002 seed003; do .build/release/convkit experiment $$e || exit 1; done
 
-# ConvKit against its peers, side by side (installs tensorflow-cpu and python3-torch once).
+# ConvKit against its peers, side by side (installs tensorflow-cpu and python3-torch once);
+# then conv-model training alone, for each one's peak memory.
 bench: build
 	bash scripts/install-peers.sh
 	.build/release/convkit bench --peers --rounds 2 --json bench.json
+	.build/release/convkit bench --peers --rounds 2 --only conv_model/train --json bench-memory.json
 
 # Data-parallel scaling: 1 process against 2 and 4 MPI ranks (BENCHMARKS.md; about 8 minutes).
 bench-mpi: build

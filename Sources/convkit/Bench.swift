@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run the peers' equivalents (bench/peers/) in the same invocation, interleaved, and print ratios.") var peers = false
     @Option(help: "Rounds of ConvKit and peer runs, interleaved (A B A B); the best of each counts.") var rounds = 2
     @Option(help: "Write the table as JSON to this file.") var json: String?
-    @Option(help: "Only ConvKit's workloads whose name starts with this (conv_model/train, conv2d…); peers still run all theirs.") var only: String?
+    @Option(help: "Only the workloads whose name starts with this (conv_model/train, conv2d…), for ConvKit and the peers; adds each one's peak memory.") var only: String?
     @Option(help: "The machine's FMA peak in GFLOP/s; adds a % of peak column (e.g. 196 for 2 AVX2 Zen 3 cores).") var peak: Double?
 
     /// Peer name, label, and the Python that has its framework: Keras from pip (the python3
@@ -34,30 +34,42 @@ struct Bench: ParsableCommand {
                 for (peer, label, python) in Bench.peers {
                     Console.line("Round \(round): \(label)…")
                     for (workload, value) in try runPeer(python, "\(root)/bench/peers/\(peer)_bench.py", steps: steps, repeats: repeats) {
-                        theirs[peer, default: [:]][workload] = max(value, theirs[peer]?[workload] ?? 0)
+                        // Throughput: the best round; peak memory: the lowest.
+                        let earlier = theirs[peer]?[workload]
+                        theirs[peer, default: [:]][workload] = workload == "peak_memory" ? min(value, earlier ?? value) : max(value, earlier ?? 0)
                     }
                 }
             }
         }
+        if only != nil {
+            // The process's peak resident memory over the workloads asked for: with
+            // `--only conv_model/train`, training the conv model.
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            ours["peak_memory"] = Benchmark.Result(workload: "peak_memory", value: Double(usage.ru_maxrss) / 1024, unit: "MB")
+        }
         let order = ["conv_model/train", "pool_model/train", "dense_model/train", "conv_model/infer",
-                     "conv2d_64_32/forward", "conv2d_64_32/forward_backward"]
+                     "conv2d_64_32/forward", "conv2d_64_32/forward_backward", "peak_memory"]
         var rows = [[String: Any]]()
         Console.line("\n" + ["workload".padding(toLength: 32, withPad: " ", startingAt: 0), "ConvKit".leftPad(10),
                              peers ? Bench.peers.map { $0.1.leftPad(10) }.joined() + "ratio".leftPad(8) : "", "  unit"].joined())
         for workload in order {
             guard let r = ours[workload] else { continue }
             let peerValues = theirs.compactMapValues { $0[workload] }
-            let bestPeer = peerValues.values.max()
+            // For memory the best peer is the lowest, and the ratio is theirs over ours (above 1: less).
+            let lowerIsBetter = workload == "peak_memory"
+            let bestPeer = lowerIsBetter ? peerValues.values.min() : peerValues.values.max()
+            let ratio = bestPeer.map { lowerIsBetter ? $0 / r.value : r.value / $0 }
             var line = workload.padding(toLength: 32, withPad: " ", startingAt: 0) + String(format: "%10.1f", r.value)
             if peers {
                 for (peer, _, _) in Bench.peers { line += peerValues[peer].map { String(format: "%10.1f", $0) } ?? "         –" }
-                line += bestPeer.map { String(format: "%7.2f×", r.value / $0) } ?? "       –"
+                line += ratio.map { String(format: "%7.2f×", $0) } ?? "       –"
             }
             line += "  \(r.unit)"
             if let peak, r.unit == "GFLOP/s" { line += String(format: " (%.0f%% of %.0f peak)", 100 * r.value / peak, peak) }
             Console.line(line)
             var row: [String: Any] = ["workload": workload, "convkit": r.value, "unit": r.unit, "peers": peerValues]
-            if let bestPeer { row["ratio_vs_best_peer"] = r.value / bestPeer }
+            if let ratio { row["ratio_vs_best_peer"] = ratio }
             rows.append(row)
         }
         if let json {
@@ -72,7 +84,7 @@ struct Bench: ParsableCommand {
     private func runPeer(_ python: String, _ script: String, steps: Int, repeats: Int) throws -> [String: Double] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "\(steps)", "\(repeats)"]
+        process.arguments = [python, script, "\(steps)", "\(repeats)"] + (only.map { [$0] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()

@@ -4,9 +4,10 @@
 timed the same way (two warm-up steps, best mean of REPEATS runs of STEPS steps).
 Prints one JSON object {workload: value}. Installs tensorflow-cpu with pip if missing.
 
-Run: python3 bench/peers/keras_bench.py STEPS REPEATS
+Run: python3 bench/peers/keras_bench.py STEPS REPEATS [ONLY]
+(ONLY: a workload-name prefix; the JSON then also holds the process's peak_memory in MB.)
 """
-import json, os, subprocess, sys, time
+import json, os, resource, subprocess, sys, time
 try:
     import keras  # noqa: F401
 except ImportError:
@@ -20,6 +21,7 @@ from keras_layers import keras_model
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 STEPS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
+ONLY = sys.argv[3] if len(sys.argv) > 3 else ""  # run only the workloads whose name starts with this
 BATCH = 128
 
 def best(fn):
@@ -38,8 +40,9 @@ results = {}
 for name, file in [("conv_model", "seed003-conv"), ("pool_model", "seed003-conv-maxpool"), ("dense_model", "seed003-dense")]:
     _, model = keras_model(os.path.join(ROOT, "models", file + ".yaml"))
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy")
-    results[f"{name}/train"] = BATCH / best(lambda: model.train_on_batch(x, y))
-    if name == "conv_model":
+    if f"{name}/train".startswith(ONLY):
+        results[f"{name}/train"] = BATCH / best(lambda: model.train_on_batch(x, y))
+    if name == "conv_model" and "conv_model/infer".startswith(ONLY):
         results["conv_model/infer"] = BATCH / best(lambda: model.predict_on_batch(x))
 
 flops = 2.0 * 128 * 28 * 28 * 32 * (3 * 3 * 64)
@@ -47,7 +50,8 @@ layer = keras.layers.Conv2D(32, 3, padding="same")
 inp = tf.constant(rng.random((BATCH, 28, 28, 64), dtype=np.float32))
 layer.build(inp.shape)
 forward = tf.function(lambda t: layer(t))
-results["conv2d_64_32/forward"] = flops / best(lambda: forward(inp).numpy()) / 1e9
+if "conv2d_64_32/forward".startswith(ONLY):
+    results["conv2d_64_32/forward"] = flops / best(lambda: forward(inp).numpy()) / 1e9
 
 @tf.function
 def forward_backward(t):
@@ -56,5 +60,8 @@ def forward_backward(t):
         out = tf.reduce_sum(layer(t))
     return tape.gradient(out, [t] + layer.trainable_variables)
 
-results["conv2d_64_32/forward_backward"] = 3 * flops / best(lambda: [g.numpy() for g in forward_backward(inp)]) / 1e9
+if "conv2d_64_32/forward_backward".startswith(ONLY):
+    results["conv2d_64_32/forward_backward"] = 3 * flops / best(lambda: [g.numpy() for g in forward_backward(inp)]) / 1e9
+if ONLY and results:  # peak memory only says something about the workloads asked for
+    results["peak_memory"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(results))

@@ -4,9 +4,10 @@ model at batch 128 (img/s) and the Conv2D 64→32 3×3 layer forward (GFLOP/s), 
 Benchmark.swift. The ONNX files are exported by onnx_export.py with Debian's PyTorch.
 Prints one JSON object {workload: value}. Installs onnxruntime with pip if missing.
 
-Run: python3 bench/peers/onnxruntime_bench.py STEPS REPEATS
+Run: python3 bench/peers/onnxruntime_bench.py STEPS REPEATS [ONLY]
+(ONLY: a workload-name prefix; the JSON then also holds the process's peak_memory in MB.)
 """
-import json, os, subprocess, sys, tempfile, time
+import json, os, resource, subprocess, sys, tempfile, time
 try:
     import onnxruntime  # noqa: F401
 except ImportError:
@@ -15,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 STEPS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
+ONLY = sys.argv[3] if len(sys.argv) > 3 else ""  # run only the workloads whose name starts with this
 here = os.path.dirname(os.path.abspath(__file__))
 
 def best(fn):
@@ -33,10 +35,15 @@ with tempfile.TemporaryDirectory() as folder:
     model = ort.InferenceSession(os.path.join(folder, "conv_model.onnx"), providers=["CPUExecutionProvider"])
     x = rng.random((128, 28, 28, 1), dtype=np.float32)
     name = model.get_inputs()[0].name
-    results = {"conv_model/infer": 128 / best(lambda: model.run(None, {name: x}))}
+    results = {}
+    if "conv_model/infer".startswith(ONLY):
+        results["conv_model/infer"] = 128 / best(lambda: model.run(None, {name: x}))
     layer = ort.InferenceSession(os.path.join(folder, "conv2d.onnx"), providers=["CPUExecutionProvider"])
     inp = rng.random((128, 64, 28, 28), dtype=np.float32)
     lname = layer.get_inputs()[0].name
     flops = 2.0 * 128 * 28 * 28 * 32 * (3 * 3 * 64)
-    results["conv2d_64_32/forward"] = flops / best(lambda: layer.run(None, {lname: inp})) / 1e9
+    if "conv2d_64_32/forward".startswith(ONLY):
+        results["conv2d_64_32/forward"] = flops / best(lambda: layer.run(None, {lname: inp})) / 1e9
+if ONLY and results:  # peak memory only says something about the workloads asked for
+    results["peak_memory"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(results))

@@ -7,6 +7,10 @@ public enum Benchmark {
         public var workload: String
         public var value: Double
         public var unit: String
+
+        public init(workload: String, value: Double, unit: String) {
+            self.workload = workload; self.value = value; self.unit = unit
+        }
     }
 
     /// The seed-003 model files, relative to the repository root.
