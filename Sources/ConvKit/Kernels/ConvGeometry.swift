@@ -42,7 +42,7 @@ public struct ConvGeometry: Equatable, Sendable {
     public var inputPixels: Int { inputSize.reduce(1, *) }
     public var outputPixels: Int { outputSize.reduce(1, *) }
     public var kernelTaps: Int { kernelSize.reduce(1, *) }
-    /// Columns of one im2col row: taps × input channels of a group.
+    /// Length of one patch row (the strided input gradient's GEMM): taps × input channels of a group.
     public var patchLength: Int { kernelTaps * inputChannelsPerGroup }
     public var inputShape: [Int] { [batch] + inputSize.suffix(rank) + [inputChannels] }
     public var outputShape: [Int] { [batch] + outputSize.suffix(rank) + [outputChannels] }
