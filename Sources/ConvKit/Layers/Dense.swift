@@ -44,25 +44,22 @@ public final class Dense: Layer {
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         let inFeatures = cachedInput.shape.last!, rows = cachedInput.count / inFeatures
-        var dx = Tensor(zeros: skipsInputGradient ? [0] : cachedInput.shape)
-        dz.scalars.withUnsafeBufferPointer { dzp in
-            kernel.value.scalars.withUnsafeBufferPointer { w in
-                if !skipsInputGradient {
-                    dx.scalars.withUnsafeMutableBufferPointer { d in
-                        GEMM.multiply(transposeB: true, m: rows, n: inFeatures, k: units, a: dzp.baseAddress!, lda: units,
-                                      b: w.baseAddress!, ldb: units, c: d.baseAddress!, ldc: inFeatures)
-                    }
+        let dx = skipsInputGradient ? Tensor(zeros: [0]) : Tensor(shape: cachedInput.shape) { d in
+            dz.scalars.withUnsafeBufferPointer { dzp in
+                kernel.value.scalars.withUnsafeBufferPointer { w in
+                    GEMM.multiply(transposeB: true, m: rows, n: inFeatures, k: units, a: dzp.baseAddress!, lda: units,
+                                  b: w.baseAddress!, ldb: units, c: d.baseAddress!, ldc: inFeatures)
                 }
             }
-            if updates(kernel) {
-                var dw = Tensor(zeros: kernel.value.shape)
+        }
+        if updates(kernel) {
+            kernel.gradient = Tensor(shape: kernel.value.shape) { d in
                 cachedInput.scalars.withUnsafeBufferPointer { x in
-                    dw.scalars.withUnsafeMutableBufferPointer { d in
+                    dz.scalars.withUnsafeBufferPointer { dzp in
                         GEMM.multiply(transposeA: true, m: inFeatures, n: units, k: rows, a: x.baseAddress!, lda: inFeatures,
                                       b: dzp.baseAddress!, ldb: units, c: d.baseAddress!, ldc: units)
                     }
                 }
-                kernel.gradient = dw
             }
         }
         if let bias, updates(bias) { bias.gradient = Convolution.backwardBias(dz) }

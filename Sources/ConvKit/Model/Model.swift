@@ -175,7 +175,8 @@ public final class Model {
         // The gradient reaching a node is needed when a layer at or before it has parameters to
         // update (or it is the input, when asked for): Flatten(input) → Dense needs no dx.
         var needed: Set<ObjectIdentifier> = inputGradient ? [ObjectIdentifier(input)] : []
-        for node in nodes where node.layer!.trainableParameterCount > 0 || node.inputs.contains(where: { needed.contains(ObjectIdentifier($0)) }) {
+        for node in nodes where node.layer!.parameters.contains(where: node.layer!.updates)
+            || node.inputs.contains(where: { needed.contains(ObjectIdentifier($0)) }) {
             needed.insert(ObjectIdentifier(node))
         }
         var grads = [ObjectIdentifier(output): gradOutput]
