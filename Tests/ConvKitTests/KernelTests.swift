@@ -114,6 +114,23 @@ import Testing
         }
     }
 
+    /// Products large enough to be split across workers, by rows (m ≥ n) and by columns,
+    /// against the same product in one call.
+    @Test(arguments: [(300, 40), (40, 300)])
+    func gemmSplitMatchesOneCall(m: Int, n: Int) {
+        let k = 900
+        #expect(2 * m * n * k >= GEMM.parallelThreshold)
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = randomTensor([m * k], seed: 24).scalars, b = randomTensor([k * n], seed: 25).scalars
+            var split = randomTensor([m * n], seed: 26).scalars, whole = split
+            GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
+                          b: b, ldb: tb ? k : n, beta: 2, c: &split, ldc: n)
+            GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
+                          b: b, ldb: tb ? k : n, beta: 2, c: &whole, ldc: n, parallel: false)
+            #expect(relativeError(Tensor(shape: [m * n], scalars: split), Tensor(shape: [m * n], scalars: whole)) < 1e-6)
+        }
+    }
+
     @Test func geometryFollowsKerasOutputSizes() throws {
         func out(_ n: Int, _ k: Int, _ s: Int, _ d: Int, _ p: Padding) throws -> Int {
             try ConvGeometry(batch: 1, inputSize: [n], inputChannels: 1, outputChannels: 1, kernelSize: [k],

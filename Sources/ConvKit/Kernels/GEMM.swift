@@ -6,8 +6,10 @@ public enum GEMM {
     /// Products smaller than this run on one thread: waking a second one costs 50–200 µs.
     static let parallelThreshold = 20_000_000
 
-    /// With `parallel`, a large product is split by rows of C over ConvKit's workers (rows are
-    /// independent, so no reduction is needed); kernels that already run inside a worker pass
+    /// With `parallel`, a large product is split over ConvKit's workers along the longer side
+    /// of C, rows or columns (each part is independent, so no reduction is needed). Each worker
+    /// packs the whole of the other operand, so splitting the longer side packs the smaller one
+    /// twice: for Dense at batch 128, C's columns. Kernels that already run inside a worker pass
     /// `parallel: false`.
     public static func multiply(
         transposeA: Bool = false, transposeB: Bool = false,
@@ -19,13 +21,22 @@ public enum GEMM {
         parallel: Bool = true
     ) {
         if m == 0 || n == 0 { return }
-        if parallel && Parallel.workers > 1 && m >= 2 * Parallel.workers && 2 * m * n * k >= parallelThreshold {
+        if parallel && Parallel.workers > 1 && max(m, n) >= 2 * Parallel.workers && 2 * m * n * k >= parallelThreshold {
             let (sa, sb, sc) = (SharedPointer(a), SharedPointer(b), SharedPointer(c))
-            Parallel.forEachChunk(m) { rows, _ in
-                let aStart = transposeA ? rows.lowerBound : rows.lowerBound * lda
-                multiply(transposeA: transposeA, transposeB: transposeB, m: rows.count, n: n, k: k, alpha: alpha,
-                         a: sa.base + aStart, lda: lda, b: sb.base, ldb: ldb, beta: beta,
-                         c: sc.base + rows.lowerBound * ldc, ldc: ldc, parallel: false)
+            if m >= n {
+                Parallel.forEachChunk(m) { rows, _ in
+                    let aStart = transposeA ? rows.lowerBound : rows.lowerBound * lda
+                    multiply(transposeA: transposeA, transposeB: transposeB, m: rows.count, n: n, k: k, alpha: alpha,
+                             a: sa.base + aStart, lda: lda, b: sb.base, ldb: ldb, beta: beta,
+                             c: sc.base + rows.lowerBound * ldc, ldc: ldc, parallel: false)
+                }
+            } else {
+                Parallel.forEachChunk(n) { columns, _ in
+                    let bStart = transposeB ? columns.lowerBound * ldb : columns.lowerBound
+                    multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: columns.count, k: k, alpha: alpha,
+                             a: sa.base, lda: lda, b: sb.base + bStart, ldb: ldb, beta: beta,
+                             c: sc.base + columns.lowerBound, ldc: ldc, parallel: false)
+                }
             }
             return
         }

@@ -35,10 +35,14 @@ enum Parallel {
         useSingleThreadedBLAS()
         let n = min(workers, count)
         guard n > 1 else { body(0..<count, 0); return }
-        DispatchQueue.concurrentPerform(iterations: n) { w in
-            body((count * w / n)..<(count * (w + 1) / n), w)
-        }
+        let chunk: @Sendable (Int) -> Void = { w in body((count * w / n)..<(count * (w + 1) / n), w) }
+        if pool.run(chunks: n, chunk) { return }
+        DispatchQueue.concurrentPerform(iterations: n, execute: chunk)
     }
+
+    /// Spinning workers for `forEachChunk`; a nested call, or one from another thread while
+    /// the pool is busy, goes to Dispatch instead.
+    private static let pool = WorkerPool(threads: workers)
 }
 
 /// A pointer that crosses into worker closures; each worker touches its own part.
@@ -46,4 +50,8 @@ struct SharedPointer<T>: @unchecked Sendable {
     let base: UnsafeMutablePointer<T>
     init(_ base: UnsafeMutablePointer<T>) { self.base = base }
     init(_ base: UnsafePointer<T>) { self.base = UnsafeMutablePointer(mutating: base) }
+    subscript(index: Int) -> T {
+        get { base[index] }
+        nonmutating set { base[index] = newValue }
+    }
 }

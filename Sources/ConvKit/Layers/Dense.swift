@@ -26,11 +26,14 @@ public final class Dense: Layer {
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0], inFeatures = x.shape.last!, rows = x.count / inFeatures
-        var z = Tensor(zeros: x.shape.dropLast() + [units])
-        if let bias { for r in 0..<rows { for j in 0..<units { z.scalars[r * units + j] = bias.value.scalars[j] } } }
-        x.scalars.withUnsafeBufferPointer { a in
-            kernel.value.scalars.withUnsafeBufferPointer { w in
-                z.scalars.withUnsafeMutableBufferPointer { c in
+        let z = Tensor(shape: x.shape.dropLast() + [units]) { c in
+            if let bias {
+                bias.value.scalars.withUnsafeBufferPointer { b in
+                    for r in 0..<rows { (c.baseAddress! + r * units).update(from: b.baseAddress!, count: units) }
+                }
+            }
+            x.scalars.withUnsafeBufferPointer { a in
+                kernel.value.scalars.withUnsafeBufferPointer { w in
                     GEMM.multiply(m: rows, n: units, k: inFeatures, a: a.baseAddress!, lda: inFeatures,
                                   b: w.baseAddress!, ldb: units, beta: useBias ? 1 : 0, c: c.baseAddress!, ldc: units)
                 }

@@ -52,6 +52,12 @@ func applyDecoupledDecay(_ p: Parameter, _ decay: WeightDecay, _ lr: Float) {
     }
 }
 
+/// Runs an element-wise update over `0..<count` in slices across the cores (each element's
+/// arithmetic is the same however it is sliced).
+func forEachSlice(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
+    Parallel.forEachChunk(count, values: count) { slice, _ in body(slice) }
+}
+
 /// Keras' SGD: `v ← μ·v − lr·g; w ← w + v`, or with Nesterov `w ← w + μ·v − lr·g`.
 public final class SGD: Optimizer {
     public var schedule: any LearningRateSchedule
@@ -74,15 +80,22 @@ public final class SGD: Optimizer {
             applyDecoupledDecay(p, weightDecay, lr)
             // Pointer loops: indexing `p.value.scalars` element by element checked uniqueness
             // each time (16% of a dense-model step).
+            let (momentum, nesterov, count) = (momentum, nesterov, g.count)
             p.value.scalars.withUnsafeMutableBufferPointer { w in
-                if momentum == 0 {
-                    for i in 0..<g.count { w[i] -= lr * g[i] }
-                    return
-                }
-                velocity[key, default: [Float](repeating: 0, count: g.count)].withUnsafeMutableBufferPointer { v in
-                    for i in 0..<g.count {
-                        v[i] = momentum * v[i] - lr * g[i]
-                        w[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i]
+                g.withUnsafeBufferPointer { g in
+                    let (w, g) = (SharedPointer(w.baseAddress!), SharedPointer(g.baseAddress!))
+                    if momentum == 0 {
+                        forEachSlice(count) { for i in $0 { w[i] -= lr * g[i] } }
+                        return
+                    }
+                    velocity[key, default: [Float](repeating: 0, count: count)].withUnsafeMutableBufferPointer { v in
+                        let v = SharedPointer(v.baseAddress!)
+                        forEachSlice(count) { slice in
+                            for i in slice {
+                                v[i] = momentum * v[i] - lr * g[i]
+                                w[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i]
+                            }
+                        }
                     }
                 }
             }
@@ -124,13 +137,20 @@ public final class Adam: Optimizer {
             let g = gradientWithDecay(p, weightDecay)
             applyDecoupledDecay(p, weightDecay, lr)
             var (m, v) = moments.removeValue(forKey: key) ?? ([Float](repeating: 0, count: g.count), [Float](repeating: 0, count: g.count))
+            let (beta1, beta2, epsilon, count) = (beta1, beta2, epsilon, g.count)
             p.value.scalars.withUnsafeMutableBufferPointer { w in
                 m.withUnsafeMutableBufferPointer { m in
                     v.withUnsafeMutableBufferPointer { v in
-                        for i in 0..<g.count {
-                            m[i] += (g[i] - m[i]) * (1 - beta1)
-                            v[i] += (g[i] * g[i] - v[i]) * (1 - beta2)
-                            w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
+                        g.withUnsafeBufferPointer { g in
+                            let (w, m, v, g) = (SharedPointer(w.baseAddress!), SharedPointer(m.baseAddress!),
+                                                SharedPointer(v.baseAddress!), SharedPointer(g.baseAddress!))
+                            forEachSlice(count) { slice in
+                                for i in slice {
+                                    m[i] += (g[i] - m[i]) * (1 - beta1)
+                                    v[i] += (g[i] * g[i] - v[i]) * (1 - beta2)
+                                    w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
+                                }
+                            }
                         }
                     }
                 }
