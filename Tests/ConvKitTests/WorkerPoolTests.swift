@@ -61,4 +61,14 @@ import Testing
         let counted = total.load(ordering: .relaxed)
         #expect(counted == 8 * 200 * 1000)
     }
+
+    /// Workers claiming items from a shared counter cover every item exactly once.
+    @Test func claimedItemsCoverEveryItemOnce() {
+        let counts = Counts(1000)
+        counts.values.withUnsafeMutableBufferPointer { buffer in
+            let slots = SharedPointer(buffer.baseAddress!)
+            Parallel.forEachClaimedItem(1000) { items, _ in for item in items { slots[item] += 1 } }
+        }
+        #expect(counts.values == Array(repeating: 1, count: 1000))
+    }
 }

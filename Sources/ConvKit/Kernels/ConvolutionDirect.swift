@@ -34,7 +34,7 @@ enum ConvolutionDirect {
         let frame = PaddedFrame(g)
         let (ws, ys, bs) = (SharedPointer(w), SharedPointer(y), bias.map { SharedPointer($0) })
         let og = g.outputChannelsPerGroup
-        frame.forEachImage(batch: g.batch, of: x) { n, padded, _, _ in
+        frame.forEachImage(batch: g.batch, of: x, balanced: true) { n, padded, _, _ in
             for group in 0..<g.groups {
                 frame.forEachPlane(g, group: group, image: padded, output: ys.base + n * g.outputPixels * g.outputChannels) { rows, output in
                     convkit_conv_rows_forward(&rows, ws.base + group * og, bs.map { $0.base + group * og }, output, relu ? 1 : 0,
@@ -97,7 +97,7 @@ enum ConvolutionDirect {
         defer { transformed.deallocate() }
         convkit_winograd_transform_kernel(w, Int64(cin), Int64(cout), transformed)
         let (us, ys, bs) = (SharedPointer(transformed), SharedPointer(y), bias.map { SharedPointer($0) })
-        frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g)) { n, padded, _, scratch in
+        frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g), balanced: true) { n, padded, _, scratch in
             var image = winogradImage(padded, frame, g)
             convkit_winograd_forward(&image, us.base, bs?.base, ys.base + n * g.outputPixels * cout, relu ? 1 : 0, scratch,
                                      portable ? 1 : 0)
@@ -179,17 +179,19 @@ private struct PaddedFrame: Sendable {
 
     /// Splits the batch across the workers. Each fills its own frame (border zeroed once) with
     /// image `n` of `images` and calls `body(n, frame, worker, scratch)`, with `scratch` floats
-    /// of its own.
-    func forEachImage(batch: Int, of images: UnsafePointer<Float>, scratch scratchCount: Int = 0,
+    /// of its own. With `balanced`, each worker takes the next image when it finishes one (a
+    /// core slowed by the VM then does fewer); without it, worker w always gets the same
+    /// images, which per-worker sums need to come out the same on every run.
+    func forEachImage(batch: Int, of images: UnsafePointer<Float>, scratch scratchCount: Int = 0, balanced: Bool = false,
                       _ body: @Sendable (Int, UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) {
         let (sourcePointer, imageSize, count) = (SharedPointer(images), source.reduce(1, *) * channels, size.reduce(1, *) * channels)
-        Parallel.forEachChunk(batch) { range, worker in
+        @Sendable func work(_ images: some Sequence<Int>, _ worker: Int) {
             let frame = UnsafeMutablePointer<Float>.allocate(capacity: count)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchCount, 1))
             defer { frame.deallocate(); scratch.deallocate() }
             frame.initialize(repeating: 0, count: count)
             let rowLength = source[2] * channels
-            for n in range {
+            for n in images {
                 let image = sourcePointer.base + n * imageSize
                 for z in 0..<source[0] { for y in 0..<source[1] {
                     let target = frame + (((z + before[0]) * size[1] + y + before[1]) * size[2] + before[2]) * channels
@@ -197,6 +199,11 @@ private struct PaddedFrame: Sendable {
                 }}
                 body(n, frame, worker, scratch)
             }
+        }
+        if balanced {
+            Parallel.forEachClaimedItem(batch) { images, worker in work(images, worker) }
+        } else {
+            Parallel.forEachChunk(batch) { images, worker in work(images, worker) }
         }
     }
 

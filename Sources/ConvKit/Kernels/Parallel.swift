@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import Synchronization
 
 /// Splits work over the batch across the cores: the fastest CPU convolution libraries
 /// thread over the batch first, which needs no synchronisation inside a layer.
@@ -40,9 +41,29 @@ enum Parallel {
         DispatchQueue.concurrentPerform(iterations: n, execute: chunk)
     }
 
+    /// Runs `body(items, worker)` on up to `workers` workers, where `items` hands each worker
+    /// the next unclaimed index of `0..<count` whenever it asks: a worker on a core the VM
+    /// slows down takes fewer. Only for work without per-worker sums, which need
+    /// `forEachChunk`'s fixed ranges to come out the same on every run.
+    static func forEachClaimedItem(_ count: Int, _ body: @Sendable (ClaimedItems, Int) -> Void) {
+        let counter = ClaimedItems.Counter()
+        forEachChunk(min(workers, count)) { _, worker in body(ClaimedItems(counter: counter, count: count), worker) }
+    }
+
     /// Spinning workers for `forEachChunk`; a nested call, or one from another thread while
     /// the pool is busy, goes to Dispatch instead.
     private static let pool = WorkerPool(threads: workers)
+}
+
+/// The indices a worker claims from a counter shared with the other workers, until none are left.
+struct ClaimedItems: Sequence, IteratorProtocol {
+    final class Counter: Sendable { let claimed = Atomic<Int>(0) }
+    let counter: Counter, count: Int
+
+    mutating func next() -> Int? {
+        let item = counter.claimed.wrappingAdd(1, ordering: .relaxed).oldValue
+        return item < count ? item : nil
+    }
 }
 
 /// A pointer that crosses into worker closures; each worker touches its own part.
