@@ -7,7 +7,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
+.PHONY: deps build run quick experiments summaries bench bench-dense-bound bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,12 @@ bench: build
 	bash scripts/install-peers.sh
 	.build/release/convkit bench --peers --rounds 2 --json bench.json
 	.build/release/convkit bench --peers --rounds 2 --only conv_model/train --json bench-memory.json
+
+# The dense model's training step with only its sgemm calls, next to ConvKit's whole step:
+# the ceiling OpenBLAS sets on dense training (BENCHMARKS.md).
+bench-dense-bound: build
+	cc -O2 bench/bounds/dense_gemm_step.c -o .build/dense-gemm-step $$(pkg-config --cflags --libs openblas) -lpthread
+	for i in 1 2 3; do .build/dense-gemm-step; .build/release/convkit bench --only dense_model/train | grep '^dense'; done
 
 # Data-parallel scaling: 1 process against 2 and 4 MPI ranks (BENCHMARKS.md; about 8 minutes).
 bench-mpi: build
