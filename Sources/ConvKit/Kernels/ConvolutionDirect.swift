@@ -185,7 +185,7 @@ private struct PaddedFrame: Sendable {
     func forEachImage(batch: Int, of images: UnsafePointer<Float>, scratch scratchCount: Int = 0, balanced: Bool = false,
                       _ body: @Sendable (Int, UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) {
         let (sourcePointer, imageSize, count) = (SharedPointer(images), source.reduce(1, *) * channels, size.reduce(1, *) * channels)
-        @Sendable func work(_ images: some Sequence<Int>, _ worker: Int) {
+        @Sendable func work(_ images: any Sequence<Int>, _ worker: Int) {
             let frame = UnsafeMutablePointer<Float>.allocate(capacity: count)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchCount, 1))
             defer { frame.deallocate(); scratch.deallocate() }
