@@ -73,6 +73,50 @@ import Testing
         #expect(abs(three[0] - 0.97) < 1e-5)
     }
 
+    /// `backward(_:applying:)` makes SGD's plain step inside Dense's weight-gradient product;
+    /// the weights must come out as `backward` followed by `apply` leaves them.
+    @Test(arguments: ["sgd", "sgd coupled decay", "sgd decoupled decay", "sgd momentum", "adam"])
+    func foldedStepsMatchSeparateSteps(_ name: String) throws {
+        func optimizer() -> any Optimizer {
+            switch name {
+            case "sgd": SGD(learningRate: 0.05)
+            case "sgd coupled decay": SGD(learningRate: 0.05, weightDecay: .coupled(0.1))
+            case "sgd decoupled decay": SGD(learningRate: 0.05, weightDecay: .decoupled(0.1))
+            case "sgd momentum": SGD(learningRate: 0.05, momentum: 0.9)
+            default: Adam(learningRate: 0.01)
+            }
+        }
+        func model() throws -> Model {
+            let frozen = Dense(units: 6, name: "frozen")
+            frozen.trainable = false
+            return try Model(sequential: [Flatten(), Dense(units: 12), BatchNormalization(), Activation(.relu), frozen,
+                                          Dense(units: 3, activation: .softmax)], inputShape: [4, 5], seed: 9)
+        }
+        let folds = name.hasPrefix("sgd") && name != "sgd momentum"
+        let (separate, folded) = (try model(), try model())
+        let (separateOptimizer, foldedOptimizer) = (optimizer(), optimizer())
+        let x = randomTensor([16, 4, 5], seed: 4)
+        let y = try OneHot.encode(Tensor(shape: [16]) { Float($0 % 3) }, classes: 3)
+        let frozenBefore = try #require(folded.parameter("frozen.kernel")).value
+        for _ in 0..<3 {
+            let g1 = try CategoricalCrossentropy().compute(predictions: separate.forward(x, training: true), targets: y).gradient
+            try separate.backward(g1, inputGradient: false)
+            separateOptimizer.apply(to: separate)
+            let g2 = try CategoricalCrossentropy().compute(predictions: folded.forward(x, training: true), targets: y).gradient
+            try folded.backward(g2, applying: foldedOptimizer)
+        }
+        #expect(foldedOptimizer.iterations == 3)
+        for ((key, a, _), (_, b, _)) in zip(separate.parameters, folded.parameters) {
+            let worst = zip(a.value.scalars, b.value.scalars).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-6, "\(name), \(key): differs by \(worst)")
+        }
+        #expect(try #require(folded.parameter("frozen.kernel")).value == frozenBefore)
+        // Only a trainable Dense kernel is folded, and only by a plain step; its gradient is then left empty.
+        let kernel = try #require(folded.parameter("dense.kernel"))
+        #expect(kernel.gradient.count == (folds ? 0 : kernel.value.count), "\(name)")
+        #expect(try #require(folded.parameter("dense.bias")).gradient.count == 12)
+    }
+
     @Test func schedules() {
         #expect(ConstantSchedule(0.1).rate(at: 1000) == 0.1)
         let s = StepSchedule(initial: 1, factor: 0.5, every: 10)

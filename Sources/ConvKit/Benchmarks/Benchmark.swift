@@ -34,8 +34,7 @@ public enum Benchmark {
                 let loss = CategoricalCrossentropy(), optimizer = SGD(learningRate: 0.01)
                 let train = try best(steps: steps, repeats: repeats) {
                     let p = try model.forward(x, training: true)
-                    try model.backward(try loss.compute(predictions: p, targets: y).gradient, inputGradient: false)
-                    optimizer.apply(to: model)
+                    try model.backward(try loss.compute(predictions: p, targets: y).gradient, applying: optimizer)
                 }
                 results.append(Result(workload: "\(name)/train", value: Double(batch) / train, unit: "img/s"))
             }

@@ -55,15 +55,20 @@ public final class Dense: Layer {
                 }
             }
         }
-        if updates(kernel) {
-            kernel.gradient = Tensor(shape: kernel.value.shape) { d in
-                cachedInput.scalars.withUnsafeBufferPointer { x in
-                    dz.scalars.withUnsafeBufferPointer { dzp in
-                        GEMM.multiply(transposeA: true, m: inFeatures, n: units, k: rows, a: x.baseAddress!, lda: inFeatures,
-                                      b: dzp.baseAddress!, ldb: units, c: d.baseAddress!, ldc: units)
-                    }
+        // dW = xᵀ·dz, or the optimizer's step w ← keep·w − rate·xᵀ·dz in the same product: no
+        // gradient to zero, write and read back (after dx above, which needs the old w).
+        func kernelProduct(alpha: Float, beta: Float, into w: UnsafeMutablePointer<Float>) {
+            cachedInput.scalars.withUnsafeBufferPointer { x in
+                dz.scalars.withUnsafeBufferPointer { dzp in
+                    GEMM.multiply(transposeA: true, m: inFeatures, n: units, k: rows, alpha: alpha, a: x.baseAddress!, lda: inFeatures,
+                                  b: dzp.baseAddress!, ldb: units, beta: beta, c: w, ldc: units)
                 }
             }
+        }
+        if let step = foldedStep(for: kernel) {
+            kernel.value.scalars.withUnsafeMutableBufferPointer { kernelProduct(alpha: -step.rate, beta: step.keep, into: $0.baseAddress!) }
+        } else if updates(kernel) {
+            kernel.gradient = Tensor(shape: kernel.value.shape) { kernelProduct(alpha: 1, beta: 0, into: $0.baseAddress!) }
         }
         if let bias, updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
         return [dx]

@@ -19,6 +19,13 @@ open class Layer {
     /// Set by `Model.backward` on layers whose input gradients nobody needs (no parameter to
     /// update before them): `backward` may then return empty tensors instead.
     var skipsInputGradient = false
+    /// Set by `Model.backward(_:applying:)` when the optimizer's step is `w ← keep·w − rate·g`:
+    /// a layer that computes a weight gradient as a matrix product may then make the step in
+    /// that product (`foldedStep(for:)`) and store no gradient.
+    var foldableStep: FoldableStep?
+    /// The parameters the last backward pass updated itself, for the model to leave out of the
+    /// optimizer's apply.
+    var foldedParameters: [Parameter] = []
 
     public init(name: String? = nil) { self.name = name }
 
@@ -93,6 +100,15 @@ open class Layer {
 
     /// Whether an optimizer updates `p`: the layer and the parameter must both be trainable.
     public final func updates(_ p: Parameter) -> Bool { trainable && p.trainable }
+
+    /// The step to make in the product that computes `p`'s gradient, or nil (then store the
+    /// gradient as usual). A folded parameter's gradient is left empty.
+    final func foldedStep(for p: Parameter) -> FoldableStep? {
+        guard updates(p), let step = foldableStep else { return nil }
+        foldedParameters.append(p)
+        p.gradient = Tensor(zeros: [0])
+        return step
+    }
 
     public var trainableParameterCount: Int { parameters.filter(updates).reduce(0) { $0 + $1.value.count } }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }

@@ -2,6 +2,7 @@
 public final class Parameter {
     public let name: String
     public var value: Tensor
+    /// Empty when that pass made the optimizer's step itself (`Model.backward(_:applying:)`).
     public var gradient: Tensor
     /// False freezes this parameter alone: it keeps its value, gradients still flow
     /// through its layer. Moving statistics of BatchNormalization are never trainable.

@@ -194,6 +194,19 @@ public final class Model {
         return grads[ObjectIdentifier(input)] ?? Tensor(zeros: [batch] + inputShape)
     }
 
+    /// `backward(_:inputGradient: false)`, then `optimizer`'s step on every trainable parameter:
+    /// one training step after the forward pass. When the step is `w ← keep·w − rate·g` (SGD
+    /// without momentum), layers that compute a weight gradient as a matrix product (Dense) make
+    /// it in that product and leave that gradient empty; the rest go through `optimizer.apply`.
+    public func backward(_ gradOutput: Tensor, applying optimizer: any Optimizer) throws {
+        let step = optimizer.foldableStep()
+        for layer in layers { layer.foldableStep = step; layer.foldedParameters = [] }
+        defer { for layer in layers { layer.foldableStep = nil; layer.foldedParameters = [] } }
+        try backward(gradOutput, inputGradient: false)
+        let folded = Set(layers.flatMap { $0.foldedParameters.map(ObjectIdentifier.init) })
+        optimizer.apply(to: trainableParameters.filter { !folded.contains(ObjectIdentifier($0.parameter)) })
+    }
+
     /// The loss of `x` against `targets` in inference mode (moving BatchNorm statistics, no
     /// dropout) and its gradient with respect to `x`, for adversarial examples and saliency.
     /// Parameter gradients are computed too and left in place; moving statistics are untouched.

@@ -97,12 +97,8 @@ extension Model {
             if let c = resumed, epoch == c.epoch + 1 { (lossSum, correct, firstStep) = (c.lossSum, c.correct, c.step) }
             for step in firstStep..<steps {
                 let indices = Array(order[(step * batchSize)..<min((step + 1) * batchSize, n)])
-                let (stepLoss, stepCorrect) = try trainStep(trainX, trainY, indices, loss: loss, synchronizer: synchronizer)
-                let value = stepLoss / Double(indices.count)
-                guard value.isFinite else {
-                    throw ConvKitError("model '\(name)': the loss became \(value) at epoch \(epoch), step \(step + 1); lower the learning rate or check the data")
-                }
-                optimizer.apply(to: self)
+                let (stepLoss, stepCorrect) = try trainStep(trainX, trainY, indices, loss: loss, optimizer: optimizer,
+                                                            synchronizer: synchronizer, epoch: epoch, step: step + 1)
                 lossSum += stepLoss
                 correct += stepCorrect
                 let seen = Double(min((step + 1) * batchSize, n))
@@ -141,10 +137,18 @@ extension Model {
         return history
     }
 
-    /// Forward and backward of one batch (this process's share of it, with `synchronizer`, and
-    /// the gradients summed over processes); returns the batch's summed loss and correct count.
-    private func trainStep(_ x: Tensor, _ y: Tensor, _ indices: [Int], loss: any Loss,
-                           synchronizer: GradientSynchronizer?) throws -> (loss: Double, correct: Double) {
+    /// One optimizer step on a batch: forward, backward (on this process's share of the batch,
+    /// with `synchronizer`, and the gradients summed over processes) and the update, which a
+    /// non-finite loss stops before it touches the weights. Returns the batch's summed loss and
+    /// correct count.
+    private func trainStep(_ x: Tensor, _ y: Tensor, _ indices: [Int], loss: any Loss, optimizer: any Optimizer,
+                           synchronizer: GradientSynchronizer?, epoch: Int, step: Int) throws -> (loss: Double, correct: Double) {
+        func checkFinite(_ lossSum: Double) throws {
+            let value = lossSum / Double(indices.count)
+            guard value.isFinite else {
+                throw ConvKitError("model '\(name)': the loss became \(value) at epoch \(epoch), step \(step); lower the learning rate or check the data")
+            }
+        }
         let part = synchronizer.map { Array(indices[$0.strategy.share(of: indices.count)]) } ?? indices
         var lossSum = 0.0, correct = 0.0, gradient: Tensor?
         if !part.isEmpty {
@@ -156,11 +160,14 @@ extension Model {
             gradient = g
         }
         guard let synchronizer else {
-            try backward(gradient!, inputGradient: false)
+            try checkFinite(lossSum)
+            try backward(gradient!, applying: optimizer)
             return (lossSum, correct)
         }
         try synchronizer.backward(gradient, share: Float(part.count) / Float(indices.count))
         let total = try synchronizer.strategy.sum([Float(lossSum), Float(correct)])
+        try checkFinite(Double(total[0]))
+        optimizer.apply(to: self)
         return (Double(total[0]), Double(total[1]))
     }
 

@@ -20,6 +20,16 @@ public protocol Optimizer: AnyObject {
     func exportState() -> [(String, Tensor)]
     /// Restores what `exportState` wrote and the step count; throws on a mismatched state.
     func importState(_ tensors: [String: Tensor], iterations: Int) throws
+    /// This step's update when it is `w ← keep·w − rate·g` for every parameter (SGD without
+    /// momentum), so that a layer computing `g` as a matrix product can write the step straight
+    /// into `w` (`Model.backward(_:applying:)`); nil when the update needs more state.
+    func foldableStep() -> FoldableStep?
+}
+
+/// An optimizer step `w ← keep·w − rate·g` that a matrix product `g = Aᵀ·B` can carry out
+/// itself, as `w ← keep·w + (−rate)·Aᵀ·B`: no gradient is stored, zeroed or read back.
+public struct FoldableStep: Sendable, Equatable {
+    public let rate: Float, keep: Float
 }
 
 /// Splits `<key>/<slot>` tensors into per-key slot arrays, checking the slot names.
@@ -36,6 +46,7 @@ func optimizerSlots(_ tensors: [String: Tensor], slots: [String]) throws -> [Str
 
 extension Optimizer {
     public var learningRate: Float { schedule.rate(at: iterations) }
+    public func foldableStep() -> FoldableStep? { nil }
     public func apply(to model: Model) { apply(to: model.trainableParameters) }
 }
 
@@ -101,6 +112,17 @@ public final class SGD: Optimizer {
             }
         }
         iterations += 1
+    }
+
+    /// Without momentum, either weight decay also scales `w`: `w − lr·(g + r·w)` and
+    /// `(w − lr·r·w) − lr·g` are both `(1 − lr·r)·w − lr·g`.
+    public func foldableStep() -> FoldableStep? {
+        guard momentum == 0 else { return nil }
+        let lr = learningRate
+        switch weightDecay {
+        case .none: return FoldableStep(rate: lr, keep: 1)
+        case .coupled(let rate), .decoupled(let rate): return FoldableStep(rate: lr, keep: 1 - lr * rate)
+        }
     }
 
     public func exportState() -> [(String, Tensor)] {
