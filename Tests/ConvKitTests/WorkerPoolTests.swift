@@ -38,18 +38,29 @@ import Testing
         #expect(finished && correct)
     }
 
-    /// A job after the helpers have gone to sleep wakes them.
-    @Test func helpersWakeAfterSleeping() {
-        let pool = WorkerPool(threads: 2)
+    /// A job after the helpers have gone to sleep wakes them; without a spin (`CONVKIT_SPIN_US=0`)
+    /// they sleep between almost every pair of jobs.
+    @Test(arguments: [WorkerPool.defaultSpinNanoseconds, 0])
+    func helpersWakeAfterSleeping(spin: UInt64) {
+        let pool = WorkerPool(threads: 2, spinNanoseconds: spin)
         let helperRan = Atomic<Int>(0)
+        let jobs = spin == 0 ? 300 : 3
         let finished = finishes {
-            for _ in 0..<3 {
-                Thread.sleep(forTimeInterval: Double(WorkerPool.spinNanoseconds) * 3e-9)
+            for job in 0..<jobs {
+                if spin > 0 || job % 10 == 0 { Thread.sleep(forTimeInterval: Double(max(spin, 100_000)) * 3e-9) }
                 _ = pool.run(chunks: 2) { if $0 == 1 { helperRan.add(1, ordering: .relaxed) } }
             }
         }
         let helperRuns = helperRan.load(ordering: .relaxed)
-        #expect(finished && helperRuns == 3)
+        #expect(finished && helperRuns == jobs)
+    }
+
+    @Test func spinComesFromTheEnvironment() {
+        #expect(WorkerPool.spinNanoseconds(environment: [:]) == 2_000_000)
+        #expect(WorkerPool.spinNanoseconds(environment: ["CONVKIT_SPIN_US": "0"]) == 0)
+        #expect(WorkerPool.spinNanoseconds(environment: ["CONVKIT_SPIN_US": "250"]) == 250_000)
+        #expect(WorkerPool.spinNanoseconds(environment: ["CONVKIT_SPIN_US": "-5"]) == 2_000_000)
+        #expect(WorkerPool.spinNanoseconds(environment: ["CONVKIT_SPIN_US": "1.5"]) == 2_000_000)
     }
 
     /// The pool serves one caller at a time; a nested call, or more chunks than threads, is

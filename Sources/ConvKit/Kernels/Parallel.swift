@@ -53,7 +53,8 @@ enum Parallel {
 
     /// Spinning workers for `forEachChunk`; a nested call, or one from another thread while
     /// the pool is busy, goes to Dispatch instead.
-    private static let pool = WorkerPool(threads: workers)
+    private static let pool = WorkerPool(threads: workers,
+                                         spinNanoseconds: WorkerPool.spinNanoseconds(environment: ProcessInfo.processInfo.environment))
 }
 
 /// The indices a worker claims from a counter shared with the other workers, until none are left.

@@ -8,8 +8,19 @@ import Synchronization
 /// 50–200 µs on these VMs, as long as many layers' work, and a training step hands the
 /// workers dozens of chunks.
 final class WorkerPool: @unchecked Sendable {
-    /// How long an idle worker spins before it sleeps.
-    static let spinNanoseconds: UInt64 = 2_000_000
+    /// How long an idle worker spins before it sleeps, unless `CONVKIT_SPIN_US` (microseconds)
+    /// says otherwise: 0 sleeps almost at once, for a program whose other threads want the cores.
+    static let defaultSpinNanoseconds: UInt64 = 2_000_000
+    let spinNanoseconds: UInt64
+
+    /// The spin that `CONVKIT_SPIN_US` asks for; the default when it is unset or not a whole
+    /// number of microseconds.
+    static func spinNanoseconds(environment: [String: String]) -> UInt64 {
+        guard let text = environment["CONVKIT_SPIN_US"], let microseconds = UInt64(text), microseconds <= 10_000_000 else {
+            return defaultSpinNanoseconds
+        }
+        return microseconds * 1000
+    }
 
     /// One background thread; chunk `index` of each job is its.
     private final class Helper: Sendable {
@@ -30,7 +41,8 @@ final class WorkerPool: @unchecked Sendable {
     private nonisolated(unsafe) var job: ((Int) -> Void)?
 
     /// A pool of `threads - 1` helpers (the caller is the first thread).
-    init(threads: Int) {
+    init(threads: Int, spinNanoseconds: UInt64 = defaultSpinNanoseconds) {
+        self.spinNanoseconds = spinNanoseconds
         helpers = (1..<max(threads, 1)).map(Helper.init)
         for helper in helpers {
             let thread = Thread { [unowned self] in self.serve(helper) }
@@ -81,7 +93,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Spins until the ticket moves past `seen`, then sleeps until the caller wakes this
     /// helper. Returns the ticket it saw last (still `seen` after a wake-up).
     private func waitForTicket(after seen: Int, _ helper: Helper) -> Int {
-        let deadline = DispatchTime.now().uptimeNanoseconds + Self.spinNanoseconds
+        let deadline = DispatchTime.now().uptimeNanoseconds + spinNanoseconds
         var spins = 0
         while true {
             let current = ticket.load(ordering: .acquiring)

@@ -30,6 +30,7 @@ public protocol Optimizer: AnyObject {
 /// itself, as `w ← keep·w + (−rate)·Aᵀ·B`: no gradient is stored, zeroed or read back.
 public struct FoldableStep: Sendable, Equatable {
     public let rate: Float, keep: Float
+    public init(rate: Float, keep: Float = 1) { self.rate = rate; self.keep = keep }
 }
 
 /// Splits `<key>/<slot>` tensors into per-key slot arrays, checking the slot names.
