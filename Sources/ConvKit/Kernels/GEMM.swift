@@ -24,20 +24,17 @@ public enum GEMM {
         if m == 0 || n == 0 { return }
         if parallel && Parallel.workers > 1 && max(m, n) >= 2 * Parallel.workers && 2 * m * n * k >= parallelThreshold {
             let (sa, sb, sc) = (SharedPointer(a), SharedPointer(b), SharedPointer(c))
+            @Sendable func block(_ rows: Range<Int>, _ columns: Range<Int>) {
+                let aStart = transposeA ? rows.lowerBound : rows.lowerBound * lda
+                let bStart = transposeB ? columns.lowerBound * ldb : columns.lowerBound
+                multiply(transposeA: transposeA, transposeB: transposeB, m: rows.count, n: columns.count, k: k, alpha: alpha,
+                         a: sa.base + aStart, lda: lda, b: sb.base + bStart, ldb: ldb, beta: beta,
+                         c: sc.base + rows.lowerBound * ldc + columns.lowerBound, ldc: ldc, parallel: false)
+            }
             if m >= n {
-                Parallel.forEachChunk(m) { rows, _ in
-                    let aStart = transposeA ? rows.lowerBound : rows.lowerBound * lda
-                    multiply(transposeA: transposeA, transposeB: transposeB, m: rows.count, n: n, k: k, alpha: alpha,
-                             a: sa.base + aStart, lda: lda, b: sb.base, ldb: ldb, beta: beta,
-                             c: sc.base + rows.lowerBound * ldc, ldc: ldc, parallel: false)
-                }
+                Parallel.forEachChunk(m) { rows, _ in block(rows, 0..<n) }
             } else {
-                Parallel.forEachChunk(n) { columns, _ in
-                    let bStart = transposeB ? columns.lowerBound * ldb : columns.lowerBound
-                    multiply(transposeA: transposeA, transposeB: transposeB, m: m, n: columns.count, k: k, alpha: alpha,
-                             a: sa.base, lda: lda, b: sb.base + bStart, ldb: ldb, beta: beta,
-                             c: sc.base + columns.lowerBound, ldc: ldc, parallel: false)
-                }
+                Parallel.forEachChunk(n) { columns, _ in block(0..<m, columns) }
             }
             return
         }

@@ -119,11 +119,11 @@ public final class SGD: Optimizer {
     /// `(w − lr·r·w) − lr·g` are both `(1 − lr·r)·w − lr·g`.
     public func foldableStep() -> FoldableStep? {
         guard momentum == 0 else { return nil }
-        let lr = learningRate
-        switch weightDecay {
-        case .none: return FoldableStep(rate: lr, keep: 1)
-        case .coupled(let rate), .decoupled(let rate): return FoldableStep(rate: lr, keep: 1 - lr * rate)
+        let decay: Float = switch weightDecay {
+        case .none: 0
+        case .coupled(let rate), .decoupled(let rate): rate
         }
+        return FoldableStep(rate: learningRate, keep: 1 - learningRate * decay)
     }
 
     public func exportState() -> [(String, Tensor)] {
