@@ -3,7 +3,8 @@ outputs with ConvKit's own predictions (`convkit predict`) on the same random in
 
 The models cover every layer type ConvKit exports: the Keras fixtures (imported from .keras,
 with random weights and BatchNormalization statistics), model files written here for what
-those do not reach (the LC-block, Dense on a sequence, softmax over conv channels,
+those do not reach (the LC-block, folded into one Conv, and its ablation blocks with an
+operation between two Convs; Dense on a sequence, softmax over conv channels,
 concatenation along a spatial axis, transposed convolutions with stride above the kernel),
 a ResNet built from the `architecture:` field, and the seed-003 models.
 
@@ -85,12 +86,33 @@ layers:
   - Flatten
   - Dense: {units: 3}
 """,
+    "lc_ablation": """
+name: lc_ablation
+input: [9, 9, 2]
+layers:
+  - LCConv2D: {filters: 3, kernel_size: 3, expansion: 4, strides: 2, padding: same, intermediate: batch_norm_relu, activation: relu, name: lc_bn_relu}
+  - LCConv2D: {filters: 3, kernel_size: 3, expansion: 2, intermediate: relu, name: lc_relu}
+  - LCConv2D: {filters: 2, kernel_size: 1, expansion: 3, intermediate: batch_norm, name: lc_bn}
+  - LCConv2D: {filters: 2, kernel_size: 3, expansion: 5, padding: same, name: lc_plain}
+  - GlobalAveragePooling2D
+""",
     "resnet_lc": """
 name: resnet_lc
 input: [16, 16, 3]
 architecture:
   ResNet: {depth: 8, width: 8, block: lc, expansion: 2, classes: 5}
 """,
+}
+
+
+# Conv nodes each LC-block must export to: one for a plain (linear, folded) block, two with
+# the operation between them for an ablation block.
+EXPECTED_NODES = {
+    "lc_ablation": {"lc_bn_relu.spatial/Conv": 1, "lc_bn_relu.combination/Conv": 1, "lc_bn_relu.intermediate/BatchNormalization": 1,
+                    "lc_bn_relu.intermediate/Relu": 1, "lc_relu.spatial/Conv": 1, "lc_relu.intermediate/Relu": 1,
+                    "lc_relu.combination/Conv": 1, "lc_bn.intermediate/BatchNormalization": 1, "lc_bn.intermediate/Relu": 0,
+                    "lc_plain/Conv": 1, "lc_plain.spatial/Conv": 0},
+    "lc_residual": {"lc/Conv": 1, "lc.spatial/Conv": 0},
 }
 
 
@@ -119,7 +141,13 @@ def check(name, source):
     difference = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
     ops = sorted({n.op_type for n in onnx.load(onnx_path).graph.node}) if "onnx" in sys.modules else []
     print(f"{name:22s} output {tuple(got.shape)}  max |onnxruntime − ConvKit| = {difference:.2e}  {' '.join(ops)}")
-    return difference <= TOLERANCE
+    nodes = [n.name for n in onnx.load(onnx_path).graph.node] if "onnx" in sys.modules else []
+    wrong = {node: (sum(n == node or n.startswith(node + "_") for n in nodes), count)
+             for node, count in EXPECTED_NODES.get(name, {}).items()}
+    wrong = {node: counts for node, counts in wrong.items() if counts[0] != counts[1]}
+    if wrong:
+        print(f"{name}: ONNX nodes (found, expected): {wrong}; the graph has {nodes}")
+    return difference <= TOLERANCE and not wrong
 
 
 def main():

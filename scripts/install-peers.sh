@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# Installs the peer frameworks `convkit bench --peers` runs: Keras (tensorflow-cpu) and
-# onnxruntime from pip, for the python3 on PATH; PyTorch (Debian's python3-torch, which also
-# exports the onnxruntime models) for /usr/bin/python3.
+# Installs the peer frameworks `convkit bench --peers` runs, from pip, as users install them
+# today: Keras (tensorflow-cpu), PyTorch (the current release; it pulls ~3 GB of CUDA libraries
+# it does not use here, once), onnxruntime, and onnx and onnxscript, which PyTorch's ONNX
+# export needs to write the onnxruntime peer's models.
 set -euo pipefail
 python3 -c "import keras" 2>/dev/null || pip install -q tensorflow-cpu
-python3 -c "import onnxruntime" 2>/dev/null || pip install -q onnxruntime
-if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
-    sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-torch python3-yaml >/dev/null
-fi
+python3 -c "import torch" 2>/dev/null || pip install -q torch
+python3 -c "import onnxruntime, onnx, onnxscript" 2>/dev/null || pip install -q onnxruntime onnx onnxscript

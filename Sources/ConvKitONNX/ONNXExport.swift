@@ -104,11 +104,29 @@ private struct Exporter {
             return activated(conv.activation, first(try convolution(
                 name, x, kernel: conv.kernel.value, bias: conv.bias?.value, groups: conv.groups,
                 kernelSize: conv.kernelSize, strides: conv.strides, dilations: conv.dilationRate, padding: conv.padding)), name: name)
-        case let block as LCConv2D:
+        case let block as LCConv2D where block.intermediate == .none:
+            // A linear block is one convolution: written folded, as ConvKit runs it.
             let conv = try block.folded()
             return activated(conv.activation, first(try convolution(
                 name, x, kernel: conv.kernel.value, bias: conv.bias?.value, groups: 1,
                 kernelSize: conv.kernelSize, strides: conv.strides, dilations: conv.dilationRate, padding: conv.padding)), name: name)
+        case let block as LCConv2D:
+            // An ablation block: the spatial Conv, the operation between, then the 1×1 Conv.
+            let middleShape = Array(outputShape.dropLast()) + [block.filters * block.expansion]
+            var middle = try convolution("\(name).spatial", x, kernel: block.spatialKernel.value, bias: nil, groups: 1,
+                                         kernelSize: block.kernelSize, strides: block.strides, dilations: block.dilationRate,
+                                         padding: block.padding)
+            if block.intermediate == .batchNorm || block.intermediate == .batchNormReLU {
+                middle = batchNormalization("\(name).intermediate", middle, layer: block, prefix: "intermediate_",
+                                            channels: middleShape.last!, epsilon: 1e-5)
+            }
+            if block.intermediate == .relu || block.intermediate == .batchNormReLU {
+                middle = graph.node("Relu", [middle], name: "\(name).intermediate")
+            }
+            let out = try convolution("\(name).combination", Value(name: middle, layout: .channelsFirst, shape: middleShape),
+                                      kernel: block.combinationKernel.value, bias: block.parameter("bias")?.value, groups: 1,
+                                      kernelSize: 1, strides: 1, dilations: 1, padding: .valid)
+            return activated(block.activation, first(out), name: name)
         case let dw as DepthwiseConv2D:
             let out = try depthwise(name, x, kernel: dw.kernel.value, bias: dw.parameter("bias")?.value,
                                     kernelSize: dw.kernelSize, strides: dw.strides, dilations: dw.dilationRate, padding: dw.padding)
@@ -138,14 +156,7 @@ private struct Exporter {
             let pooled = graph.node(pool.mode == .max ? "GlobalMaxPool" : "GlobalAveragePool", [channelsFirst(x)], name: name)
             return last(graph.node("Flatten", [pooled], ["axis": .int(1)], name: name))
         case let bn as BatchNormalization:
-            let c = x.shape.last!
-            let gamma = bn.parameter("gamma")?.value.scalars ?? Array(repeating: 1, count: c)
-            let beta = bn.parameter("beta")?.value.scalars ?? Array(repeating: 0, count: c)
-            let inputs = [channelsFirst(x),
-                          graph.constant("\(name).gamma", gamma, shape: [c]), graph.constant("\(name).beta", beta, shape: [c]),
-                          graph.constant("\(name).moving_mean", bn.parameter("moving_mean")!.value.scalars, shape: [c]),
-                          graph.constant("\(name).moving_variance", bn.parameter("moving_variance")!.value.scalars, shape: [c])]
-            let out = graph.node("BatchNormalization", inputs, ["epsilon": .float(bn.epsilon)], name: name)
+            let out = batchNormalization(name, channelsFirst(x), layer: bn, prefix: "", channels: x.shape.last!, epsilon: bn.epsilon)
             return x.spatialRank > 0 ? first(out) : last(out)
         case let dense as Dense:
             let w = graph.constant("\(name).kernel", dense.kernel.value.scalars, shape: dense.kernel.value.shape)
@@ -197,6 +208,19 @@ private struct Exporter {
         let g = try ConvGeometry(batch: 1, inputSize: Array(x.shape.prefix(rank)), inputChannels: 1, outputChannels: 1,
                                  kernelSize: kernel, strides: strides, dilations: dilations, padding: padding)
         return Array(g.padBefore.suffix(rank)) + Array(g.padAfter.suffix(rank))
+    }
+
+    /// BatchNormalization of the channels-first `x` with the moving statistics of `layer`'s
+    /// parameters `<prefix>gamma`, `<prefix>beta`, `<prefix>moving_mean`, `<prefix>moving_variance`.
+    private mutating func batchNormalization(_ name: String, _ x: String, layer: Layer, prefix: String, channels c: Int,
+                                             epsilon: Float) -> String {
+        func values(_ parameter: String, default value: Float) -> [Float] {
+            layer.parameter(prefix + parameter)?.value.scalars ?? Array(repeating: value, count: c)
+        }
+        let inputs = [x] + [("gamma", Float(1)), ("beta", 0), ("moving_mean", 0), ("moving_variance", 1)].map {
+            graph.constant("\(name).\($0.0)", values($0.0, default: $0.1), shape: [c])
+        }
+        return graph.node("BatchNormalization", inputs, ["epsilon": .float(epsilon)], name: name)
     }
 
     /// Conv with a Keras kernel `[spatial…, in/groups, filters]`, reordered to `[filters, in/groups, spatial…]`.

@@ -10,13 +10,13 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run the peers' equivalents (bench/peers/) in the same invocation, interleaved, and print ratios.") var peers = false
     @Option(help: "Rounds of ConvKit and peer runs, interleaved (A B A B); the best of each counts.") var rounds = 2
     @Option(help: "Write the table as JSON to this file.") var json: String?
-    @Option(help: "Only the workloads whose name starts with this (conv_model/train, conv2d…), for ConvKit and the peers; adds each one's peak memory.") var only: String?
+    @Option(help: "Only the workloads whose name starts with this (conv_model/train, conv2d…, or several, comma-separated), for ConvKit and the peers; with one, adds the process's peak memory.") var only: String?
     @Option(help: "The machine's FMA peak in GFLOP/s; adds a % of peak column (e.g. 196 for 2 AVX2 Zen 3 cores).") var peak: Double?
 
-    /// Peer name, label, and the Python that has its framework: Keras from pip (the python3
-    /// on PATH), PyTorch from Debian's python3-torch (the system Python).
-    /// onnxruntime (pip) runs the inference workloads only, on models PyTorch exports.
-    static let peers = [("keras", "Keras", "python3"), ("torch", "PyTorch", "/usr/bin/python3"),
+    /// Peer name, label, and the Python that has its framework: all from pip, as users install
+    /// them (`scripts/install-peers.sh`). onnxruntime runs the inference workloads only, on
+    /// models PyTorch exports.
+    static let peers = [("keras", "Keras", "python3"), ("torch", "PyTorch", "python3"),
                         ("onnxruntime", "onnxrt", "python3")]
 
     func run() throws {
@@ -24,16 +24,22 @@ struct Bench: ParsableCommand {
         let (steps, repeats) = quick ? (3, 2) : (10, 3)
         var ours = [String: Benchmark.Result]()
         var theirs = [String: [String: Double]]()   // peer → workload → value
+        var peerVersions = [String: String](), peerThreads = [String: Int]()
+        let prefixes = only?.split(separator: ",").map(String.init)
+        let machine = Benchmark.machine
+        Console.line("CPU: \(machine["cpu"]!) (\(machine["isa"]!)); ConvKit kernels \(machine["convkit_kernels"]!) on \(machine["convkit_threads"]!) threads")
         Console.line("OpenBLAS kernels: \(BLASCore.current) (CPU: \(BLASCore.recommended ?? "no AVX2"); set OPENBLAS_CORETYPE to choose)")
         for round in 1...max(rounds, 1) {
             Console.line("Round \(round): ConvKit…")
-            for r in try Benchmark.run(root: root, steps: steps, repeats: repeats, only: only) where r.value > (ours[r.workload]?.value ?? 0) {
+            for r in try Benchmark.run(root: root, steps: steps, repeats: repeats, only: prefixes) where r.value > (ours[r.workload]?.value ?? 0) {
                 ours[r.workload] = r
             }
             if peers {
                 for (peer, label, python) in Bench.peers {
                     Console.line("Round \(round): \(label)…")
-                    for (workload, value) in try runPeer(python, "\(root)/bench/peers/\(peer)_bench.py", steps: steps, repeats: repeats) {
+                    let (values, version, threads) = try runPeer(python, "\(root)/bench/peers/\(peer)_bench.py", steps: steps, repeats: repeats)
+                    peerVersions[peer] = version; peerThreads[peer] = threads
+                    for (workload, value) in values {
                         // Throughput: the best round; peak memory: the lowest.
                         let earlier = theirs[peer]?[workload]
                         theirs[peer, default: [:]][workload] = workload == "peak_memory" ? min(value, earlier ?? value) : max(value, earlier ?? 0)
@@ -41,7 +47,7 @@ struct Bench: ParsableCommand {
                 }
             }
         }
-        if only != nil {
+        if let prefixes, prefixes.count == 1 {
             // The process's peak resident memory over the workloads asked for: with
             // `--only conv_model/train`, training the conv model.
             var usage = rusage()
@@ -49,7 +55,8 @@ struct Bench: ParsableCommand {
             ours["peak_memory"] = Benchmark.Result(workload: "peak_memory", value: Double(usage.ru_maxrss) / 1024, unit: "MB")
         }
         let order = ["conv_model/train", "pool_model/train", "dense_model/train", "conv_model/infer",
-                     "conv2d_64_32/forward", "conv2d_64_32/forward_backward", "peak_memory"]
+                     "conv2d_64_32/forward", "conv2d_64_32/forward_backward"]
+            + Benchmark.residualWorkloads.map(\.name) + ["peak_memory"]
         var rows = [[String: Any]]()
         Console.line("\n" + ["workload".padding(toLength: 32, withPad: " ", startingAt: 0), "ConvKit".leftPad(10),
                              peers ? Bench.peers.map { $0.1.leftPad(10) }.joined() + "ratio".leftPad(8) : "", "  unit"].joined())
@@ -70,10 +77,16 @@ struct Bench: ParsableCommand {
             Console.line(line)
             var row: [String: Any] = ["workload": workload, "convkit": r.value, "unit": r.unit, "peers": peerValues]
             if let ratio { row["ratio_vs_best_peer"] = ratio }
+            if let state = r.parameterStateMB { row["parameter_state_mb"] = state }
             rows.append(row)
         }
         if let json {
-            let data = try JSONSerialization.data(withJSONObject: ["results": rows], options: [.prettyPrinted, .sortedKeys])
+            let record: [String: Any] = [
+                "results": rows, "machine": machine, "date": ISO8601DateFormatter().string(from: Date()),
+                "command": (["convkit"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
+                "peer_versions": peerVersions, "peer_threads": peerThreads,
+            ]
+            let data = try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
             do { try data.write(to: URL(fileURLWithPath: json), options: .atomic) } catch {
                 throw ConvKitError("\(json): cannot write (\(error.localizedDescription))")
             }
@@ -81,10 +94,11 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func runPeer(_ python: String, _ script: String, steps: Int, repeats: Int) throws -> [String: Double] {
+    /// The peer's workload values, its version and its thread count (set to ConvKit's).
+    private func runPeer(_ python: String, _ script: String, steps: Int, repeats: Int) throws -> ([String: Double], String, Int) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "\(steps)", "\(repeats)"] + (only.map { [$0] } ?? [])
+        process.arguments = ["CONVKIT_PEER_THREADS=\(Benchmark.machine["convkit_threads"]!)", python, script, "\(steps)", "\(repeats)"] + (only.map { [$0] } ?? [])
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -92,10 +106,11 @@ struct Bench: ParsableCommand {
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
-              let values = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double] else {
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let version = object["_version"] as? String, let threads = object["_threads"] as? Int else {
             throw ConvKitError("\(script) failed (exit \(process.terminationStatus)); run it alone to see why")
         }
-        return values
+        return (object.filter { !$0.key.hasPrefix("_") }.compactMapValues { ($0 as? NSNumber)?.doubleValue }, version, threads)
     }
 
     /// The folder holding models/ and bench/: here, or the repository the binary was built in.

@@ -16,12 +16,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import keras
 import tensorflow as tf
+THREADS = int(os.environ.get("CONVKIT_PEER_THREADS", os.cpu_count()))  # the same count as ConvKit's
+tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+tf.config.threading.set_inter_op_parallelism_threads(THREADS)
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
 from keras_layers import keras_model
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 STEPS, REPEATS = int(sys.argv[1]), int(sys.argv[2])
-ONLY = sys.argv[3] if len(sys.argv) > 3 else ""  # run only the workloads whose name starts with this
+ONLY = sys.argv[3] if len(sys.argv) > 3 else ""  # run only the workloads whose name starts with one of these (comma-separated)
+def wanted(workload):
+    return any(workload.startswith(prefix) for prefix in ONLY.split(","))
 BATCH = 128
 
 def best(fn):
@@ -40,9 +45,9 @@ results = {}
 for name, file in [("conv_model", "seed003-conv"), ("pool_model", "seed003-conv-maxpool"), ("dense_model", "seed003-dense")]:
     _, model = keras_model(os.path.join(ROOT, "models", file + ".yaml"))
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="categorical_crossentropy")
-    if f"{name}/train".startswith(ONLY):
+    if wanted(f"{name}/train"):
         results[f"{name}/train"] = BATCH / best(lambda: model.train_on_batch(x, y))
-    if name == "conv_model" and "conv_model/infer".startswith(ONLY):
+    if name == "conv_model" and wanted("conv_model/infer"):
         results["conv_model/infer"] = BATCH / best(lambda: model.predict_on_batch(x))
 
 flops = 2.0 * 128 * 28 * 28 * 32 * (3 * 3 * 64)
@@ -50,7 +55,7 @@ layer = keras.layers.Conv2D(32, 3, padding="same")
 inp = tf.constant(rng.random((BATCH, 28, 28, 64), dtype=np.float32))
 layer.build(inp.shape)
 forward = tf.function(lambda t: layer(t))
-if "conv2d_64_32/forward".startswith(ONLY):
+if wanted("conv2d_64_32/forward"):
     results["conv2d_64_32/forward"] = flops / best(lambda: forward(inp).numpy()) / 1e9
 
 @tf.function
@@ -60,8 +65,9 @@ def forward_backward(t):
         out = tf.reduce_sum(layer(t))
     return tape.gradient(out, [t] + layer.trainable_variables)
 
-if "conv2d_64_32/forward_backward".startswith(ONLY):
+if wanted("conv2d_64_32/forward_backward"):
     results["conv2d_64_32/forward_backward"] = 3 * flops / best(lambda: [g.numpy() for g in forward_backward(inp)]) / 1e9
-if ONLY and results:  # peak memory only says something about the workloads asked for
+if ONLY and "," not in ONLY and results:  # peak memory only says something about one workload asked for
     results["peak_memory"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+results.update({"_version": f"Keras {keras.__version__} / TF {tf.__version__}", "_threads": THREADS})
 print(json.dumps(results))

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Exports the onnxruntime peer's models with PyTorch (Debian's python3-torch): the seed-003
+"""Exports the onnxruntime peer's models with PyTorch (from pip): the seed-003
 conv model (with its softmax, channels-last input [128, 28, 28, 1]) and the Conv2D 64→32 3×3
-layer, both at batch 128. Run by onnxruntime_bench.py with /usr/bin/python3; writes into DIR.
+layer, both at batch 128. Run by onnxruntime_bench.py with the same python3; writes into DIR.
 
-Run: /usr/bin/python3 bench/peers/onnx_export.py DIR
+Run: python3 bench/peers/onnx_export.py DIR
 """
 import os, sys
 import torch

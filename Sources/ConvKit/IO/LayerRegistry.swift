@@ -26,7 +26,9 @@ enum LayerRegistry {
             LCConv2D(filters: try a.int("filters", first: true), kernelSize: try a.size("kernel_size"),
                      expansion: try a.int("expansion", default: 1), strides: try a.size("strides", default: 1),
                      padding: try a.padding(), dilationRate: try a.size("dilation_rate", default: 1),
-                     frozenSpatial: try a.bool("frozen_spatial", default: false), activation: try a.activation(),
+                     frozenSpatial: try a.bool("frozen_spatial", default: false),
+                     intermediate: try a.optionalChoice("intermediate", LCConv2D.Intermediate.self) ?? .none,
+                     computation: try a.optionalChoice("computation", LCConv2D.Computation.self), activation: try a.activation(),
                      useBias: try a.bool("use_bias", default: true),
                      spatialInitializer: try a.initializer("spatial_initializer", default: .glorotUniform),
                      combinationInitializer: try a.initializer("combination_initializer", default: .glorotUniform),
@@ -130,6 +132,8 @@ extension ConvolutionLayer {
 ///
 ///     architecture:
 ///       ResNet: {depth: 20, width: 16, kernel_size: 3, block: lc, expansion: 4, frozen_spatial: true}
+///
+/// An LC ResNet may also name the paper's ablation, `intermediate: relu|batch_norm|batch_norm_relu`.
 enum ArchitectureRegistry {
     static func make(_ a: inout LayerArguments, inputShape: [Int], name: String, seed: UInt64) throws -> Model {
         switch a.type {
@@ -139,10 +143,14 @@ enum ArchitectureRegistry {
                                 initializer: try a.initializer("initializer", default: .pytorchDefault))
             let block = try a.optionalString("block") ?? "conv"
             let expansion = try a.int("expansion", default: 1), frozen = try a.bool("frozen_spatial", default: false)
+            let intermediate = try a.optionalChoice("intermediate", LCConv2D.Intermediate.self)
             switch block {
             case "conv":
-                guard expansion == 1, !frozen else { throw ConvKitError("expansion and frozen_spatial need block: lc") }
-            case "lc": resnet.convolution = .linearCombination(expansion: expansion, frozen: frozen)
+                guard expansion == 1, !frozen, intermediate == nil else {
+                    throw ConvKitError("expansion, frozen_spatial and intermediate need block: lc")
+                }
+            case "lc":
+                resnet.convolution = .linearCombination(expansion: expansion, frozen: frozen, intermediate: intermediate ?? .none)
             default: throw ConvKitError("argument 'block' must be conv or lc, got '\(block)'")
             }
             try a.rejectUnused()

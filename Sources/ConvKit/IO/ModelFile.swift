@@ -212,6 +212,15 @@ struct LayerArguments {
         return v
     }
 
+    /// One of an enumeration's raw values; nil when absent.
+    mutating func optionalChoice<T: RawRepresentable & CaseIterable>(_ key: String, _: T.Type) throws -> T? where T.RawValue == String {
+        guard let name = try optionalString(key) else { return nil }
+        guard let value = T(rawValue: name) else {
+            throw ConvKitError("argument '\(key)' must be one of \(T.allCases.map { "'\($0.rawValue)'" }.joined(separator: ", ")), got '\(name)'")
+        }
+        return value
+    }
+
     mutating func optionalStringList(_ key: String) throws -> [String]? {
         guard let node = take(key, positionalFirst: false) else { return nil }
         if let s = node.scalar?.string { return [s] }

@@ -7,31 +7,38 @@ import Foundation
 /// Parameters: gamma and beta (trainable), moving_mean and moving_variance (statistics).
 public final class BatchNormalization: Layer {
     public let momentum: Float, epsilon: Float, center: Bool, scale: Bool
+    /// Put before each parameter name, for a normalisation inside another layer (`LCConv2D`).
+    let parameterPrefix: String
     private var cachedNormalized = Tensor(zeros: [0]), cachedInverseStd: [Float] = []
     /// Whether the cached pass normalised with batch statistics (whose gradient has extra terms).
     private var cachedUsedBatchStatistics = true
 
-    public init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
+    public convenience init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
+        self.init(momentum: momentum, epsilon: epsilon, center: center, scale: scale, parameterPrefix: "", name: name)
+    }
+
+    init(momentum: Float, epsilon: Float, center: Bool = true, scale: Bool = true, parameterPrefix: String, name: String? = nil) {
         self.momentum = momentum; self.epsilon = epsilon; self.center = center; self.scale = scale
+        self.parameterPrefix = parameterPrefix
         super.init(name: name)
     }
 
     public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
         let c = inputShapes[0].last ?? 0
         try require(c > 0, "expects input with a channel axis, got \(kerasShape(inputShapes[0]))")
-        if scale { try addParameter("gamma", shape: [c], initializer: .ones, generator: &generator) }
-        if center { try addParameter("beta", shape: [c], initializer: .zeros, generator: &generator) }
-        try addParameter("moving_mean", shape: [c], initializer: .zeros, generator: &generator, isStatistic: true)
-        try addParameter("moving_variance", shape: [c], initializer: .ones, generator: &generator, isStatistic: true)
+        if scale { try addParameter(parameterPrefix + "gamma", shape: [c], initializer: .ones, generator: &generator) }
+        if center { try addParameter(parameterPrefix + "beta", shape: [c], initializer: .zeros, generator: &generator) }
+        try addParameter(parameterPrefix + "moving_mean", shape: [c], initializer: .zeros, generator: &generator, isStatistic: true)
+        try addParameter(parameterPrefix + "moving_variance", shape: [c], initializer: .ones, generator: &generator, isStatistic: true)
         return inputShapes[0]
     }
 
-    private var gamma: [Float]? { parameter("gamma")?.value.scalars }
-    private var beta: [Float]? { parameter("beta")?.value.scalars }
+    private var gamma: [Float]? { parameter(parameterPrefix + "gamma")?.value.scalars }
+    private var beta: [Float]? { parameter(parameterPrefix + "beta")?.value.scalars }
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0], c = x.shape.last!, rows = x.count / c
-        let movingMean = parameter("moving_mean")!, movingVariance = parameter("moving_variance")!
+        let movingMean = parameter(parameterPrefix + "moving_mean")!, movingVariance = parameter(parameterPrefix + "moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
         let useBatchStatistics = training && !behavesAsInference
         if useBatchStatistics {
@@ -66,7 +73,7 @@ public final class BatchNormalization: Layer {
 
     /// Inference as a per-channel affine map, y = x·scale + shift, from the moving statistics.
     var inferenceAffine: (scale: [Float], shift: [Float]) {
-        let mean = parameter("moving_mean")!.value.scalars, variance = parameter("moving_variance")!.value.scalars
+        let mean = parameter(parameterPrefix + "moving_mean")!.value.scalars, variance = parameter(parameterPrefix + "moving_variance")!.value.scalars
         let c = mean.count, g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
         let scale = (0..<c).map { g[$0] / (variance[$0] + epsilon).squareRoot() }
         return (scale, (0..<c).map { b[$0] - mean[$0] * scale[$0] })
@@ -81,10 +88,10 @@ public final class BatchNormalization: Layer {
                 ChannelArithmetic.sums(dyp.baseAddress!, times: xhat.baseAddress!, rows: rows, channels: c)
             }
         }
-        if let gammaParameter = parameter("gamma"), updates(gammaParameter) {
+        if let gammaParameter = parameter(parameterPrefix + "gamma"), updates(gammaParameter) {
             gammaParameter.gradient = Tensor(shape: [c], scalars: sumDyXhat.map(Float.init))
         }
-        if let betaParameter = parameter("beta"), updates(betaParameter) {
+        if let betaParameter = parameter(parameterPrefix + "beta"), updates(betaParameter) {
             betaParameter.gradient = Tensor(shape: [c], scalars: sumDy.map(Float.init))
         }
         let g = gamma ?? [Float](repeating: 1, count: c)

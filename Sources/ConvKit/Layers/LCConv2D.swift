@@ -1,32 +1,71 @@
 /// The LC-block of Gavrikov & Keuper, "The Power of Linear Combinations: Learning with Random
 /// Convolutions" (2023): a k×k convolution to `filters × expansion` spatial filters followed
-/// directly (nothing between) by a learnable 1×1 convolution down to `filters`. With
-/// `frozenSpatial`, the k×k filters stay at their random initialisation and only the linear
-/// combinations learn.
+/// directly by a learnable 1×1 convolution down to `filters`. With `frozenSpatial`, the k×k
+/// filters stay at their random initialisation and only the linear combinations learn.
 ///
-/// Weights: `spatial_kernel` `[kh, kw, in, filters·E]` (no bias), `combination_kernel`
-/// `[1, 1, filters·E, filters]`, and `bias` `[filters]`. Because nothing sits between the two
-/// convolutions, the block equals one convolution whose filters are linear combinations of
-/// the spatial ones: `folded()` builds that Conv2D.
+/// Weights: `spatial_kernel` S `[kh, kw, in, filters·E]` (no bias), `combination_kernel` C
+/// `[1, 1, filters·E, filters]`, and `bias` `[filters]`.
+///
+/// Folded computation. With nothing between the two convolutions the block is one convolution
+/// with kernel W = S·C (S as `[kh·kw·in, filters·E]`, C as `[filters·E, filters]`). Every pass
+/// runs that one convolution; backward turns its kernel gradient dW into the block's exact
+/// gradients, dC = Sᵀ·dW and dS = dW·Cᵀ. The optimizer still updates S and C, so training
+/// follows the over-parameterised block, but no `filters·E`-channel tensor is ever made and
+/// the cost of E is three batch-independent matrix products (online re-parameterisation, as
+/// in OREPA). `Computation.twoConvolutions` runs the block as the paper builds it (two
+/// convolutions, middle tensor kept): the naive twin the folded path is tested against.
+///
+/// The paper's Table 3 ablation puts a ReLU, a BatchNormalization, or both between the two
+/// convolutions (`intermediate`). Such a block is not linear and always runs as two
+/// convolutions. Its BatchNormalization uses PyTorch's settings, as the paper's code does
+/// (momentum 0.1, i.e. Keras 0.9; epsilon 1e-5), and its parameters are `intermediate_gamma`,
+/// `intermediate_beta`, `intermediate_moving_mean` and `intermediate_moving_variance`.
 public final class LCConv2D: Layer {
+    /// What sits between the spatial and the combining convolution.
+    public enum Intermediate: String, Sendable, CaseIterable {
+        case none, relu, batchNorm = "batch_norm", batchNormReLU = "batch_norm_relu"
+        var normalizes: Bool { self == .batchNorm || self == .batchNormReLU }
+        var rectifies: Bool { self == .relu || self == .batchNormReLU }
+    }
+
+    /// How a pass computes the block.
+    public enum Computation: String, Sendable, CaseIterable {
+        /// One convolution with W = S·C (only for a block with nothing between its convolutions).
+        case folded
+        /// The spatial convolution to `filters·E` channels, then the 1×1 combination.
+        case twoConvolutions = "two_convolutions"
+    }
+
     public let filters: Int, kernelSize: SpatialSize, strides: SpatialSize, padding: Padding
     public let expansion: Int, dilationRate: SpatialSize
     public let frozenSpatial: Bool
     public let activation: ActivationFunction, useBias: Bool
     public let spatialInitializer: any Initializer, combinationInitializer: any Initializer, biasInitializer: any Initializer
-    private var spatialGeometry: ConvGeometry?, combinationGeometry: ConvGeometry?
-    private var cachedInput = Tensor(zeros: [0]), cachedMiddle = Tensor(zeros: [0])
+    public let intermediate: Intermediate
+    /// The computation asked for; nil lets the block fold whenever it is linear.
+    public let requestedComputation: Computation?
+    /// The computation every pass runs.
+    public var computation: Computation { requestedComputation ?? (intermediate == .none ? .folded : .twoConvolutions) }
+
+    private let intermediateNormalization: BatchNormalization?
+    private var spatialGeometry: ConvGeometry?, combinationGeometry: ConvGeometry?, foldedGeometry: ConvGeometry?
+    private var cachedInput = Tensor(zeros: [0]), cachedFoldedKernel = Tensor(zeros: [0])
+    private var cachedNormalizedMiddle = Tensor(zeros: [0]), cachedCombinationInput = Tensor(zeros: [0])
     private var cachedPreActivation = Tensor(zeros: [0]), cachedOutput = Tensor(zeros: [0])
 
     public init(filters: Int, kernelSize: SpatialSize, expansion: Int = 1, strides: SpatialSize = 1, padding: Padding = .valid,
-                dilationRate: SpatialSize = 1, frozenSpatial: Bool = false, activation: ActivationFunction = .linear,
+                dilationRate: SpatialSize = 1, frozenSpatial: Bool = false, intermediate: Intermediate = .none,
+                computation: Computation? = nil, activation: ActivationFunction = .linear,
                 useBias: Bool = true, spatialInitializer: any Initializer = .glorotUniform,
                 combinationInitializer: any Initializer = .glorotUniform, biasInitializer: any Initializer = .zeros,
                 name: String? = nil) {
         self.filters = filters; self.kernelSize = kernelSize; self.expansion = expansion; self.strides = strides
         self.padding = padding; self.dilationRate = dilationRate; self.frozenSpatial = frozenSpatial
+        self.intermediate = intermediate; self.requestedComputation = computation
         self.activation = activation; self.useBias = useBias; self.spatialInitializer = spatialInitializer
         self.combinationInitializer = combinationInitializer; self.biasInitializer = biasInitializer
+        intermediateNormalization = intermediate.normalizes
+            ? BatchNormalization(momentum: 0.9, epsilon: 1e-5, parameterPrefix: "intermediate_") : nil
         super.init(name: name)
     }
 
@@ -36,82 +75,182 @@ public final class LCConv2D: Layer {
     public override func build(inputShapes: [[Int]], generator: inout SeededGenerator) throws -> [Int] {
         let shape = inputShapes[0]
         try require(shape.count == 3, "expects input (height, width, channels), got \(kerasShape(shape))")
-        try require(filters >= 1 && expansion >= 1, "filters and expansion must be positive")
+        try require(filters >= 1, "filters must be positive, got \(filters)")
+        try require(expansion >= 1, "expansion must be at least 1, got \(expansion)")
+        try require(requestedComputation != .folded || intermediate == .none,
+                    "intermediate '\(intermediate.rawValue)' sits between the two convolutions, so the block is not linear and cannot run folded")
         let middle = filters * expansion
-        let spatial = try ConvGeometry(
-            batch: 1, inputSize: [shape[0], shape[1]], inputChannels: shape[2], outputChannels: middle,
-            kernelSize: kernelSize.expanded(to: 2, "kernel_size"), strides: strides.expanded(to: 2, "strides"),
-            dilations: dilationRate.expanded(to: 2, "dilation_rate"), padding: padding)
+        func geometry(_ outputChannels: Int) throws -> ConvGeometry {
+            try ConvGeometry(
+                batch: 1, inputSize: [shape[0], shape[1]], inputChannels: shape[2], outputChannels: outputChannels,
+                kernelSize: kernelSize.expanded(to: 2, "kernel_size"), strides: strides.expanded(to: 2, "strides"),
+                dilations: dilationRate.expanded(to: 2, "dilation_rate"), padding: padding)
+        }
+        let spatial = try geometry(middle)
         let combination = try ConvGeometry(
             batch: 1, inputSize: Array(spatial.outputSize.suffix(2)), inputChannels: middle, outputChannels: filters,
             kernelSize: [1, 1], strides: [1, 1], dilations: [1, 1], padding: .valid)
-        spatialGeometry = spatial; combinationGeometry = combination
+        spatialGeometry = spatial; combinationGeometry = combination; foldedGeometry = try geometry(filters)
         let s = try addParameter("spatial_kernel", shape: spatial.kernelShape, initializer: spatialInitializer, generator: &generator)
         s.trainable = !frozenSpatial
         try addParameter("combination_kernel", shape: combination.kernelShape, initializer: combinationInitializer, generator: &generator)
         if useBias { try addParameter("bias", shape: [filters], initializer: biasInitializer, generator: &generator) }
+        if let normalization = intermediateNormalization {
+            try normalization.setUp(inputShapes: [Array(spatial.outputShape.dropFirst())], generator: &generator)
+            adoptParameters(of: normalization)
+        }
         return Array(combination.outputShape.dropFirst())
     }
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        var s = spatialGeometry!, c = combinationGeometry!
-        s.batch = inputs[0].shape[0]; c.batch = s.batch
-        let middle = Convolution.forward(inputs[0], kernel: spatialKernel.value, bias: nil, geometry: s)
-        let z = Convolution.forward(middle, kernel: combinationKernel.value, bias: parameter("bias")?.value, geometry: c)
+        let x = inputs[0], bias = parameter("bias")?.value
+        let z: Tensor
+        switch computation {
+        case .folded:
+            var g = foldedGeometry!
+            g.batch = x.shape[0]
+            let kernel = foldedKernel()
+            z = Convolution.forward(x, kernel: kernel, bias: bias, geometry: g)
+            if training { cachedFoldedKernel = kernel }
+        case .twoConvolutions:
+            var s = spatialGeometry!, c = combinationGeometry!
+            s.batch = x.shape[0]; c.batch = s.batch
+            var middle = Convolution.forward(x, kernel: spatialKernel.value, bias: nil, geometry: s)
+            if let normalization = intermediateNormalization {
+                normalization.behavesAsInference = behavesAsInference
+                normalization.trainable = trainable
+                middle = normalization.forward([middle], training: training)
+            }
+            let combinationInput = intermediate.rectifies ? ActivationFunction.relu.apply(middle) : middle
+            z = Convolution.forward(combinationInput, kernel: combinationKernel.value, bias: bias, geometry: c)
+            if training { cachedNormalizedMiddle = middle; cachedCombinationInput = combinationInput }
+        }
         let y = activation.apply(z)
-        if training { cachedInput = inputs[0]; cachedMiddle = middle; cachedPreActivation = z; cachedOutput = y }
+        if training { cachedInput = x; cachedPreActivation = z; cachedOutput = y }
         return y
     }
 
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
-        var s = spatialGeometry!, c = combinationGeometry!
-        s.batch = gradOutput.shape[0]; c.batch = s.batch
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         if let bias = parameter("bias"), updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
-        if updates(combinationKernel) {
-            combinationKernel.gradient = Convolution.backwardKernel(cachedMiddle, gradOutput: dz, geometry: c)
+        switch computation {
+        case .folded: return foldedBackward(dz)
+        case .twoConvolutions: return twoConvolutionBackward(dz)
         }
-        let dMiddle = Convolution.backwardInput(dz, kernel: combinationKernel.value, geometry: c)
+    }
+
+    /// dW of the one convolution, then the block's gradients: dC = Sᵀ·dW, dS = dW·Cᵀ.
+    private func foldedBackward(_ dz: Tensor) -> [Tensor] {
+        var g = foldedGeometry!
+        g.batch = dz.shape[0]
+        let (learnsSpatial, learnsCombination) = (updates(spatialKernel), updates(combinationKernel))
+        if learnsSpatial || learnsCombination {
+            let dW = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g)
+            let rows = g.patchLength, middle = filters * expansion
+            if learnsCombination {
+                multiply(spatialKernel.value, transposed: true, dW, transposed: false, into: combinationKernel, m: middle, n: filters, k: rows)
+            }
+            if learnsSpatial {
+                multiply(dW, transposed: false, combinationKernel.value, transposed: true, into: spatialKernel, m: rows, n: middle, k: filters)
+            }
+        }
+        if skipsInputGradient { return [Tensor(zeros: [0])] }
+        return [Convolution.backwardInput(dz, kernel: cachedFoldedKernel, geometry: g)]
+    }
+
+    private func twoConvolutionBackward(_ dz: Tensor) -> [Tensor] {
+        var s = spatialGeometry!, c = combinationGeometry!
+        s.batch = dz.shape[0]; c.batch = s.batch
+        if updates(combinationKernel) {
+            combinationKernel.gradient = Convolution.backwardKernel(cachedCombinationInput, gradOutput: dz, geometry: c)
+        }
+        var dMiddle = Convolution.backwardInput(dz, kernel: combinationKernel.value, geometry: c)
+        if intermediate.rectifies {
+            dMiddle = ActivationFunction.relu.gradient(input: cachedNormalizedMiddle, output: cachedCombinationInput, gradOutput: dMiddle)
+        }
+        if let normalization = intermediateNormalization { dMiddle = normalization.backward(dMiddle)[0] }
         if updates(spatialKernel) {
             spatialKernel.gradient = Convolution.backwardKernel(cachedInput, gradOutput: dMiddle, geometry: s)
         }
+        if skipsInputGradient { return [Tensor(zeros: [0])] }
         return [Convolution.backwardInput(dMiddle, kernel: spatialKernel.value, geometry: s)]
+    }
+
+    /// W = S·C as a kernel `[kh, kw, in, filters]`.
+    private func foldedKernel() -> Tensor {
+        let g = foldedGeometry!
+        var kernel = Tensor(zeros: g.kernelShape)
+        multiply(spatialKernel.value, transposed: false, combinationKernel.value, transposed: false, into: &kernel,
+                 m: g.patchLength, n: filters, k: filters * expansion)
+        return kernel
+    }
+
+    /// `p.gradient` = op(a)·op(b), written over the previous step's gradient when it has the
+    /// size: at E = 128 a new 136 MB gradient each step would fault in every page again.
+    private func multiply(_ a: Tensor, transposed ta: Bool, _ b: Tensor, transposed tb: Bool, into p: Parameter, m: Int, n: Int, k: Int) {
+        var gradient = p.gradient
+        p.gradient = Tensor(zeros: [0])   // `gradient` is then the buffer's only owner: no copy
+        if gradient.shape != p.value.shape { gradient = Tensor(zeros: p.value.shape) }
+        multiply(a, transposed: ta, b, transposed: tb, into: &gradient, m: m, n: n, k: k)
+        p.gradient = gradient
+    }
+
+    /// `c` = op(a)·op(b), an m×n matrix.
+    private func multiply(_ a: Tensor, transposed ta: Bool, _ b: Tensor, transposed tb: Bool, into c: inout Tensor, m: Int, n: Int, k: Int) {
+        a.scalars.withUnsafeBufferPointer { a in
+            b.scalars.withUnsafeBufferPointer { b in
+                c.scalars.withUnsafeMutableBufferPointer { c in
+                    GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a.baseAddress!, lda: ta ? m : k,
+                                  b: b.baseAddress!, ldb: tb ? k : n, c: c.baseAddress!, ldc: n)
+                }
+            }
+        }
     }
 
     /// The single convolution this block computes: kernel `[kh, kw, in, filters]` =
     /// spatial `[kh·kw·in, filters·E]` × combination `[filters·E, filters]`, same bias.
     public func folded() throws -> Conv2D {
-        guard let s = spatialGeometry else { throw ConvKitError("\(describe): build the layer (put it in a model) before folding it") }
-        let rows = s.kernelShape.dropLast().reduce(1, *), middle = filters * expansion
-        let spatial = spatialKernel.value.scalars, combination = combinationKernel.value.scalars
-        var folded = [Float](repeating: 0, count: rows * filters)
-        for r in 0..<rows {
-            for m in 0..<middle where spatial[r * middle + m] != 0 {
-                for o in 0..<filters { folded[r * filters + o] += spatial[r * middle + m] * combination[m * filters + o] }
-            }
+        guard foldedGeometry != nil else { throw ConvKitError("\(describe): build the layer (put it in a model) before folding it") }
+        guard intermediate == .none else {
+            throw ConvKitError("\(describe): intermediate '\(intermediate.rawValue)' sits between its two convolutions, so the block is not one convolution and cannot be folded")
         }
-        let kernel = Tensor(shape: Array(s.kernelShape.dropLast()) + [filters], scalars: folded)
         let conv = Conv2D(filters: filters, kernelSize: kernelSize, strides: strides, padding: padding, dilationRate: dilationRate,
-                          activation: activation, useBias: useBias, kernelInitializer: .values(kernel),
+                          activation: activation, useBias: useBias, kernelInitializer: .values(foldedKernel()),
                           biasInitializer: parameter("bias").map { .values($0.value) } ?? .zeros, name: name)
         var scratch = SeededGenerator(seed: 0)
         try conv.setUp(inputShapes: inputShapes, generator: &scratch)
         return conv
     }
 
+    /// Per example, the FLOPs of the computation the block runs: one convolution when folded
+    /// (the fold itself, S·C, is once per batch and not counted), otherwise both convolutions
+    /// and the operation between them.
     public override var flops: Int {
-        guard let s = spatialGeometry, let c = combinationGeometry else { return 0 }
+        guard let s = spatialGeometry, let c = combinationGeometry, let f = foldedGeometry else { return 0 }
         let outputs = c.outputPixels * filters
-        return 2 * s.outputPixels * s.outputChannels * s.patchLength + 2 * outputs * c.inputChannels
-            + (useBias ? outputs : 0) + outputs * activation.flopsPerElement
+        let epilogue = (useBias ? outputs : 0) + outputs * activation.flopsPerElement
+        switch computation {
+        case .folded:
+            return 2 * outputs * f.patchLength + epilogue
+        case .twoConvolutions:
+            let middle = s.outputPixels * s.outputChannels
+            return 2 * middle * s.patchLength + 2 * outputs * c.inputChannels + epilogue
+                + (intermediateNormalization?.flops ?? 0) + (intermediate.rectifies ? middle : 0)
+        }
     }
 
     public override var window: Window? { spatialGeometry?.window() }
 
     public override var configuration: [(String, ConfigurationValue)] {
-        [("filters", .int(filters)), ("kernel_size", .size(kernelSize)), ("expansion", .int(expansion)),
-         ("strides", .size(strides)), ("padding", .string(paddingName(padding))), ("dilation_rate", .size(dilationRate)),
-         ("frozen_spatial", .bool(frozenSpatial)), ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias)),
-         ("spatial_initializer", .string(spatialInitializer.name)), ("combination_initializer", .string(combinationInitializer.name))]
+        var values: [(String, ConfigurationValue)] = [
+            ("filters", .int(filters)), ("kernel_size", .size(kernelSize)), ("expansion", .int(expansion)),
+            ("strides", .size(strides)), ("padding", .string(paddingName(padding))), ("dilation_rate", .size(dilationRate)),
+            ("frozen_spatial", .bool(frozenSpatial)), ("activation", .string(activation.rawValue)), ("use_bias", .bool(useBias)),
+            ("spatial_initializer", .string(spatialInitializer.name)), ("combination_initializer", .string(combinationInitializer.name)),
+        ]
+        // Written only when set, so files of plain blocks read as before.
+        if intermediate != .none { values.append(("intermediate", .string(intermediate.rawValue))) }
+        if let requestedComputation { values.append(("computation", .string(requestedComputation.rawValue))) }
+        return values
     }
 }

@@ -94,6 +94,12 @@ open class Layer {
         return p
     }
 
+    /// Registers the parameters of a layer this one runs inside itself (built in `build`), so
+    /// that models, optimizers and files see them as this layer's.
+    final func adoptParameters(of inner: Layer) {
+        parameters += inner.parameters
+    }
+
     public final func parameter(_ name: String) -> Parameter? {
         parameters.first { $0.name == name }
     }

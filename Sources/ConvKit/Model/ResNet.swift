@@ -11,8 +11,9 @@ public struct ResNet: Sendable {
     public enum SpatialConvolution: Sendable, Equatable {
         /// An ordinary learned convolution.
         case standard
-        /// An LC-block (`LCConv2D`) with `expansion`; `frozen` keeps its k×k filters random.
-        case linearCombination(expansion: Int, frozen: Bool)
+        /// An LC-block (`LCConv2D`) with `expansion`; `frozen` keeps its k×k filters random;
+        /// `intermediate` is the paper's ablation (an operation between the two convolutions).
+        case linearCombination(expansion: Int, frozen: Bool, intermediate: LCConv2D.Intermediate = .none)
     }
 
     public var depth = 20
@@ -37,7 +38,7 @@ public struct ResNet: Sendable {
         guard width >= 1, kernelSize >= 1, kernelSize % 2 == 1, classes >= 2 else {
             throw ConvKitError("ResNet needs width ≥ 1, an odd kernel size and at least 2 classes (got width \(width), kernel \(kernelSize), \(classes) classes)")
         }
-        if case .linearCombination(let e, _) = convolution, e < 1 { throw ConvKitError("LC expansion must be positive, got \(e)") }
+        if case .linearCombination(let e, _, _) = convolution, e < 1 { throw ConvKitError("LC expansion must be at least 1, got \(e)") }
         let blocks = (depth - 2) / 6
         let input = Input(shape: inputShape)
         var x = try batchNormalized(spatial(width, stride: 1)(input))
@@ -86,9 +87,9 @@ public struct ResNet: Sendable {
         case .standard:
             return Conv2D(filters: filters, kernelSize: SpatialSize([kernelSize]), strides: SpatialSize([stride]), padding: .same,
                           useBias: false, kernelInitializer: initializer)
-        case .linearCombination(let expansion, let frozen):
+        case .linearCombination(let expansion, let frozen, let intermediate):
             return LCConv2D(filters: filters, kernelSize: SpatialSize([kernelSize]), expansion: expansion, strides: SpatialSize([stride]),
-                            padding: .same, frozenSpatial: frozen, useBias: false, spatialInitializer: initializer,
+                            padding: .same, frozenSpatial: frozen, intermediate: intermediate, useBias: false, spatialInitializer: initializer,
                             combinationInitializer: initializer)
         }
     }

@@ -10,7 +10,8 @@ public enum WeightDecay: Sendable, Equatable {
 }
 
 /// Updates a model's trainable parameters from their gradients. State (momentum, moments)
-/// is kept per parameter key, so an optimizer follows one model.
+/// is kept per parameter key, so an optimizer follows one model. A parameter without a
+/// gradient (empty: no backward pass reached it) is left as it is, as PyTorch skips `grad=None`.
 public protocol Optimizer: AnyObject {
     var schedule: any LearningRateSchedule { get set }
     /// Optimizer steps taken so far.
@@ -51,10 +52,10 @@ extension Optimizer {
     public func apply(to model: Model) { apply(to: model.trainableParameters) }
 }
 
-func gradientWithDecay(_ p: Parameter, _ decay: WeightDecay) -> [Float] {
-    switch decay {
-    case .none, .decoupled: return p.gradient.scalars
-    case .coupled(let rate): return zip(p.gradient.scalars, p.value.scalars).map { $0 + rate * $1 }
+extension WeightDecay {
+    /// The rate of coupled (L2) decay, added to each gradient as `g + rate·w`; 0 otherwise.
+    var coupledRate: Float {
+        if case .coupled(let rate) = self { rate } else { 0 }
     }
 }
 
@@ -87,25 +88,26 @@ public final class SGD: Optimizer {
 
     public func apply(to parameters: [(key: String, parameter: Parameter)]) {
         let lr = learningRate
-        for (key, p) in parameters {
-            let g = gradientWithDecay(p, weightDecay)
+        for (key, p) in parameters where p.gradient.count == p.value.count {
             applyDecoupledDecay(p, weightDecay, lr)
             // Pointer loops: indexing `p.value.scalars` element by element checked uniqueness
-            // each time (16% of a dense-model step).
-            let (momentum, nesterov, count) = (momentum, nesterov, g.count)
+            // each time (16% of a dense-model step). Coupled decay is added in the loop rather
+            // than in a copy of the gradient: LC-blocks at E = 128 have 34M spatial weights.
+            let (momentum, nesterov, decay, count) = (momentum, nesterov, weightDecay.coupledRate, p.gradient.count)
             p.value.scalars.withUnsafeMutableBufferPointer { w in
-                g.withUnsafeBufferPointer { g in
+                p.gradient.scalars.withUnsafeBufferPointer { g in
                     let (w, g) = (SharedPointer(w.baseAddress!), SharedPointer(g.baseAddress!))
                     if momentum == 0 {
-                        forEachSlice(count) { for i in $0 { w[i] -= lr * g[i] } }
+                        forEachSlice(count) { for i in $0 { w[i] -= lr * (g[i] + decay * w[i]) } }
                         return
                     }
                     velocity[key, default: [Float](repeating: 0, count: count)].withUnsafeMutableBufferPointer { v in
                         let v = SharedPointer(v.baseAddress!)
                         forEachSlice(count) { slice in
                             for i in slice {
-                                v[i] = momentum * v[i] - lr * g[i]
-                                w[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i]
+                                let gi = g[i] + decay * w[i]
+                                v[i] = momentum * v[i] - lr * gi
+                                w[i] += nesterov ? momentum * v[i] - lr * gi : v[i]
                             }
                         }
                     }
@@ -156,21 +158,22 @@ public final class Adam: Optimizer {
     public func apply(to parameters: [(key: String, parameter: Parameter)]) {
         let lr = learningRate, t = Float(iterations + 1)
         let stepSize = lr * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
-        for (key, p) in parameters {
-            let g = gradientWithDecay(p, weightDecay)
+        for (key, p) in parameters where p.gradient.count == p.value.count {
             applyDecoupledDecay(p, weightDecay, lr)
-            var (m, v) = moments.removeValue(forKey: key) ?? ([Float](repeating: 0, count: g.count), [Float](repeating: 0, count: g.count))
-            let (beta1, beta2, epsilon, count) = (beta1, beta2, epsilon, g.count)
+            let count = p.gradient.count
+            var (m, v) = moments.removeValue(forKey: key) ?? ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
+            let (beta1, beta2, epsilon, decay) = (beta1, beta2, epsilon, weightDecay.coupledRate)
             p.value.scalars.withUnsafeMutableBufferPointer { w in
                 m.withUnsafeMutableBufferPointer { m in
                     v.withUnsafeMutableBufferPointer { v in
-                        g.withUnsafeBufferPointer { g in
+                        p.gradient.scalars.withUnsafeBufferPointer { g in
                             let (w, m, v, g) = (SharedPointer(w.baseAddress!), SharedPointer(m.baseAddress!),
                                                 SharedPointer(v.baseAddress!), SharedPointer(g.baseAddress!))
                             forEachSlice(count) { slice in
                                 for i in slice {
-                                    m[i] += (g[i] - m[i]) * (1 - beta1)
-                                    v[i] += (g[i] * g[i] - v[i]) * (1 - beta2)
+                                    let gi = g[i] + decay * w[i]
+                                    m[i] += (gi - m[i]) * (1 - beta1)
+                                    v[i] += (gi * gi - v[i]) * (1 - beta2)
                                     w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
                                 }
                             }
