@@ -7,7 +7,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench bench-dense-bound bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
+.PHONY: deps build run quick experiments summaries bench bench-lc bench-dense-bound bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -26,12 +26,26 @@ quick: build
 experiments: build
 	for e in seed000 seed001 seed002 seed003; do .build/release/convkit experiment $$e || exit 1; done
 
-# ConvKit against its peers, side by side (installs tensorflow-cpu and python3-torch once);
+# ConvKit against its peers, side by side (installs tensorflow-cpu, torch and onnxruntime from pip once);
 # then conv-model training alone, for each one's peak memory.
 bench: build
 	bash scripts/install-peers.sh
 	.build/release/convkit bench --peers --rounds 2 --json bench.json
 	.build/release/convkit bench --peers --rounds 2 --only conv_model/train --json bench-memory.json
+
+# Seed 002's networks (BENCHMARKS.md, "LC-blocks"): ResNet-20-16 and LC-ResNet-20-16 at E = 8 and
+# 128 against PyTorch's two-layer blocks, throughput in one run; then each network's peak memory
+# in a process of its own; then the BENCHMARKS.md section rendered from those records.
+LC_MEMORY := resnet20/train lc_resnet20_e1_frozen/train lc_resnet20_e1_learned/train \
+             lc_resnet20_e128_frozen/train lc_resnet20_e128_learned/train
+bench-lc: build
+	bash scripts/install-peers.sh
+	mkdir -p bench/records
+	.build/release/convkit bench --peers --rounds 2 --only resnet20/,lc_resnet20_e8,lc_resnet20_e128 --json bench/records/lc-throughput.json
+	for w in $(LC_MEMORY); do \
+	  .build/release/convkit bench --peers --quick --rounds 1 --only $$w --json bench/records/lc-memory-$$(dirname $$w).json || exit 1; \
+	done
+	python3 scripts/render_benchmarks.py
 
 # The dense model's training step with only its sgemm calls, next to ConvKit's whole step:
 # the ceiling OpenBLAS sets on dense training (BENCHMARKS.md).

@@ -7,7 +7,8 @@ import Foundation
 ///
 /// Gradient sums overlap backward in buckets only across machines: on one machine the
 /// shared-memory sums are cheap, and one sum after backward measured faster (BENCHMARKS.md).
-func withDistribution(gradientBucketSize: Int?, _ body: ((any DistributedStrategy)?) throws -> Void) throws {
+func withDistribution(gradientBucketSize: Int?, announce: String = "Data-parallel training on",
+                      _ body: ((any DistributedStrategy)?) throws -> Void) throws {
     guard MPIDataParallel.isLaunchedByMPIRun else { try body(nil); return }
     if ProcessInfo.processInfo.environment["CONVKIT_THREADS"] == nil {
         let threads = max(1, ProcessInfo.processInfo.activeProcessorCount / MPIDataParallel.localRanks)
@@ -16,7 +17,7 @@ func withDistribution(gradientBucketSize: Int?, _ body: ((any DistributedStrateg
     let bucketSize = gradientBucketSize ?? (MPIDataParallel.localRanks == MPIDataParallel.worldRanks ? 0 : 1 << 18)
     let mpi = try MPIDataParallel(gradientBucketSize: bucketSize)
     Console.isMuted = mpi.rank != 0
-    if mpi.rank == 0 { Console.line("Data-parallel training on \(mpi.worldSize) MPI ranks") }
+    if mpi.rank == 0 { Console.line("\(announce) \(mpi.worldSize) MPI ranks") }
     do { try body(mpi) } catch {
         FileHandle.standardError.write(Data("Error on rank \(mpi.rank) of \(mpi.worldSize): \(error)\n".utf8))
         mpi.abort(code: 1)

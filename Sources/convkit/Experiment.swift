@@ -22,17 +22,25 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Continue from the checkpoints in the report folder: finished models are not trained again.")
     var resume = false
 
+    @Option(help: "Studies of separate runs (seed002): train only these runs, e.g. E=128 or seed=1,variant=frozen (keys E, k, seed, variant).")
+    var only: String?
+
     func run() throws {
         let path = try locateExperiment(name)
         if var study = try loadStudy(path: path) {
-            if MPIDataParallel.isLaunchedByMPIRun { throw ValidationError("studies run on one process; under mpirun, run model comparisons or `convkit train`") }
-            if checkpoint || resume { throw ValidationError("--checkpoint and --resume apply to model comparisons, not to studies") }
+            if checkpoint || resume {
+                throw ValidationError("--checkpoint and --resume apply to model comparisons; studies of separate runs record and resume every run by themselves")
+            }
             if quick { study = study.quickened() }
             let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
-            let seconds = try study.runAndReport(quick: quick, folder: folder)
-            Console.line("\nDone in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+            // Under mpirun each rank trains its share of the runs (one run per rank at a time).
+            try withDistribution(gradientBucketSize: nil, announce: "Study runs shared over") { distributed in
+                let seconds = try study.runAndReport(quick: quick, folder: folder, options: StudyOptions(only: only, distributed: distributed))
+                Console.line("\nDone in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+            }
             return
         }
+        if only != nil { throw ValidationError("--only applies to studies of separate runs (seed002), not to model comparisons") }
         var experiment = try Experiment.load(path: path)
         if quick { experiment = experiment.quickened() }
         let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"

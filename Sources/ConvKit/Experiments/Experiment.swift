@@ -149,6 +149,17 @@ func decodeExperimentFile<T: Decodable>(_ path: String) throws -> T {
     }
 }
 
+/// Refuses top-level fields of the YAML file at `path` that are not `known` (a misspelt field
+/// would otherwise be ignored and its default used without a word).
+func rejectUnknownFields(in path: String, known: [String]) throws {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+          let mapping = (try? Yams.compose(yaml: text))??.mapping else { return }
+    let unknown = mapping.keys.compactMap(\.string).filter { !known.contains($0) && $0 != "kind" }
+    if !unknown.isEmpty {
+        throw ConvKitError("\(path): unknown field(s) \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (known: \(known.joined(separator: ", ")))")
+    }
+}
+
 /// An experiment file that is a study with a report of its own rather than a comparison of
 /// models (`kind: initialization` or `kind: random-filters`).
 public protocol Study {
@@ -156,9 +167,20 @@ public protocol Study {
     /// The settings with `--quick` applied.
     func quickened() -> Self
     /// Runs the study, writes its report folder, and returns the seconds it took.
-    func runAndReport(quick: Bool, folder: String) throws -> Double
+    func runAndReport(quick: Bool, folder: String, options: StudyOptions) throws -> Double
     /// Rebuilds the report from the folder's `results.json`, without training.
     func rerender(folder: String) throws
+}
+
+/// How a study runs beyond its file: a subset of its runs, and the MPI ranks that share them.
+public struct StudyOptions {
+    /// Which runs to train (`E=128,seed=1`); studies without separate runs refuse it.
+    public var only: String?
+    /// Under `mpirun`: the ranks that each train a share of the runs.
+    public var distributed: (any DistributedStrategy)?
+    public init(only: String? = nil, distributed: (any DistributedStrategy)? = nil) {
+        self.only = only; self.distributed = distributed
+    }
 }
 
 /// The study in the experiment file at `path`, or nil when the file is a model comparison

@@ -168,12 +168,13 @@ public enum ExperimentRunner {
     @discardableResult
     public static func train(_ model: Model, recipe: Experiment.Recipe, x: Tensor, y: Tensor, seed: UInt64,
                              verbose: Verbosity = .progressBar, checkpointing: Checkpointing? = nil, resume: Bool = false,
-                             distributed: (any DistributedStrategy)? = nil) throws -> History {
+                             callbacks: [any Callback] = [], distributed: (any DistributedStrategy)? = nil) throws -> History {
         let steps = (Int((Double(x.shape[0]) * (1 - (recipe.validationSplit ?? 0))).rounded(.up)) + recipe.batchSize - 1) / recipe.batchSize
         model.compile(optimizer: try makeOptimizer(recipe, totalSteps: steps * recipe.epochs),
                       loss: CategoricalCrossentropy(labelSmoothing: recipe.labelSmoothing ?? 0))
         return try model.fit(x, y, batchSize: recipe.batchSize, epochs: recipe.epochs, validationSplit: recipe.validationSplit ?? 0,
-                             verbose: verbose, seed: seed, checkpointing: checkpointing, resume: resume, distributed: distributed)
+                             verbose: verbose, callbacks: callbacks, seed: seed, checkpointing: checkpointing, resume: resume,
+                             distributed: distributed)
     }
 
     /// The training and test images (scaled to [0, 1]) and one-hot targets of `spec`; a

@@ -212,7 +212,12 @@ public struct InitializationStudy: Codable, Sendable, Study {
                       columns: 4, pixel: 5).write(to: "\(folder)/handset-maps")
     }
 
-    public func runAndReport(quick: Bool, folder: String) throws -> Double { try run(quick: quick, folder: folder).seconds }
+    public func runAndReport(quick: Bool, folder: String, options: StudyOptions) throws -> Double {
+        guard options.only == nil, options.distributed == nil else {
+            throw ConvKitError("\(name): --only and mpirun apply to studies of separate runs (seed002), not to this one")
+        }
+        return try run(quick: quick, folder: folder).seconds
+    }
 
     // MARK: Report
 

@@ -12,10 +12,12 @@ public struct LineChart: Figure {
         /// Draw a dot at every point (and no line when `line` is false: a scatter plot).
         public var markers: Bool
         public var line: Bool
+        /// Error bars: ± this much at each point (e.g. the standard deviation over seeds).
+        public var errors: [Double]?
         public init(label: String, points: [(x: Double, y: Double)], colorIndex: Int, dashed: Bool = false,
-                    markers: Bool = false, line: Bool = true) {
+                    markers: Bool = false, line: Bool = true, errors: [Double]? = nil) {
             self.label = label; self.points = points; self.colorIndex = colorIndex; self.dashed = dashed
-            self.markers = markers; self.line = line
+            self.markers = markers; self.line = line; self.errors = errors
         }
     }
 
@@ -24,10 +26,14 @@ public struct LineChart: Figure {
     public var width = 900.0, height = 540.0
     /// Logarithmic axes (base 10); points ≤ 0 are left out.
     public var logX = false, logY = false
+    /// The x ticks, in data units, instead of round numbers: the values that were run
+    /// (E = 1, 2, 4, 8…).
+    public var xTicks: [Double]?
 
-    public init(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false, logY: Bool = false) {
+    public init(title: String, xLabel: String, yLabel: String, series: [Series], logX: Bool = false, logY: Bool = false,
+                xTicks: [Double]? = nil) {
         self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series
-        self.logX = logX; self.logY = logY
+        self.logX = logX; self.logY = logY; self.xTicks = xTicks
     }
 
     /// Tableau-like colours that stay distinct in print.
@@ -91,11 +97,20 @@ public struct LineChart: Figure {
         // Work in axis space: log10 of the values on a logarithmic axis.
         let tx = { (x: Double) in logX ? (x > 0 ? log10(x) : .nan) : x }
         let ty = { (y: Double) in logY ? (y > 0 ? log10(y) : .nan) : y }
-        let all = series.flatMap(\.points).map { (x: tx($0.x), y: ty($0.y)) }.filter { $0.x.isFinite && $0.y.isFinite }
+        // Points with the ends of their error bars, so that no bar is cut off.
+        let all = series.flatMap { s in
+            s.points.enumerated().flatMap { i, p -> [(x: Double, y: Double)] in
+                let e = s.errors.map { i < $0.count ? $0[i] : 0 } ?? 0
+                return [(p.x, p.y), (p.x, p.y - e), (p.x, p.y + e)]
+            }
+        }.map { (x: tx($0.x), y: ty($0.y)) }.filter { $0.x.isFinite && $0.y.isFinite }
         var (x0, x1) = (all.map(\.x).min() ?? 0, all.map(\.x).max() ?? 1)
         var (y0, y1) = (all.map(\.y).min() ?? 0, all.map(\.y).max() ?? 1)
         if x1 <= x0 { x0 -= 0.5; x1 += 0.5 }
-        if !series.contains(where: \.line) { let pad = (x1 - x0) * 0.05; x0 -= pad; x1 += pad }
+        // Room for the markers at both ends (a scatter plot needs more).
+        if series.contains(where: \.markers) || !series.contains(where: \.line) {
+            let pad = (x1 - x0) * (series.contains(where: \.line) ? 0.03 : 0.05); x0 -= pad; x1 += pad
+        }
         if y1 <= y0 { y0 -= 0.5; y1 += 0.5 }
         let pad = (y1 - y0) * 0.05
         y0 -= pad; y1 += pad
@@ -121,8 +136,15 @@ public struct LineChart: Figure {
             cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
             drawText(cr, label, x: left - 8, y: py(t) + 4, align: 1)
         }
-        let xTicks = logX ? LineChart.logTicks(x0, x1) : LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1)))
-        for (t, label) in zip(xTicks, logX ? xTicks.map(LineChart.powerLabel) : LineChart.labels(xTicks)) {
+        let xTickPositions: [Double], xTickLabels: [String]
+        if let chosen = self.xTicks {
+            xTickPositions = chosen.map(tx).filter(\.isFinite)
+            xTickLabels = chosen.filter { tx($0).isFinite }.map { String(format: "%g", $0) }
+        } else {
+            xTickPositions = logX ? LineChart.logTicks(x0, x1) : LineChart.ticks(x0, x1, count: min(10, max(Int(x1 - x0), 1)))
+            xTickLabels = logX ? xTickPositions.map(LineChart.powerLabel) : LineChart.labels(xTickPositions)
+        }
+        for (t, label) in zip(xTickPositions, xTickLabels) {
             cairo_set_source_rgb(cr, 0.9, 0.9, 0.9)
             cairo_move_to(cr, px(t), top); cairo_line_to(cr, px(t), bottom); cairo_stroke(cr)
             cairo_set_source_rgb(cr, 0.2, 0.2, 0.2)
@@ -160,6 +182,17 @@ public struct LineChart: Figure {
                 for p in points where p.x.isFinite && p.y.isFinite {
                     cairo_new_sub_path(cr); cairo_arc(cr, px(p.x), py(p.y), 4.5, 0, 2 * Double.pi); cairo_fill(cr)
                 }
+            }
+            if let errors = s.errors {
+                cairo_set_dash(cr, nil, 0, 0); cairo_set_line_width(cr, 1.5)
+                for (i, p) in s.points.enumerated() where i < errors.count && errors[i] > 0 {
+                    let (x, low, high) = (px(tx(p.x)), py(ty(p.y - errors[i])), py(ty(p.y + errors[i])))
+                    guard x.isFinite && low.isFinite && high.isFinite else { continue }
+                    cairo_move_to(cr, x, low); cairo_line_to(cr, x, high)
+                    cairo_move_to(cr, x - 5, low); cairo_line_to(cr, x + 5, low)
+                    cairo_move_to(cr, x - 5, high); cairo_line_to(cr, x + 5, high)
+                }
+                cairo_stroke(cr)
             }
         }
         cairo_restore(cr)

@@ -1,0 +1,224 @@
+import Foundation
+
+/// Seed 002's report, built from the run records alone: Table 1 with mean ± std over seeds,
+/// the expansion sweep, the k × E grid, filter diversity over training, and the paper's claims
+/// with verdicts that take the seed-to-seed spread into account.
+extension RandomFilterStudy {
+    /// Accuracies (or another metric) of the recorded runs matching a cell of a table.
+    struct Cell {
+        var values: [Double]
+        var mean: Double { Statistics.mean(values) }
+        var std: Double? { Statistics.standardDeviation(values) }
+        var text: String {
+            guard !values.isEmpty else { return "–" }
+            return String(format: "%.2f", mean * 100) + (std.map { String(format: " ± %.2f", $0 * 100) } ?? "") + " (n = \(values.count))"
+        }
+    }
+
+    func cell(_ r: Results, _ v: Variant, k: Int, e: Int, budget: RunBudget, _ metric: (RunRecord) -> Double = \.testAccuracy) -> Cell {
+        Cell(values: r.runs.filter {
+            $0.spec.variant == v && $0.spec.kernelSize == k && (v == .baseline || $0.spec.expansion == e)
+                && $0.spec.epochs == budget.epochs && $0.spec.trainImages == budget.trainImages
+        }.map(metric))
+    }
+
+    /// Learned minus frozen accuracy at (k, E) as a Welch difference (nil when a side is missing).
+    func gap(_ r: Results, k: Int, e: Int, budget: RunBudget) -> Statistics.Difference? {
+        let learned = cell(r, .lcLearned, k: k, e: e, budget: budget), frozen = cell(r, .lcFrozen, k: k, e: e, budget: budget)
+        guard !learned.values.isEmpty, !frozen.values.isEmpty else { return nil }
+        return Statistics.welch(learned.values, frozen.values)
+    }
+
+    func writeReport(_ r: Results, folder: String) throws {
+        try writeText(json(r), to: "\(folder)/results.json")
+        let b = r.budgets
+        let sweepE = expansions.sorted()
+        func series(_ v: Variant, _ metric: @escaping (RunRecord) -> Double, color: Int) -> LineChart.Series {
+            let cells = sweepE.map { (e: $0, c: cell(r, v, k: 3, e: $0, budget: b.sweep, metric)) }.filter { !$0.c.values.isEmpty }
+            return .init(label: v == .lcLearned ? "LC learned" : "LC frozen random", points: cells.map { (Double($0.e), $0.c.mean) },
+                         colorIndex: color, markers: true, errors: cells.map { $0.c.std ?? 0 })
+        }
+        func baselineLine(_ metric: @escaping (RunRecord) -> Double) -> [LineChart.Series] {
+            let base = cell(r, .baseline, k: 3, e: 1, budget: b.sweep, metric)
+            guard !base.values.isEmpty, let lo = sweepE.first, let hi = sweepE.last, hi > lo else { return [] }
+            return [.init(label: "baseline (learned k×k)", points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true)]
+        }
+        let ticks = sweepE.map(Double.init)
+        try LineChart(title: "Test accuracy against expansion E (k = 3)", xLabel: "expansion E (log scale)", yLabel: "test accuracy",
+                      series: [series(.lcLearned, \.testAccuracy, color: 0), series(.lcFrozen, \.testAccuracy, color: 1)]
+                          + baselineLine(\.testAccuracy), logX: true, xTicks: ticks).write(to: "\(folder)/accuracy-expansion")
+        try LineChart(title: "FGSM accuracy (ε = \(String(format: "%.4g", fgsmEpsilon))) against expansion E (k = 3)",
+                      xLabel: "expansion E (log scale)", yLabel: "accuracy on FGSM examples",
+                      series: [series(.lcLearned, \.robustAccuracy, color: 0), series(.lcFrozen, \.robustAccuracy, color: 1)]
+                          + baselineLine(\.robustAccuracy), logX: true, xTicks: ticks).write(to: "\(folder)/robustness-expansion")
+        let gapSeries = kernelExpansions.enumerated().map { index, e -> LineChart.Series in
+            let points = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (Double(k), $0.value) } }
+            return .init(label: "E = \(e)", points: points, colorIndex: index, markers: true)
+        }
+        try LineChart(title: "Learned minus frozen spatial filters against kernel size k", xLabel: "kernel size k",
+                      yLabel: "test accuracy, learned − frozen", series: gapSeries, xTicks: kernelSizes.sorted().map(Double.init))
+            .write(to: "\(folder)/gap-kernel")
+        let diversity = Variant.allCases.enumerated().compactMap { index, v -> LineChart.Series? in
+            guard let run = r.runs.first(where: { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
+                && $0.spec.epochs == b.table1.epochs && $0.spec.trainImages == b.table1.trainImages }) else { return nil }
+            return .init(label: v.rawValue, points: run.entropyByEpoch.enumerated().map { (Double($0), Statistics.mean($1)) },
+                         colorIndex: [2, 0, 1][index], markers: true)
+        }
+        try LineChart(title: "Filter diversity during training (k = 3, E = \(table1Expansion), first seed)", xLabel: "epoch",
+                      yLabel: "variance entropy of the spatial filters", series: diversity).write(to: "\(folder)/entropy-training")
+        let md = markdown(r)
+        try writeText(md, to: "\(folder)/report.md")
+        try writeText(try HTMLReport.render(markdown: md, title: title ?? name, folder: folder), to: "\(folder)/report.html")
+    }
+
+    func markdown(_ r: Results) -> String {
+        let b = r.budgets
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.2f", $0 * 100) } ?? "–" }
+        func budgetText(_ x: RunBudget) -> String { "\(x.epochs) epochs on \(groupedDigits(x.trainImages)) training images" }
+        var md = "# \(title ?? name)\n\n"
+        if let d = description { md += d.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
+        if let tier { md += "**This tier:** " + tier.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
+        if r.quick { md += "**Quick run** (`--quick`): fewer images, epochs and runs, for CI; the numbers are not the experiment's.\n\n" }
+
+        md += "## Setup\n\n"
+        md += "- Network: CIFAR-style ResNet-\(depth), width \(width) (stages \(width)/\(2 * width)/\(4 * width)), BatchNorm (PyTorch settings), global average pooling, Dense(10); PyTorch's default init. "
+        md += "In the LC variants every k×k convolution is an LC-block (`LCConv2D`): k×k to c_out·E filters, then a learnable 1×1 to c_out, trained folded (exact gradients of both); the 1×1 shortcut projections stay plain.\n"
+        md += "- Data: Fashion-MNIST, \(data.testLimit.map { "the first \(groupedDigits($0))" } ?? "all") test images"
+        md += resize.map { ", every image resized to \($0)×\($0) (bilinear)" } ?? ", 28×28"
+        md += ", standardised with the mean and std of the images each run trains on.\n"
+        let optimizer = try? ExperimentRunner.makeOptimizer(recipe, totalSteps: 1)
+        let rc = recipe
+        md += "- Recipe: batch \(rc.batchSize), \(rc.optimizer ?? "sgd") with initial learning rate \(optimizer.map { String(format: "%g", $0.learningRate) } ?? "?")"
+        md += (rc.momentum ?? 0) > 0 ? ", momentum \(rc.momentum!)\((rc.nesterov ?? false) ? " (Nesterov)" : "")" : ""
+        md += rc.weightDecay.map { ", weight decay \($0) (\(rc.weightDecayMode ?? "decoupled"))" } ?? ""
+        md += ", \(rc.schedule ?? "constant") schedule over each run, label smoothing \(rc.labelSmoothing ?? 0); the last epoch is evaluated. Seeds \(rc.allSeeds.map(String.init).joined(separator: ", ")).\n"
+        md += "- Budgets: Table 1, \(budgetText(b.table1)); expansion sweep, \(budgetText(b.sweep)); k × E grid, \(budgetText(b.grid)).\n"
+        md += "- FGSM: ε = \(String(format: "%.4g", fgsmEpsilon)) in pixel units, \(fgsmImages.map { "the first \(groupedDigits($0))" } ?? "all") test images, gradient in inference mode, clipped to the valid pixel range.\n"
+        let missing = r.planned.filter { spec in !r.runs.contains { $0.spec == spec } }
+        md += "- Runs recorded: \(r.runs.count) of \(r.planned.count) planned"
+        let hours = r.runs.map { $0.secondsPerEpoch * Double($0.spec.epochs) }.reduce(0, +) / 3600
+        md += String(format: " (%.1f hours of training on %@)", hours, Set(r.runs.map(\.machine)).sorted().joined(separator: ", "))
+        if !missing.isEmpty {
+            md += "; not yet: " + missing.prefix(12).map { "`\($0.id)`" }.joined(separator: ", ") + (missing.count > 12 ? ", and \(missing.count - 12) more" : "")
+            md += ". Rerun the experiment (or a part of it with `--only`) to add them; recorded runs are kept"
+        }
+        md += ".\n\n"
+
+        md += "## Table 1: Fashion-MNIST, k = 3, E = \(table1Expansion)\n\n"
+        md += "Test accuracy %, mean ± standard deviation over seeds (n runs).\n\n| | Baseline | LC learned | LC frozen |\n|---|---:|---:|---:|\n"
+        if let p = paper {
+            func paperText(_ m: Double, _ s: Double?) -> String { String(format: "%.2f", m) + (s.map { String(format: " ± %.2f", $0) } ?? "") }
+            md += "| Paper (E = \(p.expansion)) | \(paperText(p.baseline, p.baselineStd)) | \(paperText(p.lcLearned, p.lcLearnedStd)) | \(paperText(p.lcFrozen, p.lcFrozenStd)) |\n"
+        }
+        md += "| Here | " + Variant.allCases.map { cell(r, $0, k: 3, e: table1Expansion, budget: b.table1).text }.joined(separator: " | ") + " |\n\n"
+        if let p = paper { md += "Conditions: \(p.conditions.trimmingCharacters(in: .whitespacesAndNewlines))\n\n" }
+
+        md += "## Expansion sweep (k = 3)\n\n| E | LC learned | LC frozen | learned − frozen | FGSM learned | FGSM frozen |\n|---:|---:|---:|---:|---:|---:|\n"
+        for e in expansions.sorted() {
+            let g = gap(r, k: 3, e: e, budget: b.sweep)
+            md += "| \(e) | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep).text) | "
+            md += g.map { String(format: "%+.2f", $0.value * 100) } ?? "–"
+            md += " | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) |\n"
+        }
+        md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures: ± one standard deviation over seeds.\n\n"
+        md += "![accuracy against E](accuracy-expansion.svg)\n\n![FGSM against E](robustness-expansion.svg)\n\n"
+
+        md += "## Kernel size × expansion\n\n| k | baseline | " + kernelExpansions.map { "learned E=\($0) | frozen E=\($0) | gap E=\($0)" }.joined(separator: " | ") + " |\n"
+        md += "|---:|---:|" + String(repeating: "---:|---:|---:|", count: kernelExpansions.count) + "\n"
+        for k in kernelSizes.sorted() {
+            md += "| \(k) | \(pct(cell(r, .baseline, k: k, e: 1, budget: b.grid).values.first)) | "
+            md += kernelExpansions.map { e in
+                let g = gap(r, k: k, e: e, budget: b.grid)
+                return "\(pct(cell(r, .lcLearned, k: k, e: e, budget: b.grid).values.first)) | \(pct(cell(r, .lcFrozen, k: k, e: e, budget: b.grid).values.first)) | \(g.map { String(format: "%+.2f", $0.value * 100) } ?? "–")"
+            }.joined(separator: " | ") + " |\n"
+        }
+        md += "\nOne seed per cell; gap = learned − frozen, in points.\n\n![gap against k](gap-kernel.svg)\n\n"
+
+        md += "## Filter diversity\n\nThe variance entropy of each layer's spatial filters (0: every filter a multiple of one pattern; 1: spread evenly, like i.i.d. random filters), averaged over the k×k layers, at initialisation and after every epoch of the first seed's Table 1 runs (the paper's Fig. 5).\n\n"
+        md += "| Variant | at init | after training | effective filters (LC folded) |\n|---|---:|---:|---:|\n"
+        for v in Variant.allCases {
+            guard let run = r.runs.first(where: { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
+                && $0.spec.epochs == b.table1.epochs && $0.spec.trainImages == b.table1.trainImages }) else { continue }
+            md += "| \(v.rawValue) | \(String(format: "%.3f", Statistics.mean(run.entropyByEpoch.first ?? []))) | \(String(format: "%.3f", run.spatialEntropy)) | \(String(format: "%.3f", run.effectiveEntropy)) |\n"
+        }
+        md += "\n![entropy during training](entropy-training.svg)\n\n"
+
+        md += "## The paper's claims, checked here\n\nA verdict is *held* or *not held* when the difference is outside the 95% interval of the seed-to-seed spread (Welch's t for two groups, the slope's t for trends); *inside the noise* when it is not; *one seed* when there is no spread to judge by, and then the sign alone is reported.\n\n| Claim | Measured | Verdict |\n|---|---|---|\n"
+        for c in claims(r) { md += "| \(c.claim) | \(c.measured) | \(c.verdict) |\n" }
+
+        if let f = r.runs.compactMap({ run in run.folding.map { (run, $0) } }).first {
+            md += "\n## Folding an LC network into plain convolutions\n\n"
+            md += "The trained \(f.0.spec.label) network, every LC-block replaced by one k×k convolution with kernel = spatial · combination (BatchNorm, shortcuts and classifier copied): "
+            md += "\(groupedDigits(f.0.parameters)) parameters become \(groupedDigits(f.1.foldedParameters)). "
+            md += String(format: "Largest difference between the two networks' output probabilities on %d test images: %.2g. ", f.1.images, f.1.maxAbsoluteDifference)
+            md += "Test accuracy \(pct(f.0.testAccuracy))% unfolded, \(pct(f.1.foldedAccuracy))% folded.\n"
+        }
+        md += "\n## All runs\n\n| Run | Epochs | Images | Params | Trainable | Test acc % | FGSM acc % | Entropy | s/epoch |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        for x in r.runs {
+            md += "| \(x.spec.label) | \(x.spec.epochs) | \(groupedDigits(x.spec.trainImages)) | \(groupedDigits(x.parameters)) | \(groupedDigits(x.trainableParameters)) | \(pct(x.testAccuracy)) | \(pct(x.robustAccuracy)) | \(String(format: "%.3f", x.spatialEntropy)) | \(String(format: "%.1f", x.secondsPerEpoch)) |\n"
+        }
+        if let notes, !r.quick { md += "\n## Notes\n\n" + notes.trimmingCharacters(in: .whitespacesAndNewlines) + "\n" }
+        return md
+    }
+
+    public enum Expectation: Sendable { case atLeast, greater, less }
+
+    /// The verdict on "difference `d` is ≥ 0 / > 0 / < 0", judged against its spread.
+    static func verdict(_ d: Statistics.Difference, _ expectation: Expectation) -> (text: String, held: Bool?) {
+        guard d.value.isFinite else { return ("not measured", nil) }
+        let rightSign: Bool = switch expectation {
+        case .atLeast: d.value >= 0
+        case .greater: d.value > 0
+        case .less: d.value < 0
+        }
+        guard let significant = d.significant else { return (rightSign ? "held (one seed)" : "**not held** (one seed)", rightSign) }
+        if expectation == .atLeast { return rightSign || !significant ? ("held", true) : ("**not held**", false) }
+        if !significant { return ("inside the noise", nil) }
+        return rightSign ? ("held", true) : ("**not held**", false)
+    }
+
+    /// The seed's claims, each with what was measured and its verdict.
+    func claims(_ r: Results) -> [(claim: String, measured: String, verdict: String, held: Bool?)] {
+        let b = r.budgets
+        var out = [(String, String, String, Bool?)]()
+        func add(_ claim: String, _ measured: String, _ d: Statistics.Difference?, _ expectation: Expectation) {
+            let v: (text: String, held: Bool?) = d.map { Self.verdict($0, expectation) } ?? ("not measured", nil)
+            out.append((claim, measured, v.text, v.held))
+        }
+        func points(_ d: Statistics.Difference) -> String {
+            String(format: "%+.2f points", d.value * 100) + (d.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "")
+        }
+        // 1. Frozen random filters reach the learned baseline.
+        let base = cell(r, .baseline, k: 3, e: 1, budget: b.table1), frozen = cell(r, .lcFrozen, k: 3, e: table1Expansion, budget: b.table1)
+        let d1 = base.values.isEmpty || frozen.values.isEmpty ? nil : Statistics.welch(frozen.values, base.values)
+        add("Frozen random spatial filters with learned combinations are at least as accurate as the learned baseline (E = \(table1Expansion))",
+            d1.map { "frozen − baseline " + points($0) } ?? "runs missing", d1, .atLeast)
+        // 2. Frozen LC beats learned LC from E = 8.
+        for e in Set([table1Expansion] + claimPoints).filter({ $0 >= 8 }).sorted() {
+            let budget = e == table1Expansion ? b.table1 : b.sweep
+            let d = gap(r, k: 3, e: e, budget: budget).map { Statistics.Difference(value: -$0.value, standardError: $0.standardError, degreesOfFreedom: $0.degreesOfFreedom) }
+            add("Frozen random LC beats learnable LC from E = 8 (here E = \(e))", d.map { "frozen − learned " + points($0) } ?? "runs missing", d, .greater)
+        }
+        // 3. FGSM robustness grows with E (frozen LC): the slope against log2 E over every recorded sweep run.
+        let frozenSweep = r.runs.filter { $0.spec.variant == .lcFrozen && $0.spec.kernelSize == 3 && expansions.contains($0.spec.expansion)
+            && $0.spec.epochs == b.sweep.epochs && $0.spec.trainImages == b.sweep.trainImages }
+        let robustSlope = Set(frozenSweep.map(\.spec.expansion)).count >= 2
+            ? Statistics.slope(x: frozenSweep.map { log2(Double($0.spec.expansion)) }, y: frozenSweep.map(\.robustAccuracy)) : nil
+        add("Robustness to FGSM grows with E (frozen LC)", robustSlope.map { String(format: "%+.2f points per doubling of E", $0.value * 100) + ($0.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "") } ?? "fewer than two E recorded", robustSlope, .greater)
+        // 4. The learned-vs-frozen gap grows with k, at each grid E.
+        for e in kernelExpansions {
+            let gaps = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (Double(k), $0.value) } }
+            let slope = gaps.count >= 2 ? Statistics.slope(x: gaps.map(\.0), y: gaps.map(\.1)) : nil
+            add("The learned-vs-frozen gap grows with the kernel size (E = \(e))",
+                slope.map { _ in gaps.map { String(format: "k=%d %+.2f", Int($0.0), $0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two k recorded",
+                slope, .greater)
+        }
+        // 5. The gap shrinks as E grows (k = 3).
+        let sweepGaps = expansions.sorted().compactMap { e in gap(r, k: 3, e: e, budget: b.sweep).map { (log2(Double(e)), $0.value, e) } }
+        let gapSlope = sweepGaps.count >= 2 ? Statistics.slope(x: sweepGaps.map(\.0), y: sweepGaps.map(\.1)) : nil
+        add("The learned-vs-frozen gap shrinks as E grows (k = 3)",
+            gapSlope.map { _ in sweepGaps.map { String(format: "E=%d %+.2f", $0.2, $0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two E recorded",
+            gapSlope, .less)
+        return out
+    }
+}

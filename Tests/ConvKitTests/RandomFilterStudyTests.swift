@@ -1,0 +1,148 @@
+import Foundation
+import Testing
+@testable import ConvKit
+
+/// Seed 002's study: its plan of runs, the records that make it resumable, `--only`, and the
+/// statistics behind its verdicts.
+@Suite struct RandomFilterStudyTests {
+    static func study(_ extra: String = "") throws -> RandomFilterStudy {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("study-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("tiny.yaml").path
+        try """
+            name: tiny
+            kind: random-filters
+            data: {dataset: fashion-mnist, train_limit: 96, test_limit: 40}
+            resize: 12
+            depth: 8
+            width: 2
+            recipe: {epochs: 1, batch_size: 32, optimizer: sgd, learning_rate: 0.05, momentum: 0.9, nesterov: true,
+                     weight_decay: 0.01, weight_decay_mode: coupled, schedule: cosine, label_smoothing: 0.1, seeds: [0, 1]}
+            table1_expansion: 4
+            expansions: [1, 4]
+            claim_expansions: [4]
+            kernel_sizes: [3, 5]
+            kernel_expansions: [1]
+            grid: {train_limit: 64}
+            fgsm_images: 20
+            fgsm_epsilon: 0.00392156862745098
+            \(extra)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return try RandomFilterStudy.load(path: path)
+    }
+
+    @Test func thePlanPutsTable1FirstAndSharesRunsBetweenGroups() throws {
+        let plan = try Self.study().plan(availableTrainImages: 60_000)
+        // Table 1 (3 variants × 2 seeds), the claim point E = 4 is Table 1's, the sweep adds
+        // E = 1 (learned, frozen) on seed 0; the grid (64 images) adds k 3 and 5: a baseline and E = 1 each.
+        #expect(plan.prefix(6).map(\.id) == [
+            "baseline-k3-s0-ep1-n96", "lc-learned-k3-e4-s0-ep1-n96", "lc-frozen-k3-e4-s0-ep1-n96",
+            "baseline-k3-s1-ep1-n96", "lc-learned-k3-e4-s1-ep1-n96", "lc-frozen-k3-e4-s1-ep1-n96",
+        ])
+        #expect(plan.count == 6 + 2 + 6)
+        #expect(Set(plan.map(\.id)).count == plan.count)
+        #expect(plan.filter { $0.trainImages == 64 }.map(\.id) == [
+            "baseline-k3-s0-ep1-n64", "lc-learned-k3-e1-s0-ep1-n64", "lc-frozen-k3-e1-s0-ep1-n64",
+            "baseline-k5-s0-ep1-n64", "lc-learned-k5-e1-s0-ep1-n64", "lc-frozen-k5-e1-s0-ep1-n64",
+        ])
+        // A limit above the data set is the data set.
+        #expect(try Self.study().plan(availableTrainImages: 80).first?.trainImages == 80)
+    }
+
+    @Test func onlySelectsRunsAndNamesBadFilters() throws {
+        let plan = try Self.study().plan(availableTrainImages: 60_000)
+        let frozenSeed1 = try RandomFilterStudy.RunFilter("variant=frozen, seed=1")
+        #expect(plan.filter(frozenSeed1.admits).map(\.id) == ["lc-frozen-k3-e4-s1-ep1-n96"])
+        #expect(plan.filter(try RandomFilterStudy.RunFilter("E=1").admits).count == 6)   // sweep 2, grid 4
+        #expect(plan.filter(try RandomFilterStudy.RunFilter("k=5").admits).count == 3)
+        for bad in ["E", "colour=red", "variant=random", "seed=one"] {
+            #expect(throws: ConvKitError.self) { try RandomFilterStudy.RunFilter(bad) }
+        }
+    }
+
+    @Test func badStudyFilesGetNamedErrors() throws {
+        do { _ = try Self.study("claim_expansion: [4]"); Issue.record("a misspelt field was accepted") } catch let error as ConvKitError {
+            #expect(error.description.contains("unknown field(s) 'claim_expansion'"))
+        }
+        do {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UInt64.random(in: 0...UInt64.max)).yaml").path
+            try (try String(contentsOfFile: try Self.study().directory + "/tiny.yaml", encoding: .utf8))
+                .replacingOccurrences(of: "claim_expansions: [4]", with: "claim_expansions: [8]").write(toFile: path, atomically: true, encoding: .utf8)
+            _ = try RandomFilterStudy.load(path: path)
+            Issue.record("a claim expansion outside the sweep was accepted")
+        } catch let error as ConvKitError {
+            #expect(error.description.contains("'claim_expansions' must be among 'expansions'"))
+        }
+    }
+
+    /// Trains a subset, then the rest: recorded runs are not trained again, and the report is
+    /// built from the records.
+    @Test func runsAreRecordedSkippedAndReported() throws {
+        let study = try Self.study()
+        let folder = study.directory + "/report"
+        _ = try study.runAndReport(quick: false, folder: folder, options: StudyOptions(only: "seed=1"))
+        let first = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs").filter { $0.hasSuffix(".json") }.sorted()
+        #expect(first == ["baseline-k3-s1-ep1-n96.json", "lc-frozen-k3-e4-s1-ep1-n96.json", "lc-learned-k3-e4-s1-ep1-n96.json"])
+        let recordPath = folder + "/runs/lc-frozen-k3-e4-s1-ep1-n96.json"
+        let before = try Data(contentsOf: URL(fileURLWithPath: recordPath))
+        let record = try JSONDecoder().decode(RandomFilterStudy.RunRecord.self, from: before)
+        #expect(record.spec.seed == 1 && record.recipe.seed == 1 && record.history.epochs.count == 1)
+        #expect(record.entropyByEpoch.count == 2 && record.entropyByEpoch[0].count == 7)
+        #expect(record.fgsmImages == 20 && record.testImages == 40)
+        #expect(record.testAccuracy > 0 && record.testAccuracy <= 1)
+        _ = try study.runAndReport(quick: false, folder: folder, options: StudyOptions())
+        // The seed-1 record was kept as it was, not trained again.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: recordPath)) == before)
+        let runs = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs")
+        #expect(runs.filter { $0.hasSuffix(".json") }.count == 14)
+        #expect(!runs.contains { $0.hasSuffix(".checkpoint") })
+        let report = try String(contentsOfFile: folder + "/report.md", encoding: .utf8)
+        #expect(report.contains("Runs recorded: 14 of 14 planned"))
+        #expect(report.contains("(n = 2)"))
+        // Rebuilt from the records alone, the report is the same.
+        try study.rerender(folder: folder)
+        #expect(try String(contentsOfFile: folder + "/report.md", encoding: .utf8) == report)
+        #expect(throws: ConvKitError.self) { try study.runAndReport(quick: false, folder: folder, options: StudyOptions(only: "E=64")) }
+    }
+
+    // MARK: Statistics, against SciPy (scripts/statistics_values.py)
+
+    @Test func welchMatchesScipy() {
+        // scipy.stats.ttest_ind(a, b, equal_var=False): t = 2.449489742783164, df = 4.0
+        let d = Statistics.welch([0.93, 0.935, 0.94], [0.92, 0.925, 0.93])
+        #expect(abs(d.value - 0.01) < 1e-12)
+        #expect(abs(d.value / d.standardError! - 2.4494897427831783) < 1e-9)
+        #expect(abs(d.degreesOfFreedom! - 4.0) < 1e-9)
+        #expect(d.significant == false)   // t 2.45 < t(0.975, 4) = 2.776
+        let spread = Statistics.welch([0.90, 0.95, 0.80, 0.85], [0.91, 0.99, 0.70])
+        #expect(abs(spread.value / spread.standardError! - 0.09028448318226741) < 1e-9)
+        #expect(abs(spread.degreesOfFreedom! - 2.5628616352801) < 1e-9)
+        #expect(Statistics.welch([0.9], [0.8]).significant == nil)
+    }
+
+    @Test func slopeMatchesScipy() {
+        // scipy.stats.linregress([0, 1, 2, 3], [0.1, 0.3, 0.2, 0.5]): slope 0.11, stderr 0.05196152422706634
+        let s = Statistics.slope(x: [0, 1, 2, 3], y: [0.1, 0.3, 0.2, 0.5])
+        #expect(abs(s.value - 0.11) < 1e-12)
+        #expect(abs(s.standardError! - 0.05196152422706634) < 1e-12)
+        #expect(s.degreesOfFreedom == 2)
+        #expect(s.significant == false)   // t 2.12 < t(0.975, 2) = 4.303
+        #expect(Statistics.slope(x: [1, 2], y: [1, 3]).standardError == nil)
+    }
+
+    @Test func verdictsReadTheSpread() {
+        typealias D = Statistics.Difference
+        let small = D(value: -0.001, standardError: 0.01, degreesOfFreedom: 4)
+        let large = D(value: -0.05, standardError: 0.01, degreesOfFreedom: 4)
+        // "At least": a difference inside the noise holds; a clear shortfall does not.
+        #expect(RandomFilterStudy.verdict(small, .atLeast).held == true)
+        #expect(RandomFilterStudy.verdict(large, .atLeast).held == false)
+        // "Greater": inside the noise is no verdict; a clear gain holds.
+        #expect(RandomFilterStudy.verdict(D(value: 0.001, standardError: 0.01, degreesOfFreedom: 4), .greater).text == "inside the noise")
+        #expect(RandomFilterStudy.verdict(D(value: 0.05, standardError: 0.01, degreesOfFreedom: 4), .greater).held == true)
+        #expect(RandomFilterStudy.verdict(large, .less).held == true)
+        #expect(RandomFilterStudy.verdict(D(value: 0.002), .greater).text == "held (one seed)")
+        #expect(RandomFilterStudy.verdict(D(value: 0), .greater).held == false)
+        #expect(RandomFilterStudy.verdict(D(value: 0), .atLeast).held == true)
+    }
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Renders the sections of BENCHMARKS.md that come from committed bench records, so that no
+figure there is typed by hand. Each section sits between its markers:
+
+    <!-- BEGIN lc-resnet20 (scripts/render_benchmarks.py) -->
+    …
+    <!-- END lc-resnet20 -->
+
+lc-resnet20: `make bench-lc` writes bench/records/lc-throughput.json (one run, ConvKit and
+PyTorch side by side) and bench/records/lc-memory-*.json (one process per network).
+
+Run: python3 scripts/render_benchmarks.py [--check]   (--check: fail if BENCHMARKS.md is stale)
+"""
+import glob, json, os, re, sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+RECORDS = os.path.join(ROOT, "bench", "records")
+
+
+def load(name):
+    with open(os.path.join(RECORDS, name)) as f:
+        return json.load(f)
+
+
+def rows(record):
+    return {r["workload"]: r for r in record["results"]}
+
+
+def machine_line(record):
+    m = record["machine"]
+    peers = ", ".join(f"{v} on {record['peer_threads'][k]} threads" for k, v in sorted(record["peer_versions"].items()))
+    return (f"{record['date'][:10]}, `{record['command']}`: {m['cpu']} (family {m['cpu_family']} model {m['cpu_model']}; "
+            f"{m['isa']}), {m['cores']} cores; ConvKit's kernels {m['convkit_kernels']} on {m['convkit_threads']} threads, "
+            f"OpenBLAS {m['openblas_kernels']}; peers: {peers}.")
+
+
+def verdict(ok):
+    return "✔" if ok else "✘"
+
+
+def lc_section():
+    throughput = load("lc-throughput.json")
+    ours = rows(throughput)
+    plain = ours["resnet20/train"]["convkit"]
+    out = [machine_line(throughput), ""]
+    out += ["| workload | ConvKit img/s | PyTorch img/s | ConvKit ÷ PyTorch | ÷ plain ResNet-20 (ConvKit) | target |",
+            "|---|---:|---:|---:|---:|---|"]
+    for name, r in ours.items():
+        torch = r["peers"].get("torch")
+        ratio_plain = r["convkit"] / plain
+        targets = []
+        if "e128" in name:
+            targets.append(f"≥ 0.8× plain {verdict(ratio_plain >= 0.8)}")
+            if torch:
+                targets.append(f"≥ 50× PyTorch {verdict(r['convkit'] / torch >= 50)}")
+        versus_torch = f"{r['convkit'] / torch:,.1f}×" if torch else "–"
+        torch_text = f"{torch:,.1f}" if torch else "–"
+        out.append(f"| {name} | {r['convkit']:,.0f} | {torch_text} | {versus_torch} | {ratio_plain:.2f}× | {', '.join(targets) or '–'} |")
+    out += ["", "PyTorch builds each LC-block as the paper does (two Conv2d layers, the middle tensor kept). At E = 128 "
+            "its step takes seconds, so it runs at batch 16 with one warm-up and one timed step; ConvKit runs batch 128."]
+
+    memory = {}
+    for path in sorted(glob.glob(os.path.join(RECORDS, "lc-memory-*.json"))):
+        record = load(os.path.basename(path))
+        workload = next(r["workload"] for r in record["results"] if r["workload"] != "peak_memory")
+        memory[workload] = (rows(record), record)
+    if memory:
+        out += ["", "Peak resident memory, each network trained alone in its own process (`--only NAME`). "
+                "*Parameter state* is 4 bytes × (every parameter + a gradient and a Nesterov velocity for each "
+                "trainable one): the weights themselves, which the paper's block has at any E. "
+                "*Activations and the rest* is the peak less that.", "",
+                "| network | peak MB | parameter state MB | activations and the rest MB | ÷ same at E = 1 (peak) | ÷ same at E = 1 (rest) | PyTorch peak MB |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
+        for workload, (r, record) in memory.items():
+            peak = r["peak_memory"]["convkit"]
+            state = r[workload].get("parameter_state_mb", 0)
+            base = None
+            if "e128" in workload:
+                base = memory.get(workload.replace("e128", "e1"))
+            if base:
+                base_peak = base[0]["peak_memory"]["convkit"]
+                base_state = base[0][workload.replace("e128", "e1")].get("parameter_state_mb", 0)
+                ratio_peak = peak / base_peak
+                ratio_rest = (peak - state) / (base_peak - base_state)
+                ratios = f"{ratio_peak:.2f}× {verdict(ratio_peak <= 1.25)} | {ratio_rest:.2f}× {verdict(ratio_rest <= 1.25)}"
+            else:
+                ratios = "– | –"
+            torch_peak = r["peak_memory"]["peers"].get("torch")
+            out.append(f"| {workload} | {peak:,.0f} | {state:,.0f} | {peak - state:,.0f} | {ratios} | "
+                       f"{f'{torch_peak:,.0f}' if torch_peak else '–'} |")
+        first = next(iter(memory.values()))[1]
+        out += ["", f"Memory runs: {first['date'][:10]}, same machine, `make bench-lc` "
+                "(each `convkit bench --peers --quick --rounds 1 --only NAME`). PyTorch's E = 128 figures are at batch 16, "
+                "ConvKit's at 128."]
+    return "\n".join(out)
+
+
+SECTIONS = {"lc-resnet20": lc_section}
+
+
+def main():
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(path) as f:
+        text = f.read()
+    new = text
+    for name, render in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_benchmarks.py\) -->\n).*?(<!-- END {re.escape(name)} -->)", re.S)
+        if not pattern.search(new):
+            sys.exit(f"BENCHMARKS.md: no markers for section '{name}'")
+        new = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), new)
+    if "--check" in sys.argv:
+        if new != text:
+            sys.exit("BENCHMARKS.md is stale: run python3 scripts/render_benchmarks.py")
+        return
+    with open(path, "w") as f:
+        f.write(new)
+    print("BENCHMARKS.md: rendered " + ", ".join(SECTIONS))
+
+
+if __name__ == "__main__":
+    main()
