@@ -74,7 +74,8 @@ test:
 	bash scripts/test-resume.sh
 	bash scripts/test-mpi.sh
 	$(MAKE) verify-onnx
-	.build/release/convkit bench --quick --rounds 1
+	.build/release/convkit bench --quick --rounds 1 --json .build/bench-quick.json
+	python3 scripts/check_bench_record.py .build/bench-quick.json
 	$(SWIFT) test
 
 # Regenerates the NumPy reference values the forward tests compare against.

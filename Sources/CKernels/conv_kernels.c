@@ -38,7 +38,8 @@ static void forward_portable(const convkit_conv_rows *p, const float *weights, c
                     for (int64_t j = 0; j < p->outputChannels; j++) out[j] += value * w[j];
                 }
             }
-            if (relu) for (int64_t j = 0; j < p->outputChannels; j++) out[j] = out[j] > 0 ? out[j] : 0;
+            // `<= 0` rather than `> 0`: a NaN stays NaN, as max(0, NaN) is in PyTorch and Keras.
+            if (relu) for (int64_t j = 0; j < p->outputChannels; j++) out[j] = out[j] <= 0 ? 0 : out[j];
         }
     }
 }
@@ -99,7 +100,8 @@ TILE void forward_tile(const convkit_conv_rows *p, const float *in, const float 
     }
     if (relu)
         for (int r = 0; r < rows; r++)
-            for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_max_ps(acc[r][v], _mm256_setzero_ps());
+            // MAXPS returns its second operand when either is NaN: zero first keeps NaN.
+            for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_max_ps(_mm256_setzero_ps(), acc[r][v]);
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < vectors; v++) store_lanes(out + r * p->outputPixelStride, v, vectors, masked, mask, acc[r][v]);
 }
@@ -226,8 +228,11 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define STORE8(p, v) (*(v8 *)(p) = (v))
 #define LOAD1(p) (*(p))
 #define STORE1(p, v) (*(p) = (v))
-#define MAX8(v) __builtin_elementwise_max(v, (v8){0})
-#define MAX1(v) fmaxf(v, 0)
+typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
+// ReLU that keeps NaN (fmax and __builtin_elementwise_max would return 0): zero the lanes
+// that are <= 0, which a NaN is not.
+#define MAX8(v) ((v8)((vi8)(v) & ~((v) <= (v8){0})))
+#define MAX1(v) ((v) <= 0 ? 0.0f : (v))
 
 // MARK: F(4×4, 3×3) for the forward pass (and the input gradient)
 //

@@ -84,3 +84,46 @@ import Testing
         #expect(again.mean.allSatisfy { abs($0) < 1e-5 } && again.std.allSatisfy { abs($0 - 1) < 1e-4 })
     }
 }
+
+/// NaN and infinity: refused at the door with a named error, propagated (not swallowed) inside.
+@Suite struct NonFiniteTests {
+    @Test func reluInsideTheConvolutionKernelsKeepsNaN() throws {
+        // 3×3 'same' on 12×12 with 16→8 channels (the direct kernel) and 64→32 (Winograd), with
+        // one NaN pixel: every output whose window sees it is NaN, the fused ReLU included.
+        for (cin, cout) in [(16, 8), (64, 32)] {
+            let g = try ConvGeometry(batch: 1, inputSize: [12, 12], inputChannels: cin, outputChannels: cout, kernelSize: [3, 3],
+                                     strides: [1, 1], dilations: [1, 1], padding: .same)
+            var x = randomTensor(g.inputShape, seed: 1)
+            x.scalars[(5 * 12 + 5) * cin] = .nan
+            let w = randomTensor(g.kernelShape, seed: 2)
+            for portable in [false, true] {
+                let y = Convolution.forward(x, kernel: w, bias: nil, geometry: g, relu: true, portable: portable)
+                for row in 4...6 {
+                    for column in 4...6 {
+                        #expect(y.scalars[((row * 12) + column) * cout].isNaN, "\(cin)→\(cout) portable \(portable): (\(row), \(column))")
+                    }
+                }
+                // Far from it, outputs stay finite (Winograd's tiles may spread a NaN within a tile).
+                #expect(!y.scalars[y.count - 1].isNaN)
+            }
+        }
+        #expect(ActivationFunction.relu.apply(Tensor(shape: [2], scalars: [.nan, -1])).scalars[0].isNaN)
+    }
+
+    @Test func nonFiniteInputsAreRefusedWithTheirIndex() throws {
+        let model = try singleLayerModel("Dense: {units: 2}", inputShape: [3])
+        var x = Tensor(zeros: [2, 3])
+        x.scalars[4] = .infinity
+        do { _ = try model.predict(x); Issue.record("a non-finite input was predicted") } catch let error as ConvKitError {
+            #expect(error.description.contains("prediction inputs: value at index [1, 1] is inf"))
+        }
+        model.compile(optimizer: SGD(), loss: MeanSquaredError())
+        #expect(throws: ConvKitError.self) { try model.fit(x, Tensor(zeros: [2, 2]), epochs: 1, verbose: .silent) }
+        #expect(throws: ConvKitError.self) { try model.evaluate(Tensor(zeros: [2, 3]), Tensor(shape: [2, 2], scalars: [0, .nan, 0, 0])) }
+        var bad = Tensor(zeros: [1, 2, 2])
+        bad.scalars[3] = .nan
+        do { _ = try NPY.parse(NPY.encode(bad), source: "x.npy"); Issue.record("a NaN .npy file was read") } catch let error as ConvKitError {
+            #expect(error.description.contains("x.npy: value at index [0, 1, 1] is nan"))
+        }
+    }
+}

@@ -180,3 +180,23 @@ import Testing
         #expect(LineChart.ticks(1, 10, count: 9).first == 1 && LineChart.ticks(1, 10, count: 9).last == 10)
     }
 }
+
+/// What a report says was trained is what trained: one place decides the learning rate.
+@Suite struct RecipeReportTests {
+    @Test(arguments: ["sgd", "adam"], ["constant", "cosine"])
+    func reportsPrintTheLearningRateThatTrained(_ optimizerName: String, _ schedule: String) throws {
+        var recipe = Experiment.Recipe(epochs: 1, batchSize: 8, optimizer: optimizerName)
+        recipe.schedule = schedule
+        let optimizer = try ExperimentRunner.makeOptimizer(recipe, totalSteps: 10)
+        let expected: Float = optimizerName == "adam" ? 0.001 : 0.01
+        #expect(optimizer.learningRate == expected)
+        #expect((optimizer is Adam) == (optimizerName == "adam"))
+        let experiment = Experiment(name: "x", models: [], data: .init(trainLimit: 500), recipe: recipe)
+        let report = ExperimentReport(experiment: experiment, quick: false, results: [], claims: [], reference: nil).markdown()
+        #expect(report.contains("\(optimizerName) lr \(expected), "), "\(report.prefix(400))")
+        #expect(report.contains("the first 500 training images"))
+        let all = ExperimentReport(experiment: Experiment(name: "x", models: [], data: .init(), recipe: recipe), quick: false,
+                                   results: [], claims: [], reference: nil).markdown()
+        #expect(all.contains("fashion-mnist, all training images"))
+    }
+}

@@ -62,7 +62,9 @@ public enum NPY {
             default: return raw.map { Float($0) }
             }
         }
-        return Tensor(shape: shape, scalars: scalars)
+        let tensor = Tensor(shape: shape, scalars: scalars)
+        try tensor.requireFinite(source)
+        return tensor
     }
 
     /// The bytes of a float32 `.npy` file holding `tensor`.

@@ -63,6 +63,9 @@ public struct Experiment: Codable, Sendable {
 
         /// The seeds to run: `seeds`, else `[seed]`, else `[0]`.
         public var allSeeds: [UInt64] { seeds ?? [seed ?? 0] }
+        /// The initial learning rate: `learningRate`, else Keras' default for the optimizer
+        /// (Adam 0.001, SGD 0.01). Training and every report take it from here.
+        public var initialLearningRate: Float { learningRate ?? (optimizer == "adam" ? 0.001 : 0.01) }
         enum CodingKeys: String, CodingKey {
             case epochs, batchSize = "batch_size", validationSplit = "validation_split", optimizer
             case learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay", weightDecayMode = "weight_decay_mode", schedule

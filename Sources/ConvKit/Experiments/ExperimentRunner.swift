@@ -224,8 +224,8 @@ public enum ExperimentRunner {
     static func makeOptimizer(_ r: Experiment.Recipe, totalSteps: Int) throws -> any Optimizer {
         let schedule: any LearningRateSchedule
         switch r.schedule ?? "constant" {
-        case "constant": schedule = ConstantSchedule(r.learningRate ?? (r.optimizer == "adam" ? 0.001 : 0.01))
-        case "cosine": schedule = CosineSchedule(initial: r.learningRate ?? 0.01, decaySteps: totalSteps)
+        case "constant": schedule = ConstantSchedule(r.initialLearningRate)
+        case "cosine": schedule = CosineSchedule(initial: r.initialLearningRate, decaySteps: totalSteps)
         case let other: throw ConvKitError("recipe: unknown schedule '\(other)' (constant, cosine)")
         }
         let decay: WeightDecay

@@ -86,9 +86,8 @@ extension RandomFilterStudy {
         md += "- Data: Fashion-MNIST, \(data.testLimit.map { "the first \(groupedDigits($0))" } ?? "all") test images"
         md += resize.map { ", every image resized to \($0)×\($0) (bilinear)" } ?? ", 28×28"
         md += ", standardised with the mean and std of the images each run trains on.\n"
-        let optimizer = try? ExperimentRunner.makeOptimizer(recipe, totalSteps: 1)
         let rc = recipe
-        md += "- Recipe: batch \(rc.batchSize), \(rc.optimizer ?? "sgd") with initial learning rate \(optimizer.map { String(format: "%g", $0.learningRate) } ?? "?")"
+        md += "- Recipe: batch \(rc.batchSize), \(rc.optimizer ?? "sgd") with initial learning rate \(rc.initialLearningRate)"
         md += (rc.momentum ?? 0) > 0 ? ", momentum \(rc.momentum!)\((rc.nesterov ?? false) ? " (Nesterov)" : "")" : ""
         md += rc.weightDecay.map { ", weight decay \($0) (\(rc.weightDecayMode ?? "decoupled"))" } ?? ""
         md += ", \(rc.schedule ?? "constant") schedule over each run, label smoothing \(rc.labelSmoothing ?? 0); the last epoch is evaluated. Seeds \(rc.allSeeds.map(String.init).joined(separator: ", ")).\n"

@@ -151,8 +151,12 @@ public final class Model {
         return values[ObjectIdentifier(output)]!
     }
 
-    /// Inference on a batch (moving statistics, no dropout).
-    public func predict(_ x: Tensor) throws -> Tensor { try forward(x, training: false) }
+    /// Inference on a batch (moving statistics, no dropout). A NaN or infinite input is refused:
+    /// its prediction would be garbage that looks like an answer.
+    public func predict(_ x: Tensor) throws -> Tensor {
+        try x.requireFinite("model '\(name)': prediction inputs")
+        return try forward(x, training: false)
+    }
 
     /// Back-propagates the gradient of the loss with respect to the output of the last
     /// `forward(_, training: true)`; fills every parameter gradient and returns the gradient

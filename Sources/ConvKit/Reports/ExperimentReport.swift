@@ -105,9 +105,9 @@ public struct ExperimentReport {
         var md = "# \(experiment.title ?? experiment.name)\n\n"
         if let d = experiment.description { md += d.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" }
         md += "## Setup\n\n"
-        md += "- Data: \(experiment.data.dataset ?? "fashion-mnist"), first \(experiment.data.trainLimit.map(groupedDigits) ?? "all") training images"
+        md += "- Data: \(experiment.data.dataset ?? "fashion-mnist"), \(experiment.data.trainLimit.map { "the first \(groupedDigits($0))" } ?? "all") training images"
         md += " (validation split \(r.validationSplit ?? 0), the last part before shuffling), \(experiment.data.testLimit.map(groupedDigits) ?? "all") test images.\n"
-        md += "- Recipe: \(r.epochs) epochs, batch \(r.batchSize), \(r.optimizer ?? "sgd") lr \(r.learningRate ?? 0.01)"
+        md += "- Recipe: \(r.epochs) epochs, batch \(r.batchSize), \(r.optimizer ?? "sgd") lr \(r.initialLearningRate)"
         md += (r.momentum ?? 0) > 0 ? ", momentum \(r.momentum!)\((r.nesterov ?? false) ? " (Nesterov)" : "")" : ""
         md += r.weightDecay.map { ", weight decay \($0) (\(r.weightDecayMode ?? "decoupled"))" } ?? ""
         md += ", \(r.schedule ?? "constant") schedule, categorical cross-entropy"

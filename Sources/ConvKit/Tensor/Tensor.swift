@@ -89,6 +89,21 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
 
     public func sum() -> Float { scalars.reduce(0, +) }
 
+    /// The first NaN or infinite value, with its index along every axis; nil when all are finite.
+    public var firstNonFinite: (offset: Int, index: [Int], value: Float)? {
+        guard let offset = scalars.firstIndex(where: { !$0.isFinite }) else { return nil }
+        var index = [Int](repeating: 0, count: shape.count), rest = offset
+        for axis in shape.indices.reversed() where shape[axis] > 0 { index[axis] = rest % shape[axis]; rest /= shape[axis] }
+        return (offset, index, scalars[offset])
+    }
+
+    /// Throws, naming `what` and the first bad value's index, when a value is NaN or infinite.
+    public func requireFinite(_ what: @autoclosure () -> String) throws {
+        if let bad = firstNonFinite {
+            throw ConvKitError("\(what()): value at index \(bad.index) is \(bad.value); inputs must be finite numbers")
+        }
+    }
+
     /// Largest absolute difference to `other`, for tests and checks.
     public func maxAbsDifference(_ other: Tensor) -> Float {
         precondition(shape == other.shape, "shape mismatch \(shape) vs \(other.shape)")

@@ -211,5 +211,7 @@ extension Model {
         guard y.rank >= 1, y.shape[0] == x.shape[0] else {
             throw ConvKitError("\(what) data has \(x.shape[0]) examples but \(y.rank >= 1 ? y.shape[0] : 0) targets")
         }
+        try x.requireFinite("\(what) inputs")
+        try y.requireFinite("\(what) targets")
     }
 }
