@@ -29,7 +29,7 @@ import Testing
         Case(input: [7, 9], cin: 8, cout: 18, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .valid, groups: 2),
         Case(input: [4, 5, 7], cin: 5, cout: 20, kernel: [3, 2, 3], strides: [1, 1, 1], dilations: [1, 1, 1], padding: .same, groups: 1),
         Case(input: [14], cin: 1, cout: 64, kernel: [5], strides: [1], dilations: [1], padding: .same, groups: 1),
-        // Winograd F(2×2, 3×3): odd sizes leave half tiles at the bottom and right edges.
+        // Winograd (F(4×4, 3×3) forward and input gradient, F(2×2, 3×3) kernel gradient): 7×9 leaves partial tiles at the bottom and right edges.
         Case(input: [7, 9], cin: 9, cout: 10, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1),
     ]
 
@@ -64,6 +64,54 @@ import Testing
         #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, portable: true), naive) < 1e-5, "portable forward")
         #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, portable: true), dxFast) < 1e-5, "portable input gradient")
         #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, portable: true), dwFast) < 1e-5, "portable kernel gradient")
+    }
+
+    /// Winograd at the sizes models run it (28×28, 32×32: several tile blocks per image) and at
+    /// odd sizes (13×17: partial tiles), same and valid, batch 1, 3 and 128. The batch is what
+    /// the workers split, so batch 1 runs on one thread and the others on every worker.
+    @Test(arguments: [([28, 28], "same", 3), ([32, 32], "same", 1), ([32, 32], "valid", 3), ([13, 17], "same", 128),
+                      ([13, 17], "valid", 1), ([28, 28], "valid", 2)])
+    func winogradMatchesReferenceAtModelSizes(_ size: [Int], _ paddingName: String, _ batch: Int) throws {
+        let (cin, cout) = batch > 3 ? (8, 9) : (12, 20)
+        let g = try ConvGeometry(batch: batch, inputSize: size, inputChannels: cin, outputChannels: cout, kernelSize: [3, 3],
+                                 strides: [1, 1], dilations: [1, 1], padding: paddingName == "same" ? .same : .valid)
+        #expect(ConvolutionDirect.usesWinograd(g))
+        let x = randomTensor(g.inputShape, seed: 5), w = randomTensor(g.kernelShape, seed: 6)
+        let b = randomTensor([cout], seed: 7), dy = randomTensor(g.outputShape, seed: 8)
+        let naive = ConvolutionReference.forward(x, kernel: w, bias: b, geometry: g)
+        let naiveDx = ConvolutionReference.backwardInput(dy, kernel: w, geometry: g)
+        let naiveDw = ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)
+        for portable in [false, true] {
+            let what = "\(size) \(paddingName) batch \(batch)\(portable ? " portable" : "")"
+            #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, portable: portable), naive) < 1e-5, "forward \(what)")
+            #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, portable: portable), naiveDx) < 1e-5, "input gradient \(what)")
+            #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, portable: portable), naiveDw) < 1e-5, "kernel gradient \(what)")
+        }
+    }
+
+    /// Pooling against its naive twin: max and average, valid and same (Keras excludes the
+    /// padding from averages), forward and backward, at model sizes that split the batch over
+    /// the workers (batch 8 × 28×28×16 is above the threading threshold), and in 1D and 3D.
+    @Test(arguments: [([28, 28], [2, 2], [2, 2], "valid", 8, 16), ([28, 28], [3, 3], [2, 2], "same", 8, 16),
+                      ([13, 17], [3, 3], [1, 1], "same", 3, 9), ([15], [4], [3], "same", 2, 5), ([5, 6, 7], [2, 3, 2], [2, 2, 1], "same", 2, 3)])
+    func poolingMatchesReference(_ size: [Int], _ pool: [Int], _ strides: [Int], _ paddingName: String, _ batch: Int, _ channels: Int) throws {
+        let g = try ConvGeometry(batch: batch, inputSize: size, inputChannels: channels, outputChannels: channels, kernelSize: pool,
+                                 strides: strides, dilations: pool.map { _ in 1 }, padding: paddingName == "same" ? .same : .valid,
+                                 groups: channels)
+        var x = randomTensor(g.inputShape, seed: 9)
+        // Ties, so that the first maximum must win, and one NaN.
+        for i in stride(from: 0, to: x.count, by: 7) { x.scalars[i] = 1 }
+        x.scalars[x.count / 2] = .nan
+        let dy = randomTensor(g.outputShape, seed: 10)
+        let fastMax = Pooling.maxForward(x, geometry: g), naiveMax = PoolingReference.maxForward(x, geometry: g)
+        #expect(fastMax.scalars.map(\.isNaN) == naiveMax.scalars.map(\.isNaN) && fastMax.scalars.filter(\.isNaN).count > 0)
+        func finite(_ t: Tensor) -> Tensor { t.map { $0.isNaN ? 0 : $0 } }
+        #expect(relativeError(finite(fastMax), finite(naiveMax)) == 0, "max forward")
+        #expect(relativeError(Pooling.maxBackward(dy, input: x, output: fastMax, geometry: g),
+                              PoolingReference.maxBackward(dy, input: x, geometry: g)) < 1e-6, "max backward")
+        x.scalars[x.count / 2] = 0.5
+        #expect(relativeError(Pooling.averageForward(x, geometry: g), PoolingReference.averageForward(x, geometry: g)) < 1e-6, "average forward")
+        #expect(relativeError(Pooling.averageBackward(dy, geometry: g), PoolingReference.averageBackward(dy, geometry: g)) < 1e-6, "average backward")
     }
 
     /// Max pooling keeps no argmax: the gradient goes to the first cell equal to the maximum, on
