@@ -24,6 +24,10 @@ if grep -q "^Done in" "$dir/killed.log"; then echo "test-resume: the run finishe
 echo "test-resume: killed at checkpoint $(cat "$dir/killed/seed003-conv-maxpool/checkpoint/latest")"
 
 "$convkit" train --resume "$dir/killed" > "$dir/resumed.log"
+# Training is deterministic: a "resume" that started again from scratch would end at the same
+# weights, so the resumed run must say it continued past the start.
+grep "^Resuming from .*: epoch [0-9]*, step [0-9]* of" "$dir/resumed.log" | grep -vq ": epoch 1, step 0 of" ||
+  { echo "test-resume: the resumed run did not continue from its checkpoint" >&2; exit 1; }
 cmp "$dir/whole/seed003-conv-maxpool/weights.safetensors" "$dir/killed/seed003-conv-maxpool/weights.safetensors"
 echo "test-resume: the resumed run ends with the weights of the uninterrupted one"
 

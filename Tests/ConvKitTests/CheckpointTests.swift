@@ -58,10 +58,21 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let checkpointing = Checkpointing(folder: folder, everySteps: 3)
         let interrupted = try model()
-        interrupted.compile(optimizer: optimizer(), loss: InterruptingLoss(after: 11))   // epoch 3, step 3 of 4
+        interrupted.compile(optimizer: optimizer(), loss: InterruptingLoss(after: 11))   // epoch 3, step 1 of 4
         #expect(throws: ConvKitError.self) {
             try interrupted.fit(x, y, batchSize: 8, epochs: 4, validationSplit: 0.2, verbose: .silent, seed: 1, checkpointing: checkpointing)
         }
+        // The interrupted run's checkpoints, kept for the checks below (resuming writes newer ones).
+        let snapshot = temporaryFolder()
+        defer { try? FileManager.default.removeItem(atPath: snapshot) }
+        func restoreSnapshot() throws -> Checkpointing {
+            let copy = temporaryFolder()
+            try FileManager.default.removeItem(atPath: copy)
+            try FileManager.default.copyItem(atPath: snapshot, toPath: copy)
+            return Checkpointing(folder: copy, everySteps: 3)
+        }
+        try FileManager.default.removeItem(atPath: snapshot)
+        try FileManager.default.copyItem(atPath: folder, toPath: snapshot)
         let resumed = try model()   // a fresh process: new model, new optimizer
         resumed.compile(optimizer: optimizer(), loss: CategoricalCrossentropy())
         let history = try resumed.fit(x, y, batchSize: 8, epochs: 4, validationSplit: 0.2, verbose: .silent, seed: 1,
@@ -72,6 +83,38 @@ import Testing
         #expect(history.epochs.map(\.loss) == expectedHistory.epochs.map(\.loss))
         #expect(history.epochs.map(\.valAccuracy) == expectedHistory.epochs.map(\.valAccuracy))
         #expect(resumed.optimizer!.iterations == reference.optimizer!.iterations)
+
+        // Training is deterministic, so a "resume" that silently started again from scratch
+        // would end at the same weights. The checkpoint holds the step count and a non-zero
+        // optimizer state; the resumed run trains only the steps after it; and a checkpoint
+        // whose optimizer state is zeroed ends elsewhere, so the state is really used.
+        let state = try JSONDecoder().decode(Checkpoint.self, from: Data(contentsOf: URL(fileURLWithPath: "\(snapshot)/\(try latest(snapshot))/state.json")))
+        // Losses: 4 training + 1 validation per epoch; the 11th, epoch 3's first step, failed,
+        // so the newest checkpoint is the end of epoch 2 (8 steps).
+        #expect(state.iterations == 8 && state.epoch == 2 && state.step == 0, "\(state.iterations) \(state.epoch) \(state.step)")
+        let slots = try SafeTensors.decode([UInt8](Data(contentsOf: URL(fileURLWithPath: "\(snapshot)/\(try latest(snapshot))/optimizer.safetensors"))), source: "optimizer")
+        #expect(!slots.isEmpty && slots.values.contains { $0.scalars.contains { $0 != 0 } })
+        let counting = InterruptingLoss(after: .max)
+        let again = try model()
+        again.compile(optimizer: optimizer(), loss: counting)
+        _ = try again.fit(x, y, batchSize: 8, epochs: 4, validationSplit: 0.2, verbose: .silent, seed: 1, checkpointing: try restoreSnapshot(), resume: true)
+        // 16 steps in all, 8 done before the checkpoint: 8 training losses, plus the validation
+        // losses of the 2 epochs left (1 batch each).
+        #expect(counting.calls.withLock { $0 } == 8 + 2)
+
+        let zeroed = try model()
+        zeroed.compile(optimizer: optimizer(), loss: CategoricalCrossentropy())
+        let zeros = slots.mapValues { Tensor(zeros: $0.shape) }
+        let zeroedCheckpoints = try restoreSnapshot()
+        try writeDurably(try SafeTensors.encode(zeros.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, metadata: ["format": "convkit-optimizer"]),
+                         to: "\(zeroedCheckpoints.folder)/\(try latest(zeroedCheckpoints.folder))/optimizer.safetensors")
+        _ = try zeroed.fit(x, y, batchSize: 8, epochs: 4, validationSplit: 0.2, verbose: .silent, seed: 1, checkpointing: zeroedCheckpoints, resume: true)
+        #expect(zip(zeroed.parameters, reference.parameters).contains { $0.parameter.value != $1.parameter.value },
+                "resuming with zeroed optimizer state ended at the same weights: the state is not used")
+    }
+
+    private func latest(_ folder: String) throws -> String {
+        try String(contentsOfFile: "\(folder)/latest", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func checkpointsBelongToOneModelAndOneSetUp() throws {
