@@ -71,6 +71,7 @@ test:
 	done
 	test -s .build/quick-seed003/accuracy.png && test -s .build/quick-seed001/activation-std.png
 	test -s .build/quick-seed002/accuracy-expansion.png && test -s .build/quick-seed000/parameters-accuracy.png
+	python3 scripts/check_quick_reports.py .build/quick-seed000 .build/quick-seed001 .build/quick-seed002 .build/quick-seed003
 	bash scripts/test-resume.sh
 	bash scripts/test-mpi.sh
 	$(MAKE) verify-onnx

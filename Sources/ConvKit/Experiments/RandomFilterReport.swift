@@ -30,8 +30,17 @@ extension RandomFilterStudy {
     }
 
     func writeReport(_ r: Results, folder: String) throws {
+        var r = r
+        r.claims = claims(r).map { ClaimVerdict(claim: $0.claim, measured: $0.measured, verdict: $0.verdict, held: $0.held) }
         try writeText(json(r), to: "\(folder)/results.json")
         let b = r.budgets
+        // A figure whose runs are not recorded yet is left out, and the report says so.
+        var drawn = Set<String>()
+        func draw(_ chart: LineChart, _ name: String) throws {
+            guard !chart.isEmpty else { return }
+            try chart.write(to: "\(folder)/\(name)")
+            drawn.insert(name)
+        }
         let sweepE = expansions.sorted()
         func series(_ v: Variant, _ metric: @escaping (RunRecord) -> Double, color: Int) -> LineChart.Series {
             let cells = sweepE.map { (e: $0, c: cell(r, v, k: 3, e: $0, budget: b.sweep, metric)) }.filter { !$0.c.values.isEmpty }
@@ -44,35 +53,37 @@ extension RandomFilterStudy {
             return [.init(label: "baseline (learned k×k)", points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true)]
         }
         let ticks = sweepE.map(Double.init)
-        try LineChart(title: "Test accuracy against expansion E (k = 3)", xLabel: "expansion E (log scale)", yLabel: "test accuracy",
-                      series: [series(.lcLearned, \.testAccuracy, color: 0), series(.lcFrozen, \.testAccuracy, color: 1)]
-                          + baselineLine(\.testAccuracy), logX: true, xTicks: ticks).write(to: "\(folder)/accuracy-expansion")
-        try LineChart(title: "FGSM accuracy (ε = \(String(format: "%.4g", fgsmEpsilon))) against expansion E (k = 3)",
-                      xLabel: "expansion E (log scale)", yLabel: "accuracy on FGSM examples",
-                      series: [series(.lcLearned, \.robustAccuracy, color: 0), series(.lcFrozen, \.robustAccuracy, color: 1)]
-                          + baselineLine(\.robustAccuracy), logX: true, xTicks: ticks).write(to: "\(folder)/robustness-expansion")
+        try draw(LineChart(title: "Test accuracy against expansion E (k = 3)", xLabel: "expansion E (log scale)", yLabel: "test accuracy",
+                           series: [series(.lcLearned, \.testAccuracy, color: 0), series(.lcFrozen, \.testAccuracy, color: 1)]
+                               + baselineLine(\.testAccuracy), logX: true, xTicks: ticks), "accuracy-expansion")
+        try draw(LineChart(title: "FGSM accuracy (ε = \(String(format: "%.4g", fgsmEpsilon))) against expansion E (k = 3)",
+                           xLabel: "expansion E (log scale)", yLabel: "accuracy on FGSM examples",
+                           series: [series(.lcLearned, \.robustAccuracy, color: 0), series(.lcFrozen, \.robustAccuracy, color: 1)]
+                               + baselineLine(\.robustAccuracy), logX: true, xTicks: ticks), "robustness-expansion")
         let gapSeries = kernelExpansions.enumerated().map { index, e -> LineChart.Series in
             let points = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (Double(k), $0.value) } }
             return .init(label: "E = \(e)", points: points, colorIndex: index, markers: true)
         }
-        try LineChart(title: "Learned minus frozen spatial filters against kernel size k", xLabel: "kernel size k",
-                      yLabel: "test accuracy, learned − frozen", series: gapSeries, xTicks: kernelSizes.sorted().map(Double.init))
-            .write(to: "\(folder)/gap-kernel")
+        try draw(LineChart(title: "Learned minus frozen spatial filters against kernel size k", xLabel: "kernel size k",
+                           yLabel: "test accuracy, learned − frozen", series: gapSeries, xTicks: kernelSizes.sorted().map(Double.init)), "gap-kernel")
         let diversity = Variant.allCases.enumerated().compactMap { index, v -> LineChart.Series? in
             guard let run = r.runs.first(where: { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
                 && $0.spec.epochs == b.table1.epochs && $0.spec.trainImages == b.table1.trainImages }) else { return nil }
             return .init(label: v.rawValue, points: run.entropyByEpoch.enumerated().map { (Double($0), Statistics.mean($1)) },
                          colorIndex: [2, 0, 1][index], markers: true)
         }
-        try LineChart(title: "Filter diversity during training (k = 3, E = \(table1Expansion), first seed)", xLabel: "epoch",
-                      yLabel: "variance entropy of the spatial filters", series: diversity).write(to: "\(folder)/entropy-training")
-        let md = markdown(r)
+        try draw(LineChart(title: "Filter diversity during training (k = 3, E = \(table1Expansion), first seed)", xLabel: "epoch",
+                           yLabel: "variance entropy of the spatial filters", series: diversity), "entropy-training")
+        let md = markdown(r, figures: drawn)
         try writeText(md, to: "\(folder)/report.md")
         try writeText(try HTMLReport.render(markdown: md, title: title ?? name, folder: folder), to: "\(folder)/report.html")
     }
 
-    func markdown(_ r: Results) -> String {
+    func markdown(_ r: Results, figures: Set<String>) -> String {
         let b = r.budgets
+        func figure(_ name: String, _ alt: String) -> String {
+            figures.contains(name) ? "![\(alt)](\(name).svg)\n\n" : "*(\(alt): no recorded runs to draw yet)*\n\n"
+        }
         func pct(_ v: Double?) -> String { v.map { String(format: "%.2f", $0 * 100) } ?? "–" }
         func budgetText(_ x: RunBudget) -> String { "\(x.epochs) epochs on \(groupedDigits(x.trainImages)) training images" }
         var md = "# \(title ?? name)\n\n"
@@ -120,7 +131,7 @@ extension RandomFilterStudy {
             md += " | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) |\n"
         }
         md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures: ± one standard deviation over seeds.\n\n"
-        md += "![accuracy against E](accuracy-expansion.svg)\n\n![FGSM against E](robustness-expansion.svg)\n\n"
+        md += figure("accuracy-expansion", "accuracy against E") + figure("robustness-expansion", "FGSM accuracy against E")
 
         md += "## Kernel size × expansion\n\n| k | baseline | " + kernelExpansions.map { "learned E=\($0) | frozen E=\($0) | gap E=\($0)" }.joined(separator: " | ") + " |\n"
         md += "|---:|---:|" + String(repeating: "---:|---:|---:|", count: kernelExpansions.count) + "\n"
@@ -131,7 +142,7 @@ extension RandomFilterStudy {
                 return "\(pct(cell(r, .lcLearned, k: k, e: e, budget: b.grid).values.first)) | \(pct(cell(r, .lcFrozen, k: k, e: e, budget: b.grid).values.first)) | \(g.map { String(format: "%+.2f", $0.value * 100) } ?? "–")"
             }.joined(separator: " | ") + " |\n"
         }
-        md += "\nOne seed per cell; gap = learned − frozen, in points.\n\n![gap against k](gap-kernel.svg)\n\n"
+        md += "\nOne seed per cell; gap = learned − frozen, in points.\n\n" + figure("gap-kernel", "gap against k")
 
         md += "## Filter diversity\n\nThe variance entropy of each layer's spatial filters (0: every filter a multiple of one pattern; 1: spread evenly, like i.i.d. random filters), averaged over the k×k layers, at initialisation and after every epoch of the first seed's Table 1 runs (the paper's Fig. 5).\n\n"
         md += "| Variant | at init | after training | effective filters (LC folded) |\n|---|---:|---:|---:|\n"
@@ -140,10 +151,10 @@ extension RandomFilterStudy {
                 && $0.spec.epochs == b.table1.epochs && $0.spec.trainImages == b.table1.trainImages }) else { continue }
             md += "| \(v.rawValue) | \(String(format: "%.3f", Statistics.mean(run.entropyByEpoch.first ?? []))) | \(String(format: "%.3f", run.spatialEntropy)) | \(String(format: "%.3f", run.effectiveEntropy)) |\n"
         }
-        md += "\n![entropy during training](entropy-training.svg)\n\n"
+        md += "\n" + figure("entropy-training", "entropy during training")
 
         md += "## The paper's claims, checked here\n\nA verdict is *held* or *not held* when the difference is outside the 95% interval of the seed-to-seed spread (Welch's t for two groups, the slope's t for trends); *inside the noise* when it is not; *one seed* when there is no spread to judge by, and then the sign alone is reported.\n\n| Claim | Measured | Verdict |\n|---|---|---|\n"
-        for c in claims(r) { md += "| \(c.claim) | \(c.measured) | \(c.verdict) |\n" }
+        for c in r.claims ?? [] { md += "| \(c.claim) | \(c.measured) | \(c.verdict) |\n" }
 
         if let f = r.runs.compactMap({ run in run.folding.map { (run, $0) } }).first {
             md += "\n## Folding an LC network into plain convolutions\n\n"

@@ -257,6 +257,14 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         public var budgets: Budgets
         public var planned: [RunSpec]
         public var runs: [RunRecord]
+        /// The paper's claims with their verdicts, computed from `runs` when the report is written.
+        public var claims: [ClaimVerdict]?
+    }
+
+    public struct ClaimVerdict: Codable, Sendable {
+        public var claim: String, measured: String, verdict: String
+        /// nil: not measured, or inside the noise.
+        public var held: Bool?
     }
 
     static func recordPath(_ folder: String, _ spec: RunSpec) -> String { "\(folder)/runs/\(spec.id).json" }

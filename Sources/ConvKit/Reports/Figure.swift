@@ -6,12 +6,17 @@ import Foundation
 public protocol Figure {
     var width: Double { get }
     var height: Double { get }
+    /// True when there is nothing to draw but axes: such a figure is an error, not a picture.
+    var isEmpty: Bool { get }
     func draw(_ cr: OpaquePointer?)
 }
 
 extension Figure {
-    /// Writes `base.svg` and `base.png`.
+    public var isEmpty: Bool { false }
+
+    /// Writes `base.svg` and `base.png`; refuses an empty figure.
     public func write(to base: String) throws {
+        if isEmpty { throw ConvKitError("\(base): the figure has no data to draw") }
         try render(surface: cairo_svg_surface_create(base + ".svg", width, height), path: base + ".svg", png: false)
         try render(surface: cairo_image_surface_create(CAIRO_FORMAT_ARGB32, Int32(width.rounded(.up)), Int32(height.rounded(.up))),
                    path: base + ".png", png: true)

@@ -36,6 +36,13 @@ public struct LineChart: Figure {
         self.logX = logX; self.logY = logY; self.xTicks = xTicks
     }
 
+    /// No series has a point that can be drawn (finite, and positive on a log axis).
+    public var isEmpty: Bool {
+        !series.contains { s in
+            s.points.contains { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) && (!logY || $0.y > 0) }
+        }
+    }
+
     /// Tableau-like colours that stay distinct in print.
     static let palette: [(Double, Double, Double)] = [
         (0.12, 0.47, 0.71), (1.0, 0.50, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16),
