@@ -146,3 +146,26 @@ import Testing
         #expect(RandomFilterStudy.verdict(D(value: 0), .atLeast).held == true)
     }
 }
+
+/// The HTML report inlines every figure; ids must stay unique across them, or later figures
+/// draw with the first one's glyphs.
+@Suite struct HTMLReportTests {
+    @Test func inlinedFiguresHaveUniqueIDsAndParagraphsJoinTheirLines() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("html-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for name in ["a", "b"] {
+            try LineChart(title: "Figure \(name)", xLabel: "x", yLabel: "y",
+                          series: [.init(label: name, points: [(1, 2), (2, 3)], colorIndex: 0, markers: true)]).write(to: "\(folder)/\(name)")
+        }
+        #expect(throws: ConvKitError.self) {
+            try LineChart(title: "empty", xLabel: "x", yLabel: "y", series: [.init(label: "none", points: [], colorIndex: 0)]).write(to: "\(folder)/c")
+        }
+        let html = try HTMLReport.render(markdown: "# T\n\nfirst line\nsecond line\n\n![a](a.svg)\n\n![b](b.svg)\n", title: "T", folder: folder)
+        let ids = html.matches(of: /id="([^"]+)"/).map { String($0.1) }
+        #expect(ids.count > 20)
+        #expect(Set(ids).count == ids.count, "duplicate ids: \(Dictionary(grouping: ids, by: { $0 }).filter { $1.count > 1 }.keys.prefix(5))")
+        #expect(html.matches(of: /href="#([^"]+)"/).allSatisfy { ids.contains(String($0.1)) })
+        #expect(html.contains("<p>first line second line</p>"))
+    }
+}

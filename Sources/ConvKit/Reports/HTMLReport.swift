@@ -7,7 +7,11 @@ public enum HTMLReport {
     public static func render(markdown: String, title: String, folder: String) throws -> String {
         var body = ""
         var inTable = false, inList = false, inCode = false
+        // Consecutive text lines are one paragraph, as in Markdown.
+        var paragraph = [String]()
+        var figures = 0
         func closeBlocks() {
+            if !paragraph.isEmpty { body += "<p>\(paragraph.map(inline).joined(separator: " "))</p>\n"; paragraph = [] }
             if inTable { body += "</table>\n"; inTable = false }
             if inList { body += "</ul>\n"; inList = false }
         }
@@ -33,18 +37,23 @@ public enum HTMLReport {
                 body += "<li>\(inline(String(line.dropFirst(2))))</li>\n"
                 continue
             }
+            if !line.isEmpty && !line.hasPrefix("![") && !line.hasPrefix("#") {
+                if inTable || inList { closeBlocks() }
+                paragraph.append(line)
+                continue
+            }
             closeBlocks()
             if line.hasPrefix("!["), let open = line.firstIndex(of: "("), let close = line.lastIndex(of: ")") {
                 let file = String(line[line.index(after: open)..<close])
                 guard let svg = try? String(contentsOfFile: "\(folder)/\(file)", encoding: .utf8) else {
                     throw ConvKitError("\(folder)/\(file): the report's figure is missing")
                 }
-                body += "<figure>" + (svg.range(of: "<svg").map { String(svg[$0.lowerBound...]) } ?? svg) + "</figure>\n"
+                figures += 1
+                body += "<figure>" + uniqueIDs(svg.range(of: "<svg").map { String(svg[$0.lowerBound...]) } ?? svg, prefix: "f\(figures)-")
+                    + "</figure>\n"
             } else if let level = ["### ", "## ", "# "].firstIndex(where: line.hasPrefix) {
                 let n = 3 - level
                 body += "<h\(n)>\(inline(String(line.drop { $0 == "#" }.dropFirst())))</h\(n)>\n"
-            } else if !line.isEmpty {
-                body += "<p>\(inline(line))</p>\n"
             }
         }
         if inCode { body += "</pre>\n" }
@@ -54,12 +63,20 @@ public enum HTMLReport {
             <html><head><meta charset="utf-8"><title>\(escape(title))</title>
             <style>body{font-family:DejaVu Sans,sans-serif;max-width:1000px;margin:2em auto;color:#222}
             table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-            th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}code,pre{background:#f4f4f4}
+            th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}figure svg{max-width:100%;height:auto}code,pre{background:#f4f4f4}
             pre{padding:8px;overflow-x:auto;font-size:12px}</style>
             </head><body>
             \(body)</body></html>
 
             """
+    }
+
+    /// Cairo names its glyphs and clip paths `glyph0-1`, `clip1`… in every SVG: inlined side by
+    /// side, later figures would draw with the first one's glyphs. Each gets its own prefix.
+    static func uniqueIDs(_ svg: String, prefix: String) -> String {
+        svg.replacingOccurrences(of: "id=\"", with: "id=\"\(prefix)")
+            .replacingOccurrences(of: "href=\"#", with: "href=\"#\(prefix)")
+            .replacingOccurrences(of: "url(#", with: "url(#\(prefix)")
     }
 
     static func escape(_ s: String) -> String {
