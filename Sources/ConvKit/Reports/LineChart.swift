@@ -168,7 +168,15 @@ public struct LineChart: Figure {
         drawText(cr, yLabel, x: 0, y: 0, align: 0.5)
         cairo_restore(cr)
         cairo_set_font_size(cr, 17)
-        drawText(cr, title, x: (left + right) / 2, y: 30, align: 0.5)
+        // Centred over the plot, but kept inside the picture: long titles shrink, then shift.
+        var extents = cairo_text_extents_t()
+        cairo_text_extents(cr, title, &extents)
+        if extents.x_advance > width - 20 {
+            cairo_set_font_size(cr, 17 * (width - 20) / extents.x_advance)
+            cairo_text_extents(cr, title, &extents)
+        }
+        let half = extents.x_advance / 2
+        drawText(cr, title, x: min(max((left + right) / 2, half + 10), width - half - 10), y: 30, align: 0.5)
 
         // Series, clipped to the plot area.
         cairo_save(cr)
