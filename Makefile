@@ -115,6 +115,7 @@ onnx-proto:
 
 # libFuzzer on every reader (IDX/gzip, safetensors, .npy, model files, PNG/PGM): FUZZ_RUNS
 # inputs each, from the seed inputs in Fuzz/corpus; a crashing input lands in .build/fuzz/.
+# Each campaign is recorded in Fuzz/campaigns.json (scripts/fuzz_campaign.py): commit it.
 # Leak detection is off: Foundation leaks a buffer when it reads an empty file.
 FUZZ_RUNS ?= 1000000
 fuzz:
@@ -125,6 +126,7 @@ fuzz:
 	    -print_final_stats=1 -artifact_prefix=.build/fuzz/crash-$$t- .build/fuzz/$$t > .build/fuzz/$$t.log 2>&1; \
 	  status=$$?; tail -n 12 .build/fuzz/$$t.log; [ $$status -eq 0 ] || exit $$status; \
 	done
+	python3 scripts/fuzz_campaign.py
 
 # Trains the seed-003 models in Keras with the same recipe (reference/seed003-keras.json).
 keras-reference:
