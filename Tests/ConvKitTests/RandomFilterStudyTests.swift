@@ -134,8 +134,9 @@ import Testing
         typealias D = Statistics.Difference
         let small = D(value: -0.001, standardError: 0.01, degreesOfFreedom: 4)
         let large = D(value: -0.05, standardError: 0.01, degreesOfFreedom: 4)
-        // "At least": a difference inside the noise holds; a clear shortfall does not.
-        #expect(RandomFilterStudy.verdict(small, .atLeast).held == true)
+        // "At least": a shortfall inside the noise is reported as such; a clear one does not hold.
+        #expect(RandomFilterStudy.verdict(small, .atLeast).text == "inside the noise")
+        #expect(RandomFilterStudy.verdict(D(value: 0.01, standardError: 0.01, degreesOfFreedom: 4), .atLeast).held == true)
         #expect(RandomFilterStudy.verdict(large, .atLeast).held == false)
         // "Greater": inside the noise is no verdict; a clear gain holds.
         #expect(RandomFilterStudy.verdict(D(value: 0.001, standardError: 0.01, degreesOfFreedom: 4), .greater).text == "inside the noise")

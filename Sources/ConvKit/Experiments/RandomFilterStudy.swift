@@ -342,6 +342,11 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
             let record = try train(spec, trainX: trainX.slice(batch: 0..<spec.trainImages), trainY: trainY.slice(batch: 0..<spec.trainImages),
                                    testX: testX, testY: testY, folder: folder)
             try writeText(json(record), to: path)
+            // The report follows the records as they land (one process: no other rank writes it).
+            if ranks == 1 {
+                try writeReport(Results(experiment: name, quick: quick, budgets: budgets(availableTrainImages: trainX.shape[0]), planned: plan,
+                                        runs: try records(folder: folder, plan: plan)), folder: folder)
+            }
         }
         if let distributed = options.distributed {
             // Wait for every rank's share before rank 0 writes the report.
@@ -474,9 +479,18 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
 
     /// Rebuilds the report of `folder` from its run records with the texts of this file as
     /// they are now: no training needed.
+    /// Without a `results.json` (a study still running), the plan comes from the experiment
+    /// file and the size of the training set.
     public func rerender(folder: String) throws {
-        let previous: Results = try readResults(folder: folder, experiment: name, as: Results.self)
-        try writeReport(Results(experiment: name, quick: previous.quick, budgets: previous.budgets, planned: previous.planned,
-                                runs: try records(folder: folder, plan: previous.planned)), folder: folder)
+        if FileManager.default.fileExists(atPath: "\(folder)/results.json") {
+            let previous: Results = try readResults(folder: folder, experiment: name, as: Results.self)
+            try writeReport(Results(experiment: name, quick: previous.quick, budgets: previous.budgets, planned: previous.planned,
+                                    runs: try records(folder: folder, plan: previous.planned)), folder: folder)
+            return
+        }
+        let available = try ExperimentRunner.loadData(dataForLoading, relativeTo: directory).0.shape[0]
+        let plan = self.plan(availableTrainImages: available)
+        try writeReport(Results(experiment: name, quick: false, budgets: budgets(availableTrainImages: available), planned: plan,
+                                runs: try records(folder: folder, plan: plan)), folder: folder)
     }
 }

@@ -97,7 +97,8 @@ public struct LineChart: Figure {
         let step = ticks[1] - ticks[0]
         var decimals = max(0, Int((-log10(step)).rounded(.up)))
         while decimals < 6 && abs(step * pow(10, Double(decimals)) - (step * pow(10, Double(decimals))).rounded()) > 1e-6 { decimals += 1 }
-        return ticks.map { String(format: "%.\(decimals)f", $0) }
+        // A tick at -0.0 (a rounding of a small negative start) reads "0", not "-0".
+        return ticks.map { String(format: "%.\(decimals)f", abs($0) < step * 1e-9 ? 0 : $0) }
     }
 
     public func draw(_ cr: OpaquePointer?) {
