@@ -22,6 +22,12 @@ extension RandomFilterStudy {
         }.map(metric))
     }
 
+    /// The first recorded Table 1 run of variant `v` (the first seed's, in plan order).
+    func table1Run(_ r: Results, _ v: Variant) -> RunRecord? {
+        r.runs.first { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
+            && $0.spec.epochs == r.budgets.table1.epochs && $0.spec.trainImages == r.budgets.table1.trainImages }
+    }
+
     /// Learned minus frozen accuracy at (k, E) as a Welch difference (nil when a side is missing).
     func gap(_ r: Results, k: Int, e: Int, budget: RunBudget) -> Statistics.Difference? {
         let learned = cell(r, .lcLearned, k: k, e: e, budget: budget), frozen = cell(r, .lcFrozen, k: k, e: e, budget: budget)
@@ -67,8 +73,7 @@ extension RandomFilterStudy {
         try draw(LineChart(title: "Learned minus frozen spatial filters against kernel size k", xLabel: "kernel size k",
                            yLabel: "test accuracy, learned − frozen", series: gapSeries, xTicks: kernelSizes.sorted().map(Double.init)), "gap-kernel")
         let diversity = Variant.allCases.enumerated().compactMap { index, v -> LineChart.Series? in
-            guard let run = r.runs.first(where: { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
-                && $0.spec.epochs == b.table1.epochs && $0.spec.trainImages == b.table1.trainImages }) else { return nil }
+            guard let run = table1Run(r, v) else { return nil }
             return .init(label: v.rawValue, points: run.entropyByEpoch.enumerated().map { (Double($0), Statistics.mean($1)) },
                          colorIndex: [2, 0, 1][index], markers: true)
         }
@@ -148,8 +153,7 @@ extension RandomFilterStudy {
         md += "## Filter diversity\n\nThe variance entropy of each layer's spatial filters (0: every filter a multiple of one pattern; 1: spread evenly, like i.i.d. random filters), averaged over the k×k layers, at initialisation and after every epoch of the first seed's Table 1 runs (the paper's Fig. 5).\n\n"
         md += "| Variant | at init | after training | effective filters (LC folded) |\n|---|---:|---:|---:|\n"
         for v in Variant.allCases {
-            guard let run = r.runs.first(where: { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
-                && $0.spec.epochs == b.table1.epochs && $0.spec.trainImages == b.table1.trainImages }) else { continue }
+            guard let run = table1Run(r, v) else { continue }
             md += "| \(v.rawValue) | \(String(format: "%.3f", Statistics.mean(run.entropyByEpoch.first ?? []))) | \(String(format: "%.3f", run.spatialEntropy)) | \(String(format: "%.3f", run.effectiveEntropy)) |\n"
         }
         md += "\n" + figure("entropy-training", "entropy during training")
