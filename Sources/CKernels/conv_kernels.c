@@ -1,27 +1,39 @@
 // Register-blocked direct convolution (Georganas et al., SC'18; the layout MLAS and XNNPACK
-// use for NHWC): a tile of up to 6 output pixels × 16 output channels stays in 12 AVX2
-// registers while the taps and input channels stream past; each input value is broadcast and
-// multiplied into two vectors of weights. The weight gradient is the same tile with the roles
-// swapped: 6 (tap, input channel) rows × 16 output channels, summed over pixels.
+// use for NHWC): a tile of output pixels × output channels stays in vector registers while
+// the taps and input channels stream past; each input value is broadcast and multiplied into
+// the vectors of weights. The weight gradient is the same tile with the roles swapped:
+// (tap, input channel) rows × output channels, summed over pixels. Winograd's convolutions
+// run their products on the same tiles.
 //
-// The AVX2 + FMA versions carry a target attribute, so the package needs no compiler flags;
-// the CPU is checked once at run time and the portable loops run elsewhere.
+// Each kernel exists once per instruction set (conv_tiles_template.h and
+// winograd_template.h, included below once per path): AVX-512 (16 floats a vector, 12 × 2
+// vector tiles in its 32 registers), AVX2 + FMA (8 floats, 6 × 2 tiles in 16 registers),
+// and the portable loops. The AVX-512 code also compiles over pairs of AVX2 registers, so
+// that its logic runs in the tests on CPUs without AVX-512. Each path carries a target
+// attribute, so the package needs no compiler flags; the caller chooses the path (Swift's
+// `InstructionSet`) and an unsupported one falls back to the portable loops.
 
 #include "conv_kernels.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
 
-enum { TILE_ROWS = 6, TILE_VECTORS = 2, LANES = 8 };
-
-int convkit_conv_kernels_vectorized(void) {
-    static int cached = -1;
-    if (cached < 0) {
+int convkit_isa_supported(int isa) {
+    static int avx2 = -1, avx512 = -1;
+    if (avx2 < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        avx512 = avx2 && __builtin_cpu_supports("avx512f");
     }
-    return cached;
+    switch (isa) {
+    case CONVKIT_ISA_GENERIC: return 1;
+    case CONVKIT_ISA_AVX2: case CONVKIT_ISA_AVX512_EMULATED: return avx2;
+    case CONVKIT_ISA_AVX512: return avx512;
+    default: return 0;
+    }
 }
+
+static int usable(int isa) { return convkit_isa_supported(isa) ? isa : CONVKIT_ISA_GENERIC; }
 
 // MARK: portable loops (any CPU)
 
@@ -60,84 +72,12 @@ static void weight_gradient_portable(const convkit_conv_rows *p, const float *ou
     }
 }
 
-// MARK: AVX2 + FMA tiles
 
-#define AVX2 __attribute__((target("avx2,fma")))
-#define TILE static inline __attribute__((always_inline)) AVX2
+// MARK: the vector paths
 
-// Loads vector `v` of a tile `vectors` wide; the last one is masked when `masked`.
-TILE __m256 load_lanes(const float *at, int v, int vectors, int masked, __m256i mask) {
-    return (masked && v == vectors - 1) ? _mm256_maskload_ps(at + v * LANES, mask) : _mm256_loadu_ps(at + v * LANES);
-}
-
-TILE void store_lanes(float *at, int v, int vectors, int masked, __m256i mask, __m256 value) {
-    if (masked && v == vectors - 1) _mm256_maskstore_ps(at + v * LANES, mask, value);
-    else _mm256_storeu_ps(at + v * LANES, value);
-}
-
-// `rows` output pixels starting at `in`/`out`, `vectors` × 8 output channels starting at
-// `w`/`bias`. `rows`, `vectors` and `masked` are constants at every call site, so the
-// accumulators unroll into registers.
-TILE void forward_tile(const convkit_conv_rows *p, const float *in, const float *w, const float *bias, float *out,
-                       int relu, int rows, int vectors, int masked, __m256i mask) {
-    __m256 acc[TILE_ROWS][TILE_VECTORS];
-    for (int v = 0; v < vectors; v++) {
-        __m256 start = bias ? load_lanes(bias, v, vectors, masked, mask) : _mm256_setzero_ps();
-        for (int r = 0; r < rows; r++) acc[r][v] = start;
-    }
-    const int64_t channels = p->channels, wstride = p->weightRowStride, pstride = p->inputPixelStride;
-    for (int64_t t = 0; t < p->taps; t++) {
-        const float *a = in + p->tapOffsets[t];
-        const float *wt = w + t * channels * wstride;
-        for (int64_t c = 0; c < channels; c++) {
-            __m256 wv[TILE_VECTORS];
-            for (int v = 0; v < vectors; v++) wv[v] = load_lanes(wt + c * wstride, v, vectors, masked, mask);
-            for (int r = 0; r < rows; r++) {
-                __m256 x = _mm256_broadcast_ss(a + r * pstride + c);
-                for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(x, wv[v], acc[r][v]);
-            }
-        }
-    }
-    if (relu)
-        for (int r = 0; r < rows; r++)
-            // MAXPS returns its second operand when either is NaN: zero first keeps NaN.
-            for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_max_ps(_mm256_setzero_ps(), acc[r][v]);
-    for (int r = 0; r < rows; r++)
-        for (int v = 0; v < vectors; v++) store_lanes(out + r * p->outputPixelStride, v, vectors, masked, mask, acc[r][v]);
-}
-
-// Rows `q0..<q0 + rows` of the weight gradient (row q = tap q / channels, channel
-// q % channels: with few channels a tile spans taps), `vectors` × 8 output channels from
-// `j0`, summed over output rows `firstRow..<endRow`.
-TILE void gradient_tile(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
-                        int64_t firstRow, int64_t endRow, int64_t q0, int64_t j0,
-                        int rows, int vectors, int masked, __m256i mask) {
-    __m256 acc[TILE_ROWS][TILE_VECTORS];
-    int64_t offset[TILE_ROWS];
-    float *dw = weightGradient + q0 * p->weightRowStride + j0;
-    for (int r = 0; r < rows; r++) {
-        int64_t q = q0 + r;
-        offset[r] = p->tapOffsets[q / p->channels] + q % p->channels;
-        for (int v = 0; v < vectors; v++) acc[r][v] = load_lanes(dw + r * p->weightRowStride, v, vectors, masked, mask);
-    }
-    for (int64_t row = firstRow; row < endRow; row++) {
-        const float *a = p->input + row * p->inputRowStride;
-        const float *g = outputGradient + row * p->outputRowStride + j0;
-        for (int64_t x = 0; x < p->pixels; x++, a += p->inputPixelStride, g += p->outputPixelStride) {
-            __m256 gv[TILE_VECTORS];
-            for (int v = 0; v < vectors; v++) gv[v] = load_lanes(g, v, vectors, masked, mask);
-            for (int r = 0; r < rows; r++) {
-                __m256 value = _mm256_broadcast_ss(a + offset[r]);
-                for (int v = 0; v < vectors; v++) acc[r][v] = _mm256_fmadd_ps(value, gv[v], acc[r][v]);
-            }
-        }
-    }
-    for (int r = 0; r < rows; r++)
-        for (int v = 0; v < vectors; v++) store_lanes(dw + r * p->weightRowStride, v, vectors, masked, mask, acc[r][v]);
-}
-
-// Instantiates a tile for each (rows, vectors, masked) it is called with.
-#define DISPATCH_TILE(call, rows, vectors, masked)                                  \
+// Instantiates a tile for each (rows, vectors, masked) it is called with; DISPATCH_ROWS is
+// the path's row switch (up to its TILE_ROWS).
+#define DISPATCH_ROWS6(call, rows, vectors, masked)                                 \
     switch (rows) {                                                                 \
     case 1: call(1, vectors, masked); break;                                        \
     case 2: call(2, vectors, masked); break;                                        \
@@ -146,93 +86,203 @@ TILE void gradient_tile(const convkit_conv_rows *p, const float *outputGradient,
     case 5: call(5, vectors, masked); break;                                        \
     default: call(6, vectors, masked); break;                                       \
     }
-#define DISPATCH(call, rows, vectors, masked)                                       \
-    if (vectors == 2) { if (masked) { DISPATCH_TILE(call, rows, 2, 1) } else { DISPATCH_TILE(call, rows, 2, 0) } } \
-    else { if (masked) { DISPATCH_TILE(call, rows, 1, 1) } else { DISPATCH_TILE(call, rows, 1, 0) } }
-
-// The column block starting at j0: how many vectors, and the mask of the last one.
-static inline void column_block(int64_t remaining, int *vectors, int *masked, int32_t lanes[LANES]) {
-    int64_t width = remaining < TILE_VECTORS * LANES ? remaining : TILE_VECTORS * LANES;
-    *vectors = (int)((width + LANES - 1) / LANES);
-    int64_t last = width - (*vectors - 1) * LANES;
-    *masked = last < LANES;
-    for (int i = 0; i < LANES; i++) lanes[i] = i < last ? -1 : 0;
-}
-
-static AVX2 void forward_avx2(const convkit_conv_rows *p, const float *weights, const float *bias, float *output, int relu) {
-    for (int64_t j0 = 0; j0 < p->outputChannels; j0 += TILE_VECTORS * LANES) {
-        int vectors, masked; int32_t lanes[LANES];
-        column_block(p->outputChannels - j0, &vectors, &masked, lanes);
-        __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
-        const float *b = bias ? bias + j0 : NULL;
-        for (int64_t row = 0; row < p->rows; row++) {
-            for (int64_t x = 0; x < p->pixels; x += TILE_ROWS) {
-                int64_t left = p->pixels - x;
-                int rows = left < TILE_ROWS ? (int)left : TILE_ROWS;
-                const float *in = p->input + row * p->inputRowStride + x * p->inputPixelStride;
-                float *out = output + row * p->outputRowStride + x * p->outputPixelStride + j0;
-#define FORWARD(R, V, M) forward_tile(p, in, weights + j0, b, out, relu, R, V, M, mask)
-                DISPATCH(FORWARD, rows, vectors, masked)
-#undef FORWARD
-            }
-        }
+#define DISPATCH_ROWS12(call, rows, vectors, masked)                                \
+    switch (rows) {                                                                 \
+    case 1: call(1, vectors, masked); break;                                        \
+    case 2: call(2, vectors, masked); break;                                        \
+    case 3: call(3, vectors, masked); break;                                        \
+    case 4: call(4, vectors, masked); break;                                        \
+    case 5: call(5, vectors, masked); break;                                        \
+    case 6: call(6, vectors, masked); break;                                        \
+    case 7: call(7, vectors, masked); break;                                        \
+    case 8: call(8, vectors, masked); break;                                        \
+    case 9: call(9, vectors, masked); break;                                        \
+    case 10: call(10, vectors, masked); break;                                      \
+    case 11: call(11, vectors, masked); break;                                      \
+    default: call(12, vectors, masked); break;                                      \
     }
-}
+#define DISPATCH(call, rows, vectors, masked)                                       \
+    if (vectors == 2) { if (masked) { DISPATCH_ROWS(call, rows, 2, 1) } else { DISPATCH_ROWS(call, rows, 2, 0) } } \
+    else { if (masked) { DISPATCH_ROWS(call, rows, 1, 1) } else { DISPATCH_ROWS(call, rows, 1, 0) } }
 
 // A few output rows at a time, so that their input and output gradient stay in L1 while
 // every (tap, channel block, column block) tile passes over them; the tiles' sums go back to
 // `weightGradient` (in L2) between blocks. Whole images at once ran out of L2 bandwidth.
 enum { GRADIENT_ROW_BLOCK = 4 };
 
-static AVX2 void weight_gradient_avx2(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient) {
-    for (int64_t firstRow = 0; firstRow < p->rows; firstRow += GRADIENT_ROW_BLOCK) {
-        int64_t endRow = firstRow + GRADIENT_ROW_BLOCK < p->rows ? firstRow + GRADIENT_ROW_BLOCK : p->rows;
-        int64_t weightRows = p->taps * p->channels;
-        for (int64_t q0 = 0; q0 < weightRows; q0 += TILE_ROWS) {
-            int rows = weightRows - q0 < TILE_ROWS ? (int)(weightRows - q0) : TILE_ROWS;
-            for (int64_t j0 = 0; j0 < p->outputChannels; j0 += TILE_VECTORS * LANES) {
-                int vectors, masked; int32_t lanes[LANES];
-                column_block(p->outputChannels - j0, &vectors, &masked, lanes);
-                __m256i mask = _mm256_loadu_si256((const __m256i *)lanes);
-#define GRADIENT(R, V, M) gradient_tile(p, outputGradient, weightGradient, firstRow, endRow, q0, j0, R, V, M, mask)
-                DISPATCH(GRADIENT, rows, vectors, masked)
-#undef GRADIENT
-            }
-        }
+#define AVX2_TARGET __attribute__((target("avx2,fma")))
+#define AVX2_INLINE static inline __attribute__((always_inline)) AVX2_TARGET
+
+// The AVX2 lane mask of the first `last` lanes (all lanes for 8 or more, none for 0 or less).
+AVX2_INLINE __m256i lanes_below(int last) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(last), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// AVX2 + FMA: 8 floats a vector, 6 × 2 tiles (12 accumulators of 16 registers).
+#define ISA(name) name##_avx2
+#define TARGET AVX2_TARGET
+#define VEC __m256
+#define MASK __m256i
+#define LANES 8
+#define TILE_ROWS 6
+#define TILE_VECTORS 2
+#define DISPATCH_ROWS DISPATCH_ROWS6
+#define V_LOAD(p) _mm256_loadu_ps(p)
+#define V_LOAD_MASKED(p, m) _mm256_maskload_ps(p, m)
+#define V_STORE(p, v) _mm256_storeu_ps(p, v)
+#define V_STORE_MASKED(p, m, v) _mm256_maskstore_ps(p, m, v)
+#define V_BROADCAST(p) _mm256_broadcast_ss(p)
+#define V_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define V_ZERO() _mm256_setzero_ps()
+// MAXPS returns its second operand when either is NaN: zero first keeps NaN.
+#define V_RELU(v) _mm256_max_ps(_mm256_setzero_ps(), v)
+#define V_MASK(last) lanes_below(last)
+#include "conv_tiles_template.h"
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef MASK
+#undef LANES
+#undef TILE_ROWS
+#undef TILE_VECTORS
+#undef DISPATCH_ROWS
+#undef V_LOAD
+#undef V_LOAD_MASKED
+#undef V_STORE
+#undef V_STORE_MASKED
+#undef V_BROADCAST
+#undef V_FMA
+#undef V_ZERO
+#undef V_RELU
+#undef V_MASK
+
+// AVX-512: 16 floats a vector, 12 × 2 tiles (24 accumulators of 32 registers).
+#define ISA(name) name##_avx512
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
+#define VEC __m512
+#define MASK __mmask16
+#define LANES 16
+#define TILE_ROWS 12
+#define TILE_VECTORS 2
+#define DISPATCH_ROWS DISPATCH_ROWS12
+#define V_LOAD(p) _mm512_loadu_ps(p)
+#define V_LOAD_MASKED(p, m) _mm512_maskz_loadu_ps(m, p)
+#define V_STORE(p, v) _mm512_storeu_ps(p, v)
+#define V_STORE_MASKED(p, m, v) _mm512_mask_storeu_ps(p, m, v)
+#define V_BROADCAST(p) _mm512_set1_ps(*(p))
+#define V_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define V_ZERO() _mm512_setzero_ps()
+#define V_RELU(v) _mm512_max_ps(_mm512_setzero_ps(), v)
+#define V_MASK(last) ((__mmask16)((1u << (last)) - 1))
+#include "conv_tiles_template.h"
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef MASK
+#undef LANES
+#undef V_LOAD
+#undef V_LOAD_MASKED
+#undef V_STORE
+#undef V_STORE_MASKED
+#undef V_BROADCAST
+#undef V_FMA
+#undef V_ZERO
+#undef V_RELU
+#undef V_MASK
+
+// The AVX-512 path's code (same tiles, lanes and masks) with each 512-bit vector held as two
+// AVX2 registers and a mask as its lane count: what the tests run where no AVX-512 exists.
+typedef struct { __m256 low, high; } pair256;
+AVX2_INLINE pair256 pair_load(const float *p) { return (pair256){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)}; }
+AVX2_INLINE pair256 pair_load_masked(const float *p, int last) {
+    return (pair256){_mm256_maskload_ps(p, lanes_below(last)), _mm256_maskload_ps(p + 8, lanes_below(last - 8))};
+}
+AVX2_INLINE void pair_store(float *p, pair256 v) { _mm256_storeu_ps(p, v.low); _mm256_storeu_ps(p + 8, v.high); }
+AVX2_INLINE void pair_store_masked(float *p, int last, pair256 v) {
+    _mm256_maskstore_ps(p, lanes_below(last), v.low);
+    _mm256_maskstore_ps(p + 8, lanes_below(last - 8), v.high);
+}
+AVX2_INLINE pair256 pair_broadcast(const float *p) { __m256 x = _mm256_broadcast_ss(p); return (pair256){x, x}; }
+AVX2_INLINE pair256 pair_fma(pair256 a, pair256 b, pair256 c) {
+    return (pair256){_mm256_fmadd_ps(a.low, b.low, c.low), _mm256_fmadd_ps(a.high, b.high, c.high)};
+}
+AVX2_INLINE pair256 pair_zero(void) { return (pair256){_mm256_setzero_ps(), _mm256_setzero_ps()}; }
+AVX2_INLINE pair256 pair_relu(pair256 v) {
+    return (pair256){_mm256_max_ps(_mm256_setzero_ps(), v.low), _mm256_max_ps(_mm256_setzero_ps(), v.high)};
+}
+
+#define ISA(name) name##_avx512_emulated
+#define TARGET AVX2_TARGET
+#define VEC pair256
+#define MASK int
+#define LANES 16
+#define V_LOAD(p) pair_load(p)
+#define V_LOAD_MASKED(p, m) pair_load_masked(p, m)
+#define V_STORE(p, v) pair_store(p, v)
+#define V_STORE_MASKED(p, m, v) pair_store_masked(p, m, v)
+#define V_BROADCAST(p) pair_broadcast(p)
+#define V_FMA(a, b, c) pair_fma(a, b, c)
+#define V_ZERO() pair_zero()
+#define V_RELU(v) pair_relu(v)
+#define V_MASK(last) (last)
+#include "conv_tiles_template.h"
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef MASK
+#undef LANES
+#undef TILE_ROWS
+#undef TILE_VECTORS
+#undef DISPATCH_ROWS
+#undef V_LOAD
+#undef V_LOAD_MASKED
+#undef V_STORE
+#undef V_STORE_MASKED
+#undef V_BROADCAST
+#undef V_FMA
+#undef V_ZERO
+#undef V_RELU
+#undef V_MASK
+
+void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
+                               int relu, int isa) {
+    switch (usable(isa)) {
+    case CONVKIT_ISA_AVX512: forward_avx512(p, weights, bias, output, relu); break;
+    case CONVKIT_ISA_AVX512_EMULATED: forward_avx512_emulated(p, weights, bias, output, relu); break;
+    case CONVKIT_ISA_AVX2: forward_avx2(p, weights, bias, output, relu); break;
+    default: forward_portable(p, weights, bias, output, relu);
     }
 }
 
-void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
-                               int relu, int portable) {
-    if (!portable && convkit_conv_kernels_vectorized()) forward_avx2(p, weights, bias, output, relu);
-    else forward_portable(p, weights, bias, output, relu);
-}
-
 void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
-                                       int portable) {
-    if (!portable && convkit_conv_kernels_vectorized()) weight_gradient_avx2(p, outputGradient, weightGradient);
-    else weight_gradient_portable(p, outputGradient, weightGradient);
+                                       int isa) {
+    switch (usable(isa)) {
+    case CONVKIT_ISA_AVX512: weight_gradient_avx512(p, outputGradient, weightGradient); break;
+    case CONVKIT_ISA_AVX512_EMULATED: weight_gradient_avx512_emulated(p, outputGradient, weightGradient); break;
+    case CONVKIT_ISA_AVX2: weight_gradient_avx2(p, outputGradient, weightGradient); break;
+    default: weight_gradient_portable(p, outputGradient, weightGradient);
+    }
 }
 
 // MARK: Winograd
-//
-// Per block of tiles (a few rows of output tiles, a multiple of the forward tile's 6 rows
-// for 28- and 14-wide images): transform every input tile into the Winograd domain, multiply
-// each of its points by the transformed kernel with the forward or weight-gradient tile above
-// (one tap, so a GEMM), and for the forward pass transform each result back. The transforms
-// take eight channels at a time through the compiler's generic vectors: AVX instructions in
-// the AVX2 functions, SSE pairs in the portable ones (unaligned access: aligned(4)).
 
+// The transforms' vectors: the compiler's generic vectors, lowered to the enclosing
+// function's instruction set (SSE pairs in the portable path). Unaligned access: aligned(4).
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
 #define LOAD8(p) (*(const v8 *)(p))
 #define STORE8(p, v) (*(v8 *)(p) = (v))
+#define LOAD16(p) (*(const v16 *)(p))
+#define STORE16(p, v) (*(v16 *)(p) = (v))
 #define LOAD1(p) (*(p))
 #define STORE1(p, v) (*(p) = (v))
-typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
 // ReLU that keeps NaN (fmax and __builtin_elementwise_max would return 0): zero the lanes
 // that are <= 0, which a NaN is not.
-#define MAX8(v) ((v8)((vi8)(v) & ~((v) <= (v8){0})))
-#define MAX1(v) ((v) <= 0 ? 0.0f : (v))
+#define RELU8(v) ((v8)((vi8)(v) & ~((v) <= (v8){0})))
+#define RELU16(v) ((v16)((vi16)(v) & ~((v) <= (v16){0})))
+#define RELU1(v) ((v) <= 0 ? 0.0f : (v))
 
 // MARK: F(4×4, 3×3) for the forward pass (and the input gradient)
 //
@@ -277,16 +327,9 @@ void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, in
     o[2] = m[1] + m[2] + 4.0f * (m[3] + m[4]);                                                         \
     o[3] = m[1] - m[2] + 8.0f * (m[3] - m[4]) + m[5];
 
-// V[ξ][t][c] = (Bᵀ·d·B)[ξ] for the 6×6 tiles of one block; `first` is the top-left input of tile 0.
-static inline __attribute__((always_inline))
-void winograd4_input_transform(const convkit_winograd_image *p, const float *first, int64_t tileRows,
-                               int64_t across, float *v, int64_t tiles) {
-    const int64_t C = p->channels, ps = p->inputPixelStride, rs = p->inputRowStride, point = tiles * C;
-    for (int64_t ty = 0; ty < tileRows; ty++) {
-        for (int64_t tx = 0; tx < across; tx++) {
-            const float *d = first + 4 * ty * rs + 4 * tx * ps;
-            float *out = v + (ty * across + tx) * C;
-            int64_t c = 0;
+
+// The transforms of one tile, W_STEP channels at a time (T the vector type): the bodies of
+// winograd_template.h's transform functions, whose variables they use.
 #define INPUT_TRANSFORM6(T, LOAD, STORE, STEP)                                                             \
             for (; c + STEP <= C; c += STEP) {                                                             \
                 T t[6][6];  /* Bᵀ·d, column by column */                                                  \
@@ -302,30 +345,7 @@ void winograd4_input_transform(const convkit_winograd_image *p, const float *fir
                     for (int j = 0; j < 6; j++) STORE(out + (i * 6 + j) * point + c, r[j]);                \
                 }                                                                                          \
             }
-            INPUT_TRANSFORM6(v8, LOAD8, STORE8, 8)
-            INPUT_TRANSFORM6(float, LOAD1, STORE1, 1)
-        }
-    }
-}
 
-// Y = Aᵀ·m·A for each tile, plus bias and ReLU. Outputs past the edge of the image go to
-// `discard` (K floats), so the channel loop has no branch.
-static inline __attribute__((always_inline))
-void winograd4_output_transform(const convkit_winograd_image *p, const float *m, int64_t tiles,
-                                int64_t firstTileRow, int64_t tileRows, int64_t across,
-                                const float *bias, const float *zeros, int relu, float *output, float *discard) {
-    const int64_t K = p->outputChannels, point = tiles * K;
-    const float *b = bias ? bias : zeros;
-    for (int64_t ty = 0; ty < tileRows; ty++) {
-        for (int64_t tx = 0; tx < across; tx++) {
-            const float *in = m + (ty * across + tx) * K;
-            int64_t y0 = 4 * (firstTileRow + ty), x0 = 4 * tx;
-            float *out[4][4];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++)
-                    out[i][j] = y0 + i < p->outputRows && x0 + j < p->outputColumns
-                        ? output + (y0 + i) * p->outputRowStride + (x0 + j) * p->outputPixelStride : discard;
-            int64_t k = 0;
 #define OUTPUT_TRANSFORM6(T, LOAD, STORE, STEP, MAX)                                                       \
             for (; k + STEP <= K; k += STEP) {                                                             \
                 T s[4][6];  /* Aᵀ·m, column by column */                                                  \
@@ -346,58 +366,35 @@ void winograd4_output_transform(const convkit_winograd_image *p, const float *m,
                     }                                                                                      \
                 }                                                                                          \
             }
-            OUTPUT_TRANSFORM6(v8, LOAD8, STORE8, 8, MAX8)
-            OUTPUT_TRANSFORM6(float, LOAD1, STORE1, 1, MAX1)
-        }
-    }
-}
 
-// One block of tile rows: transform in, 36 GEMMs, transform out.
-static inline __attribute__((always_inline))
-void winograd4_block(const convkit_winograd_image *p, const float *transformedKernel, const float *bias, const float *zeros,
-                     float *output, int relu, float *v, float *m, float *discard, int64_t firstTileRow, int64_t tileRows,
-                     int64_t across, int portable) {
-    const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
-    int64_t tap = 0;
-    winograd4_input_transform(p, p->input + 4 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
-    for (int point = 0; point < 36; point++) {
-        // m_ξ [tiles × K] = V_ξ [tiles × C] · U_ξ [C × K]: the forward tile with one tap.
-        convkit_conv_rows gemm = {
-            .input = v + point * tiles * C, .rows = 1, .pixels = tiles,
-            .inputRowStride = 0, .inputPixelStride = C, .tapOffsets = &tap, .taps = 1, .channels = C,
-            .weightRowStride = K, .outputRowStride = 0, .outputPixelStride = K, .outputChannels = K,
-        };
-        if (portable) forward_portable(&gemm, transformedKernel + point * C * K, NULL, m + point * tiles * K, 0);
-        else forward_avx2(&gemm, transformedKernel + point * C * K, NULL, m + point * tiles * K, 0);
-    }
-    winograd4_output_transform(p, m, tiles, firstTileRow, tileRows, across, bias, zeros, relu, output, discard);
-}
+#define INPUT_TRANSFORM4(T, LOAD, STORE, STEP)                                                              \
+            for (; c + STEP <= C; c += STEP) {                                                             \
+                T b[4][4];  /* Bᵀ·d, column by column */                                                 \
+                for (int j = 0; j < 4; j++) {                                                              \
+                    const float *at = d + j * ps + c;                                                      \
+                    T d0 = LOAD(at), d1 = LOAD(at + p->inputRowStride);                                    \
+                    T d2 = LOAD(at + 2 * p->inputRowStride), d3 = LOAD(at + 3 * p->inputRowStride);        \
+                    b[0][j] = d0 - d2; b[1][j] = d1 + d2; b[2][j] = d2 - d1; b[3][j] = d1 - d3;            \
+                }                                                                                          \
+                for (int i = 0; i < 4; i++) {  /* (Bᵀ·d)·B */                                             \
+                    STORE(out + (i * 4 + 0) * point + c, b[i][0] - b[i][2]);                               \
+                    STORE(out + (i * 4 + 1) * point + c, b[i][1] + b[i][2]);                               \
+                    STORE(out + (i * 4 + 2) * point + c, b[i][2] - b[i][1]);                               \
+                    STORE(out + (i * 4 + 3) * point + c, b[i][1] - b[i][3]);                               \
+                }                                                                                          \
+            }
 
-static AVX2 void winograd4_block_avx2(const convkit_winograd_image *p, const float *u, const float *bias, const float *zeros,
-                                      float *output, int relu, float *v, float *m, float *discard,
-                                      int64_t firstTileRow, int64_t tileRows, int64_t across) {
-    winograd4_block(p, u, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across, 0);
-}
-
-static void winograd4_block_portable(const convkit_winograd_image *p, const float *u, const float *bias, const float *zeros,
-                                     float *output, int relu, float *v, float *m, float *discard,
-                                     int64_t firstTileRow, int64_t tileRows, int64_t across) {
-    winograd4_block(p, u, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across, 1);
-}
-
-void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
-                              float *output, int relu, float *scratch, int portable) {
-    const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
-    float *v = scratch, *m = v + 36 * WINOGRAD4_TILE_ROWS * across * C;
-    float *discard = m + 36 * WINOGRAD4_TILE_ROWS * across * K, *zeros = discard + K;
-    for (int64_t k = 0; k < K; k++) zeros[k] = 0;
-    int vectorized = !portable && convkit_conv_kernels_vectorized();
-    for (int64_t firstTileRow = 0; firstTileRow < down; firstTileRow += WINOGRAD4_TILE_ROWS) {
-        int64_t tileRows = down - firstTileRow < WINOGRAD4_TILE_ROWS ? down - firstTileRow : WINOGRAD4_TILE_ROWS;
-        if (vectorized) winograd4_block_avx2(p, transformedKernel, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across);
-        else winograd4_block_portable(p, transformedKernel, bias, zeros, output, relu, v, m, discard, firstTileRow, tileRows, across);
-    }
-}
+#define GRADIENT_TRANSFORM(T, LOAD, STORE, STEP)                                                           \
+            for (; k + STEP <= K; k += STEP) {                                                             \
+                T a00 = LOAD(g00 + k), a01 = LOAD(g01 + k), a10 = LOAD(g10 + k), a11 = LOAD(g11 + k);      \
+                T t[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};    \
+                for (int i = 0; i < 4; i++) {  /* (A·dy)·Aᵀ */                                            \
+                    STORE(out + (i * 4 + 0) * point + k, t[i][0]);                                         \
+                    STORE(out + (i * 4 + 1) * point + k, t[i][0] + t[i][1]);                               \
+                    STORE(out + (i * 4 + 2) * point + k, t[i][0] - t[i][1]);                               \
+                    STORE(out + (i * 4 + 3) * point + k, -t[i][1]);                                        \
+                }                                                                                          \
+            }
 
 enum { WINOGRAD2_TILE_ROWS = 3 };
 
@@ -417,109 +414,109 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 // products are summed over all tiles first (16 GEMMs reducing over tiles, on the weight-
 // gradient tile) and transformed back once.
 
-// V[ξ][t][c] = (Bᵀ·d·B)[ξ], F(2×2, 3×3)'s 4×4 input transform, for the tiles of one block; `first` is the top-left input of tile 0.
-static inline __attribute__((always_inline))
-void winograd2_input_transform(const convkit_winograd_image *p, const float *first, int64_t tileRows,
-                              int64_t across, float *v, int64_t tiles) {
-    const int64_t C = p->channels, ps = p->inputPixelStride, point = tiles * C;  // point: ξ to ξ + 1
-    for (int64_t ty = 0; ty < tileRows; ty++) {
-        for (int64_t tx = 0; tx < across; tx++) {
-            const float *d = first + 2 * ty * p->inputRowStride + 2 * tx * ps;
-            float *out = v + (ty * across + tx) * C;
-            int64_t c = 0;
-#define INPUT_TRANSFORM(T, LOAD, STORE, STEP)                                                              \
-            for (; c + STEP <= C; c += STEP) {                                                             \
-                T b[4][4];  /* Bᵀ·d, column by column */                                                 \
-                for (int j = 0; j < 4; j++) {                                                              \
-                    const float *at = d + j * ps + c;                                                      \
-                    T d0 = LOAD(at), d1 = LOAD(at + p->inputRowStride);                                    \
-                    T d2 = LOAD(at + 2 * p->inputRowStride), d3 = LOAD(at + 3 * p->inputRowStride);        \
-                    b[0][j] = d0 - d2; b[1][j] = d1 + d2; b[2][j] = d2 - d1; b[3][j] = d1 - d3;            \
-                }                                                                                          \
-                for (int i = 0; i < 4; i++) {  /* (Bᵀ·d)·B */                                             \
-                    STORE(out + (i * 4 + 0) * point + c, b[i][0] - b[i][2]);                               \
-                    STORE(out + (i * 4 + 1) * point + c, b[i][1] + b[i][2]);                               \
-                    STORE(out + (i * 4 + 2) * point + c, b[i][2] - b[i][1]);                               \
-                    STORE(out + (i * 4 + 3) * point + c, b[i][1] - b[i][3]);                               \
-                }                                                                                          \
-            }
-            INPUT_TRANSFORM(v8, LOAD8, STORE8, 8)
-            INPUT_TRANSFORM(float, LOAD1, STORE1, 1)
+
+// The per-path Winograd blocks.
+#define ISA(name) name##_generic
+#define TARGET
+#define W_VEC v8
+#define W_LOAD LOAD8
+#define W_STORE STORE8
+#define W_RELU RELU8
+#define W_STEP 8
+#define GEMM_FORWARD forward_portable
+#define GEMM_GRADIENT weight_gradient_portable
+#include "winograd_template.h"
+#undef ISA
+#undef TARGET
+#undef GEMM_FORWARD
+#undef GEMM_GRADIENT
+
+#define ISA(name) name##_avx2
+#define TARGET AVX2_TARGET
+#define GEMM_FORWARD forward_avx2
+#define GEMM_GRADIENT weight_gradient_avx2
+#include "winograd_template.h"
+#undef ISA
+#undef TARGET
+#undef W_VEC
+#undef W_LOAD
+#undef W_STORE
+#undef W_RELU
+#undef W_STEP
+#undef GEMM_FORWARD
+#undef GEMM_GRADIENT
+
+#define W_VEC v16
+#define W_LOAD LOAD16
+#define W_STORE STORE16
+#define W_RELU RELU16
+#define W_STEP 16
+#define ISA(name) name##_avx512
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
+#define GEMM_FORWARD forward_avx512
+#define GEMM_GRADIENT weight_gradient_avx512
+#include "winograd_template.h"
+#undef ISA
+#undef TARGET
+#undef GEMM_FORWARD
+#undef GEMM_GRADIENT
+
+#define ISA(name) name##_avx512_emulated
+#define TARGET AVX2_TARGET
+#define GEMM_FORWARD forward_avx512_emulated
+#define GEMM_GRADIENT weight_gradient_avx512_emulated
+#include "winograd_template.h"
+#undef ISA
+#undef TARGET
+#undef W_VEC
+#undef W_LOAD
+#undef W_STORE
+#undef W_RELU
+#undef W_STEP
+#undef GEMM_FORWARD
+#undef GEMM_GRADIENT
+
+void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
+                              float *output, int relu, float *scratch, int isa) {
+    const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
+    float *v = scratch, *m = v + 36 * WINOGRAD4_TILE_ROWS * across * C;
+    float *discard = m + 36 * WINOGRAD4_TILE_ROWS * across * K, *zeros = discard + K;
+    for (int64_t k = 0; k < K; k++) zeros[k] = 0;
+    isa = usable(isa);
+    for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
+        int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;
+        switch (isa) {
+        case CONVKIT_ISA_AVX512:
+            winograd4_block_avx512(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across); break;
+        case CONVKIT_ISA_AVX512_EMULATED:
+            winograd4_block_avx512_emulated(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across); break;
+        case CONVKIT_ISA_AVX2:
+            winograd4_block_avx2(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across); break;
+        default:
+            winograd4_block_generic(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across);
         }
     }
-}
-
-// U[ξ][t][k] = (A·dy·Aᵀ)[ξ] for the 2×2 gradient tiles of one block (zeros past the edges).
-static inline __attribute__((always_inline))
-void winograd_gradient_transform(const convkit_winograd_image *p, const float *dy, const float *zeros,
-                                 int64_t firstTileRow, int64_t tileRows, int64_t across, float *u, int64_t tiles) {
-    const int64_t K = p->outputChannels, point = tiles * K;
-    for (int64_t ty = 0; ty < tileRows; ty++) {
-        for (int64_t tx = 0; tx < across; tx++) {
-            int64_t y0 = 2 * (firstTileRow + ty), x0 = 2 * tx;
-            const float *g00 = dy + y0 * p->outputRowStride + x0 * p->outputPixelStride;
-            const float *g01 = x0 + 1 < p->outputColumns ? g00 + p->outputPixelStride : zeros;
-            const float *g10 = y0 + 1 < p->outputRows ? g00 + p->outputRowStride : zeros;
-            const float *g11 = g01 != zeros && g10 != zeros ? g10 + p->outputPixelStride : zeros;
-            float *out = u + (ty * across + tx) * K;
-            int64_t k = 0;
-#define GRADIENT_TRANSFORM(T, LOAD, STORE, STEP)                                                           \
-            for (; k + STEP <= K; k += STEP) {                                                             \
-                T a00 = LOAD(g00 + k), a01 = LOAD(g01 + k), a10 = LOAD(g10 + k), a11 = LOAD(g11 + k);      \
-                T t[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};    \
-                for (int i = 0; i < 4; i++) {  /* (A·dy)·Aᵀ */                                            \
-                    STORE(out + (i * 4 + 0) * point + k, t[i][0]);                                         \
-                    STORE(out + (i * 4 + 1) * point + k, t[i][0] + t[i][1]);                               \
-                    STORE(out + (i * 4 + 2) * point + k, t[i][0] - t[i][1]);                               \
-                    STORE(out + (i * 4 + 3) * point + k, -t[i][1]);                                        \
-                }                                                                                          \
-            }
-            GRADIENT_TRANSFORM(v8, LOAD8, STORE8, 8)
-            GRADIENT_TRANSFORM(float, LOAD1, STORE1, 1)
-        }
-    }
-}
-
-static inline __attribute__((always_inline))
-void winograd_gradient_block(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
-                             float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across, int portable) {
-    const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
-    int64_t tap = 0;
-    winograd2_input_transform(p, p->input + 2 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
-    winograd_gradient_transform(p, dy, zeros, firstTileRow, tileRows, across, u, tiles);
-    for (int point = 0; point < 16; point++) {
-        // m_ξ [C × K] += V_ξᵀ [C × tiles] · U_ξ [tiles × K]: the weight-gradient tile, one tap.
-        convkit_conv_rows gemm = {
-            .input = v + point * tiles * C, .rows = 1, .pixels = tiles,
-            .inputRowStride = 0, .inputPixelStride = C, .tapOffsets = &tap, .taps = 1, .channels = C,
-            .weightRowStride = K, .outputRowStride = 0, .outputPixelStride = K, .outputChannels = K,
-        };
-        if (portable) weight_gradient_portable(&gemm, u + point * tiles * K, m + point * C * K);
-        else weight_gradient_avx2(&gemm, u + point * tiles * K, m + point * C * K);
-    }
-}
-
-static AVX2 void winograd_gradient_block_avx2(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
-                                              float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across) {
-    winograd_gradient_block(p, dy, m, zeros, v, u, firstTileRow, tileRows, across, 0);
-}
-
-static void winograd_gradient_block_portable(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
-                                             float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across) {
-    winograd_gradient_block(p, dy, m, zeros, v, u, firstTileRow, tileRows, across, 1);
 }
 
 void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,
-                                      float *transformedGradient, float *scratch, int portable) {
+                                      float *transformedGradient, float *scratch, int isa) {
     const int64_t C = p->channels, K = p->outputChannels, across = tiles2(p->outputColumns);
     const int64_t down = (p->outputRows + 1) / 2;
     float *v = scratch, *u = v + 16 * WINOGRAD2_TILE_ROWS * across * C, *zeros = u + 16 * WINOGRAD2_TILE_ROWS * across * K;
     for (int64_t k = 0; k < K; k++) zeros[k] = 0;
-    int vectorized = !portable && convkit_conv_kernels_vectorized();
-    for (int64_t firstTileRow = 0; firstTileRow < down; firstTileRow += WINOGRAD2_TILE_ROWS) {
-        int64_t tileRows = down - firstTileRow < WINOGRAD2_TILE_ROWS ? down - firstTileRow : WINOGRAD2_TILE_ROWS;
-        if (vectorized) winograd_gradient_block_avx2(p, outputGradient, transformedGradient, zeros, v, u, firstTileRow, tileRows, across);
-        else winograd_gradient_block_portable(p, outputGradient, transformedGradient, zeros, v, u, firstTileRow, tileRows, across);
+    isa = usable(isa);
+    for (int64_t first = 0; first < down; first += WINOGRAD2_TILE_ROWS) {
+        int64_t rows = down - first < WINOGRAD2_TILE_ROWS ? down - first : WINOGRAD2_TILE_ROWS;
+        switch (isa) {
+        case CONVKIT_ISA_AVX512:
+            winograd_gradient_block_avx512(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
+        case CONVKIT_ISA_AVX512_EMULATED:
+            winograd_gradient_block_avx512_emulated(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
+        case CONVKIT_ISA_AVX2:
+            winograd_gradient_block_avx2(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
+        default:
+            winograd_gradient_block_generic(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across);
+        }
     }
 }
 

@@ -11,7 +11,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Rounds of ConvKit and peer runs, interleaved (A B A B); the best of each counts.") var rounds = 2
     @Option(help: "Write the table as JSON to this file.") var json: String?
     @Option(help: "Only the workloads whose name starts with this (conv_model/train, conv2d…, or several, comma-separated), for ConvKit and the peers; with one, adds the process's peak memory.") var only: String?
-    @Option(help: "The machine's FMA peak in GFLOP/s; adds a % of peak column (e.g. 196 for 2 AVX2 Zen 3 cores).") var peak: Double?
+    @Option(help: "The machine's FMA peak in GFLOP/s for the % of peak column; measured at the kernels' vector width when not given.") var peak: Double?
 
     /// Peer name, label, and the Python that has its framework: all from pip, as users install
     /// them (`scripts/install-peers.sh`). onnxruntime runs the inference workloads only, on
@@ -27,8 +27,14 @@ struct Bench: ParsableCommand {
         var peerVersions = [String: String](), peerThreads = [String: Int]()
         let prefixes = only?.split(separator: ",").map(String.init)
         let machine = Benchmark.machine
-        Console.line("CPU: \(machine["cpu"]!) (\(machine["isa"]!)); ConvKit kernels \(machine["convkit_kernels"]!) on \(machine["convkit_threads"]!) threads")
-        Console.line("OpenBLAS kernels: \(BLASCore.current) (CPU: \(BLASCore.recommended ?? "no AVX2"); set OPENBLAS_CORETYPE to choose)")
+        let isa = InstructionSet.active
+        Console.line("CPU: \(machine["cpu"]!) (\(machine["isa"]!)); ConvKit kernels \(isa) on \(machine["convkit_threads"]!) threads (CONVKIT_ISA to choose)")
+        let pin = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0)" } ?? "OPENBLAS_CORETYPE unset"
+        Console.line("OpenBLAS kernels: \(BLASCore.current) (\(pin); CPU: \(BLASCore.recommended ?? "no AVX2"))")
+        // The FMA peak at the kernels' width, every worker thread at once: the "% of peak" denominator.
+        let fmaPeak = peak ?? isa.fmaPeak(allCores: true)
+        Console.line("FMA peak: \(String(format: "%.0f", fmaPeak)) GFLOP/s on \(machine["convkit_threads"]!) threads at \(isa.rawValue)'s width"
+                     + (peak == nil ? " (measured: a register-only loop)" : " (given)"))
         for round in 1...max(rounds, 1) {
             Console.line("Round \(round): ConvKit…")
             for r in try Benchmark.run(root: root, steps: steps, repeats: repeats, only: prefixes) where r.value > (ours[r.workload]?.value ?? 0) {
@@ -73,16 +79,19 @@ struct Bench: ParsableCommand {
                 line += ratio.map { String(format: "%7.2f×", $0) } ?? "       –"
             }
             line += "  \(r.unit)"
-            if let peak, r.unit == "GFLOP/s" { line += String(format: " (%.0f%% of %.0f peak)", 100 * r.value / peak, peak) }
+            if r.unit == "GFLOP/s" { line += String(format: " (%.0f%% of peak)", 100 * r.value / fmaPeak) }
             Console.line(line)
             var row: [String: Any] = ["workload": workload, "convkit": r.value, "unit": r.unit, "peers": peerValues]
             if let ratio { row["ratio_vs_best_peer"] = ratio }
             if let state = r.parameterStateMB { row["parameter_state_mb"] = state }
+            if r.unit == "GFLOP/s" { row["percent_of_peak"] = 100 * r.value / fmaPeak }
             rows.append(row)
         }
         if let json {
             let record: [String: Any] = [
-                "results": rows, "machine": machine, "date": ISO8601DateFormatter().string(from: Date()),
+                "results": rows, "date": ISO8601DateFormatter().string(from: Date()),
+                "machine": machine.merging(["fma_peak_gflops": String(format: "%.1f", fmaPeak),
+                                            "openblas_coretype": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"]) { a, _ in a },
                 "command": (["convkit"] + CommandLine.arguments.dropFirst()).joined(separator: " "),
                 "peer_versions": peerVersions, "peer_threads": peerThreads,
             ]

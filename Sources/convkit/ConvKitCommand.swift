@@ -5,6 +5,8 @@ import ConvKit
 struct ConvKitCommand: ParsableCommand {
     static func main() {
         BLASCore.relaunchWithBestKernels()
+        // A CONVKIT_ISA this CPU cannot run is refused before any work starts.
+        do { _ = try InstructionSet.fromEnvironment() } catch { exit(withError: error) }
         main(nil)
     }
 

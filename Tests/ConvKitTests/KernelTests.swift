@@ -22,13 +22,15 @@ import Testing
              padding: .explicit(before: [2, 0], after: [1, 3]), groups: 1),
         Case(input: [11], cin: 3, cout: 4, kernel: [4], strides: [3], dilations: [1], padding: .same, groups: 1),
         Case(input: [4, 5, 4], cin: 2, cout: 3, kernel: [2, 3, 2], strides: [1, 2, 1], dilations: [1, 1, 2], padding: .same, groups: 1),
-        // Wide enough for the AVX2 tiles: 6 pixels × 16 channels, with pixel, channel and
-        // output-channel tails (37 = 16 + 16 + 5 masked; 24 = 16 + 8; 13 = 6 + 6 + 1 inputs).
+        // Wide enough for the AVX2 tiles (6 pixels × 16 channels) and the AVX-512 ones (12 × 32),
+        // with pixel, channel and output-channel tails (37 = 16 + 16 + 5 masked, or 32 + 5;
+        // 24 = 16 + 8, or 16 + 8 masked; 13 = 6 + 6 + 1 or 12 + 1 inputs; 30 = 12 + 12 + 6).
         Case(input: [9, 13], cin: 13, cout: 37, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 1),
         Case(input: [8, 11], cin: 7, cout: 24, kernel: [3, 3], strides: [1, 1], dilations: [2, 1], padding: .same, groups: 1),
         Case(input: [7, 9], cin: 8, cout: 18, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .valid, groups: 2),
         Case(input: [4, 5, 7], cin: 5, cout: 20, kernel: [3, 2, 3], strides: [1, 1, 1], dilations: [1, 1, 1], padding: .same, groups: 1),
         Case(input: [14], cin: 1, cout: 64, kernel: [5], strides: [1], dilations: [1], padding: .same, groups: 1),
+        Case(input: [5, 30], cin: 16, cout: 48, kernel: [3, 1], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 1),
         // Winograd (F(4×4, 3×3) forward and input gradient, F(2×2, 3×3) kernel gradient): 7×9 leaves partial tiles at the bottom and right edges.
         Case(input: [7, 9], cin: 9, cout: 10, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1),
     ]
@@ -42,28 +44,48 @@ import Testing
         #expect(winograd.map(\.input) == [[9, 13], [7, 9]])
     }
 
+    /// Every kernel path this machine runs (`InstructionSet.testable`: AVX-512, its code over
+    /// AVX2 register pairs, AVX2, generic) against the naive twin.
     @Test(arguments: cases)
     func convolutionMatchesReference(_ c: Case) throws {
         let g = try ConvGeometry(batch: 3, inputSize: c.input, inputChannels: c.cin, outputChannels: c.cout,
                                  kernelSize: c.kernel, strides: c.strides, dilations: c.dilations, padding: c.padding, groups: c.groups)
         let x = randomTensor(g.inputShape, seed: 1), w = randomTensor(g.kernelShape, seed: 2)
         let b = randomTensor([c.cout], seed: 3), dy = randomTensor(g.outputShape, seed: 4)
-        let fast = Convolution.forward(x, kernel: w, bias: b, geometry: g)
         let naive = ConvolutionReference.forward(x, kernel: w, bias: b, geometry: g)
-        #expect(relativeError(fast, naive) < 1e-5, "forward")
-        let dxFast = Convolution.backwardInput(dy, kernel: w, geometry: g)
-        #expect(relativeError(dxFast, ConvolutionReference.backwardInput(dy, kernel: w, geometry: g)) < 1e-5, "input gradient")
-        let dwFast = Convolution.backwardKernel(x, gradOutput: dy, geometry: g)
-        #expect(relativeError(dwFast, ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)) < 1e-5, "kernel gradient")
-        #expect(relativeError(Convolution.backwardBias(dy), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient")
+        let naiveDx = ConvolutionReference.backwardInput(dy, kernel: w, geometry: g)
+        let naiveDw = ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)
         let rectified = naive.map { max($0, 0) }
-        #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, relu: true), rectified) < 1e-5, "fused ReLU")
-        #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, relu: true, portable: true), rectified) < 1e-5,
-                "portable fused ReLU")
-        // The direct kernels' plain loops (what a CPU without AVX2 runs), against the same oracle.
-        #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, portable: true), naive) < 1e-5, "portable forward")
-        #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, portable: true), dxFast) < 1e-5, "portable input gradient")
-        #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, portable: true), dwFast) < 1e-5, "portable kernel gradient")
+        for isa in InstructionSet.testable {
+            #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, isa: isa), naive) < 1e-5, "forward \(isa)")
+            #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, relu: true, isa: isa), rectified) < 1e-5,
+                    "fused ReLU \(isa)")
+            #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, isa: isa), naiveDx) < 1e-5, "input gradient \(isa)")
+            #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, isa: isa), naiveDw) < 1e-5, "kernel gradient \(isa)")
+        }
+        #expect(relativeError(Convolution.backwardBias(dy), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient")
+    }
+
+    /// The paths the tests compare: all four on an AVX-512 CPU; AVX2, its AVX-512 emulation and
+    /// generic on an AVX2 one.
+    @Test func testablePathsFollowTheCPU() {
+        let testable = Set(InstructionSet.testable)
+        #expect(testable.contains(.generic))
+        #expect(testable.contains(.avx512) == InstructionSet.avx512.isSupported)
+        if InstructionSet.avx2.isSupported { #expect(testable.isSuperset(of: [.avx2, .avx512Emulated])) }
+        #expect(InstructionSet.widest == (InstructionSet.avx512.isSupported ? .avx512 : InstructionSet.avx2.isSupported ? .avx2 : .generic))
+    }
+
+    @Test func environmentChoosesThePath() throws {
+        #expect(try InstructionSet.fromEnvironment([:]) == InstructionSet.widest)
+        #expect(try InstructionSet.fromEnvironment(["CONVKIT_ISA": "generic"]) == .generic)
+        if InstructionSet.avx2.isSupported { #expect(try InstructionSet.fromEnvironment(["CONVKIT_ISA": "AVX2"]) == .avx2) }
+        #expect(throws: ConvKitError("CONVKIT_ISA=sse9 is not a kernel path (choose avx512, avx2, generic, avx512-emulated)")) {
+            try InstructionSet.fromEnvironment(["CONVKIT_ISA": "sse9"])
+        }
+        if !InstructionSet.avx512.isSupported {
+            #expect(throws: ConvKitError.self) { try InstructionSet.fromEnvironment(["CONVKIT_ISA": "avx512"]) }
+        }
     }
 
     /// Winograd at the sizes models run it (28×28, 32×32: several tile blocks per image) and at
@@ -81,11 +103,11 @@ import Testing
         let naive = ConvolutionReference.forward(x, kernel: w, bias: b, geometry: g)
         let naiveDx = ConvolutionReference.backwardInput(dy, kernel: w, geometry: g)
         let naiveDw = ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)
-        for portable in [false, true] {
-            let what = "\(size) \(paddingName) batch \(batch)\(portable ? " portable" : "")"
-            #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, portable: portable), naive) < 1e-5, "forward \(what)")
-            #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, portable: portable), naiveDx) < 1e-5, "input gradient \(what)")
-            #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, portable: portable), naiveDw) < 1e-5, "kernel gradient \(what)")
+        for isa in InstructionSet.testable {
+            let what = "\(size) \(paddingName) batch \(batch) \(isa)"
+            #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, isa: isa), naive) < 1e-5, "forward \(what)")
+            #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, isa: isa), naiveDx) < 1e-5, "input gradient \(what)")
+            #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, isa: isa), naiveDw) < 1e-5, "kernel gradient \(what)")
         }
     }
 

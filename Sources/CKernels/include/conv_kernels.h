@@ -3,6 +3,26 @@
 
 #include <stdint.h>
 
+/// The kernel paths, by instruction set. `CONVKIT_ISA_AVX512_EMULATED` runs the AVX-512
+/// path's code with each 512-bit vector held in two AVX2 registers: slower than either, it
+/// lets the tests check that code on CPUs without AVX-512.
+enum {
+    CONVKIT_ISA_GENERIC = 0,
+    CONVKIT_ISA_AVX2 = 1,
+    CONVKIT_ISA_AVX512 = 2,
+    CONVKIT_ISA_AVX512_EMULATED = 3,
+};
+
+/// 1 when this CPU (and its operating system) runs the path `isa`. The kernels below fall back
+/// to the generic loops when handed a path the CPU cannot run.
+int convkit_isa_supported(int isa);
+
+/// The machine's FMA peak on one core at a path's vector width: `iterations` rounds of
+/// 12 independent fused multiply-adds on registers only (2 · 12 · lanes flops a round, with
+/// lanes 16 for AVX-512, 8 for AVX2 and its emulated AVX-512, 4 for generic's SSE2 multiply
+/// and add). Returns a value derived from the sums, so that nothing is optimised away.
+float convkit_fma_loop(int isa, int64_t iterations);
+
 /// A direct convolution over rows of output pixels, channels last, described by offsets so
 /// that one kernel serves every rank, stride, dilation and group (see ConvolutionDirect.swift).
 ///
@@ -22,19 +42,14 @@ typedef struct {
 } convkit_conv_rows;
 
 /// output = bias + Σ input·weights (bias may be NULL), then max(output, 0) when `relu` is set.
-/// With `portable` set, the plain loops run even where AVX2 is available (the tests compare both).
+/// `isa` chooses the path (`CONVKIT_ISA_…`).
 void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
-                               int relu, int portable);
+                               int relu, int isa);
 
 /// weightGradient += Σ over rows and pixels of input·outputGradient (outputGradient laid out
 /// as `output` above).
 void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
-                                       int portable);
-
-/// 1 when the AVX2 + FMA kernels run on this CPU; 0 when only the portable loops do.
-int convkit_conv_kernels_vectorized(void);
-
-#endif
+                                       int isa);
 
 /// Winograd convolution (Lavin & Gray 2016) of one image for a 3×3, stride-1, undilated,
 /// ungrouped convolution: F(4×4, 3×3) forward (4× fewer multiplies than direct), F(3×3, 2×2)
@@ -60,7 +75,7 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 /// output = bias + conv(input), then max(output, 0) when `relu` is set; `scratch` holds
 /// `convkit_winograd_scratch_count` floats (one per thread).
 void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
-                              float *output, int relu, float *scratch, int portable);
+                              float *output, int relu, float *scratch, int isa);
 
 /// The weight gradient of the same convolution by Winograd F(3×3, 2×2): each 4×4 input tile
 /// (transformed as in the forward pass) and 2×2 output-gradient tile add their elementwise
@@ -68,8 +83,10 @@ void convkit_winograd_forward(const convkit_winograd_image *p, const float *tran
 /// describe the output gradient `outputGradient`. Sum every image, then call
 /// `convkit_winograd_gradient_to_kernel` once.
 void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,
-                                      float *transformedGradient, float *scratch, int portable);
+                                      float *transformedGradient, float *scratch, int isa);
 
 /// kernelGradient [3][3][channels][outputChannels] += the transformed gradient taken back.
 void convkit_winograd_gradient_to_kernel(const float *transformedGradient, int64_t channels, int64_t outputChannels,
                                          float *kernelGradient);
+
+#endif

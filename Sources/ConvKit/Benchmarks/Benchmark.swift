@@ -29,7 +29,7 @@ public enum Benchmark {
         return ["cpu": field("model name") ?? "unknown", "cpu_family": field("cpu family") ?? "?", "cpu_model": field("model") ?? "?",
                 "isa": isa.joined(separator: " "), "cores": String(ProcessInfo.processInfo.activeProcessorCount),
                 "convkit_threads": String(Parallel.workers),
-                "convkit_kernels": convkit_conv_kernels_vectorized() != 0 ? "AVX2+FMA" : "portable",
+                "convkit_kernels": InstructionSet.active.rawValue,
                 "openblas_kernels": BLASCore.current]
     }
 

@@ -17,9 +17,9 @@ public enum Convolution {
     }
 
     /// With `relu`, max(·, 0) is applied as the output is written (the fused inference path).
-    /// `portable` (tests only) runs the direct kernels' plain loops even on an AVX2 CPU.
+    /// `isa` chooses the direct and Winograd kernels' path (the tests run each one).
     public static func forward(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry,
-                               relu: Bool = false, portable: Bool = false) -> Tensor {
+                               relu: Bool = false, isa: InstructionSet = .active) -> Tensor {
         check(input, g.inputShape, "input"); check(kernel, g.kernelShape, "kernel")
         return Tensor(shape: g.outputShape) { out in
             input.scalars.withUnsafeBufferPointer { x in
@@ -28,7 +28,7 @@ public enum Convolution {
                         let (x, w, y, b) = (x.baseAddress!, w.baseAddress!, out.baseAddress!, bias == nil ? nil : b.baseAddress!)
                         switch path(g) {
                         case .direct:
-                            ConvolutionDirect.forward(x, w, b, y, g, relu: relu, portable: portable)
+                            ConvolutionDirect.forward(x, w, b, y, g, relu: relu, isa: isa)
                             return
                         case .depthwise:
                             y.initialize(repeating: 0, count: out.count)
@@ -45,7 +45,7 @@ public enum Convolution {
     }
 
     public static func backwardInput(_ gradOutput: Tensor, kernel: Tensor, geometry g: ConvGeometry,
-                                     portable: Bool = false) -> Tensor {
+                                     isa: InstructionSet = .active) -> Tensor {
         check(gradOutput, g.outputShape, "output gradient"); check(kernel, g.kernelShape, "kernel")
         return Tensor(shape: g.inputShape) { out in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
@@ -53,7 +53,7 @@ public enum Convolution {
                     let (dy, w, dx) = (dy.baseAddress!, w.baseAddress!, out.baseAddress!)
                     switch path(g) {
                     case .direct where ConvolutionDirect.handlesInputGradient(g):
-                        ConvolutionDirect.backwardInput(dy, w, dx, g, portable: portable)
+                        ConvolutionDirect.backwardInput(dy, w, dx, g, isa: isa)
                     case .direct:
                         dx.initialize(repeating: 0, count: out.count)
                         stridedBackwardInput(dy, w, dx, g)
@@ -69,7 +69,7 @@ public enum Convolution {
     }
 
     public static func backwardKernel(_ input: Tensor, gradOutput: Tensor, geometry g: ConvGeometry,
-                                      portable: Bool = false) -> Tensor {
+                                      isa: InstructionSet = .active) -> Tensor {
         check(input, g.inputShape, "input"); check(gradOutput, g.outputShape, "output gradient")
         var dw = Tensor(zeros: g.kernelShape)
         input.scalars.withUnsafeBufferPointer { x in
@@ -77,7 +77,7 @@ public enum Convolution {
                 dw.scalars.withUnsafeMutableBufferPointer { dwp in
                     let (x, dy, dw) = (x.baseAddress!, dy.baseAddress!, dwp.baseAddress!)
                     switch path(g) {
-                    case .direct: ConvolutionDirect.backwardKernel(x, dy, dw, g, portable: portable)
+                    case .direct: ConvolutionDirect.backwardKernel(x, dy, dw, g, isa: isa)
                     case .depthwise: depthwiseBackwardKernel(x, dy, dw, g)
                     case .pointwise: pointwiseBackwardKernel(x, dy, dw, g)
                     }

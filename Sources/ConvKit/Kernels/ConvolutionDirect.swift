@@ -1,7 +1,7 @@
 import CKernels
 
 /// The fast path of `Convolution` for every non-depthwise convolution: a register-blocked
-/// direct kernel (`CKernels`, AVX2 + FMA when the CPU has them) that reads a zero-padded
+/// direct kernel (`CKernels`, AVX-512 or AVX2 + FMA when the CPU has them) that reads a zero-padded
 /// copy of each image in place — no im2col matrix.
 ///
 /// The kernel walks rows of output pixels and a list of tap offsets, so ranks 1–3, strides,
@@ -9,7 +9,7 @@ import CKernels
 /// stride 1 is the forward pass over the padded output gradient with the kernel flipped.
 /// 3×3 stride-1 convolutions with enough channels run Winograd instead: F(4×4, 3×3) for the
 /// forward pass and the input gradient, F(3×3, 2×2) for the weight gradient.
-/// `portable: true` runs the plain C loops even on an AVX2 CPU, for the tests.
+/// `isa` chooses the C kernels' path: `InstructionSet.active` unless a test picks another.
 enum ConvolutionDirect {
     /// True when `backwardInput` applies: stride 1 on every axis, and no side padded by more
     /// than the dilated kernel spans (so the flipped kernel needs no negative padding).
@@ -29,8 +29,8 @@ enum ConvolutionDirect {
 
     static func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                         _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                        relu: Bool = false, portable: Bool = false) {
-        if usesWinograd(g) { return winogradForward(x, w, bias, y, g, relu: relu, portable: portable) }
+                        relu: Bool = false, isa: InstructionSet = .active) {
+        if usesWinograd(g) { return winogradForward(x, w, bias, y, g, relu: relu, isa: isa) }
         let frame = PaddedFrame(g)
         let (ws, ys, bs) = (SharedPointer(w), SharedPointer(y), bias.map { SharedPointer($0) })
         let og = g.outputChannelsPerGroup
@@ -38,7 +38,7 @@ enum ConvolutionDirect {
             for group in 0..<g.groups {
                 frame.forEachPlane(g, group: group, image: padded, output: ys.base + n * g.outputPixels * g.outputChannels) { rows, output in
                     convkit_conv_rows_forward(&rows, ws.base + group * og, bs.map { $0.base + group * og }, output, relu ? 1 : 0,
-                                              portable ? 1 : 0)
+                                              isa.code)
                 }
             }
         }
@@ -47,15 +47,15 @@ enum ConvolutionDirect {
     /// Sums every image's contribution into `dw` (which the caller zeroed); each worker has its
     /// own partial sum, added in worker order, so a thread count always gives the same numbers.
     static func backwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                               portable: Bool = false) {
-        if usesWinograd(g) { return winogradBackwardKernel(x, dy, dw, g, portable: portable) }
+                               isa: InstructionSet = .active) {
+        if usesWinograd(g) { return winogradBackwardKernel(x, dy, dw, g, isa: isa) }
         let frame = PaddedFrame(g), og = g.outputChannelsPerGroup
         let dys = SharedPointer(dy)
         withWorkerPartials(size: g.kernelTaps * g.inputChannelsPerGroup * g.outputChannels, batch: g.batch, sum: dw) { partials, size in
             frame.forEachImage(batch: g.batch, of: x) { n, padded, worker, _ in
                 for group in 0..<g.groups {
                     frame.forEachPlane(g, group: group, image: padded, output: dys.base + n * g.outputPixels * g.outputChannels) { rows, gradient in
-                        convkit_conv_rows_weight_gradient(&rows, gradient, partials.base + worker * size + group * og, portable ? 1 : 0)
+                        convkit_conv_rows_weight_gradient(&rows, gradient, partials.base + worker * size + group * og, isa.code)
                     }
                 }
             }
@@ -66,7 +66,7 @@ enum ConvolutionDirect {
     /// output gradient (padded by `span − padBefore` before), with the kernel flipped on every
     /// spatial axis and each group's channel axes swapped. Overwrites `dx`.
     static func backwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                              portable: Bool = false) {
+                              isa: InstructionSet = .active) {
         precondition(handlesInputGradient(g))
         let (taps, cg, og, cin, cout) = (g.kernelTaps, g.inputChannelsPerGroup, g.outputChannelsPerGroup, g.inputChannels, g.outputChannels)
         // The transposed kernel in HWIO: flipped[tap'][o][group·cg + c] = w[taps − 1 − tap'][c][group·og + o].
@@ -82,7 +82,7 @@ enum ConvolutionDirect {
             kernelSize: axes.map { g.kernelSize[$0] }, strides: axes.map { _ in 1 }, dilations: axes.map { g.dilations[$0] },
             padding: .explicit(before: axes.map { span($0) - g.padBefore[$0] }, after: axes.map { span($0) - g.padAfter[$0] }),
             groups: g.groups)
-        forward(dy, flipped, nil, dx, transposed, portable: portable)
+        forward(dy, flipped, nil, dx, transposed, isa: isa)
     }
 
     // MARK: Winograd
@@ -90,7 +90,7 @@ enum ConvolutionDirect {
     /// 4× fewer multiplies than the direct kernel; the results differ from it by rounding
     /// only (about 3e-6 of the output's scale).
     private static func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                        _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, relu: Bool, portable: Bool) {
+                                        _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, relu: Bool, isa: InstructionSet) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
         let frame = PaddedFrame(g)
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * cout)
@@ -100,14 +100,14 @@ enum ConvolutionDirect {
         frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g), balanced: true) { n, padded, _, scratch in
             var image = winogradImage(padded, frame, g)
             convkit_winograd_forward(&image, us.base, bs?.base, ys.base + n * g.outputPixels * cout, relu ? 1 : 0, scratch,
-                                     portable ? 1 : 0)
+                                     isa.code)
         }
     }
 
     /// The weight gradient by Winograd F(3×3, 2×2): each worker sums its images in the
     /// transformed domain, the sums are added in worker order and transformed back once.
     private static func winogradBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                                               _ g: ConvGeometry, portable: Bool) {
+                                               _ g: ConvGeometry, isa: InstructionSet) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
         let frame = PaddedFrame(g)
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin * cout)
@@ -118,7 +118,7 @@ enum ConvolutionDirect {
             frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g)) { n, padded, worker, scratch in
                 var image = winogradImage(padded, frame, g)
                 convkit_winograd_weight_gradient(&image, dys.base + n * g.outputPixels * cout, partials.base + worker * size, scratch,
-                                                 portable ? 1 : 0)
+                                                 isa.code)
             }
         }
         convkit_winograd_gradient_to_kernel(transformed, Int64(cin), Int64(cout), dw)
