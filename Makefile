@@ -26,12 +26,17 @@ quick: build
 experiments: build
 	for e in seed000 seed001 seed002 seed003; do .build/release/convkit experiment $$e || exit 1; done
 
-# ConvKit against its peers, side by side (installs tensorflow-cpu, torch and onnxruntime from pip once);
-# then conv-model training alone, for each one's peak memory.
+# ConvKit against its peers, side by side (installs tensorflow-cpu, torch and onnxruntime from pip once):
+# with OpenBLAS pinned to its Haswell kernels (as tests and CI run), conv-model training alone for each
+# one's peak memory, and with the pin removed for this command alone (OpenBLAS picks by CPU); then
+# BENCHMARKS.md's section rendered from the records.
 bench: build
 	bash scripts/install-peers.sh
-	.build/release/convkit bench --peers --rounds 2 --json bench.json
-	.build/release/convkit bench --peers --rounds 2 --only conv_model/train --json bench-memory.json
+	mkdir -p bench/records
+	OPENBLAS_CORETYPE=Haswell .build/release/convkit bench --peers --rounds 2 --json bench/records/peers.json
+	OPENBLAS_CORETYPE=Haswell .build/release/convkit bench --peers --rounds 2 --only conv_model/train --json bench/records/peers-memory.json
+	env -u OPENBLAS_CORETYPE .build/release/convkit bench --peers --rounds 1 --json bench/records/peers-blas-unpinned.json
+	python3 scripts/render_benchmarks.py
 
 # Seed 002's networks (BENCHMARKS.md, "LC-blocks"): ResNet-20-16 and LC-ResNet-20-16 at E = 8 and
 # 128 against PyTorch's two-layer blocks, throughput in one run; then each network's peak memory

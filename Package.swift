@@ -5,6 +5,8 @@ let package = Package(
     name: "ConvKit",
     products: [
         .library(name: "ConvKit", targets: ["ConvKit"]),
+        .library(name: "ConvKitKeras", targets: ["ConvKitKeras"]),
+        .library(name: "ConvKitONNX", targets: ["ConvKitONNX"]),
         .executable(name: "convkit", targets: ["convkit"]),
     ],
     dependencies: [

@@ -6,6 +6,10 @@ figure there is typed by hand. Each section sits between its markers:
     …
     <!-- END lc-resnet20 -->
 
+peers: `make bench` writes bench/records/peers.json (every workload, ConvKit and the peers side by
+side, OpenBLAS pinned to Haswell), peers-memory.json (conv-model training alone, peak memory) and
+peers-blas-unpinned.json (the same without the pin).
+
 lc-resnet20: `make bench-lc` writes bench/records/lc-throughput.json (one run, ConvKit and
 PyTorch side by side) and bench/records/lc-memory-*.json (one process per network).
 
@@ -29,9 +33,52 @@ def rows(record):
 def machine_line(record):
     m = record["machine"]
     peers = ", ".join(f"{v} on {record['peer_threads'][k]} threads" for k, v in sorted(record["peer_versions"].items()))
+    peak = f", FMA peak {float(m['fma_peak_gflops']):,.0f} GFLOP/s at that width" if "fma_peak_gflops" in m else ""
+    pin = f" (OPENBLAS_CORETYPE {m['openblas_coretype']})" if "openblas_coretype" in m else ""
     return (f"{record['date'][:10]}, `{record['command']}`: {m['cpu']} (family {m['cpu_family']} model {m['cpu_model']}; "
-            f"{m['isa']}), {m['cores']} cores; ConvKit's kernels {m['convkit_kernels']} on {m['convkit_threads']} threads, "
-            f"OpenBLAS {m['openblas_kernels']}; peers: {peers}.")
+            f"{m['isa']}), {m['cores']} cores; ConvKit's kernels {m['convkit_kernels']} on {m['convkit_threads']} threads{peak}, "
+            f"OpenBLAS {m['openblas_kernels']}{pin}; peers: {peers}.")
+
+
+PEERS = [("keras", "Keras"), ("torch", "PyTorch"), ("onnxruntime", "onnxruntime")]
+# The targets of the issue that asked for the AVX-512 work (18): ConvKit ÷ best peer.
+TARGETS = {"conv_model/train": 2.0, "pool_model/train": 2.0, "dense_model/train": 1.5, "conv_model/infer": 1.5,
+           "conv2d_64_32/forward": 1.5, "conv2d_64_32/forward_backward": 1.5}
+
+
+def peers_table(record, memory=None):
+    names = [(key, label) for key, label in PEERS if key in record["peer_versions"]]
+    out = ["| workload | ConvKit | " + " | ".join(label for _, label in names) + " | ConvKit ÷ best peer | target | unit |",
+           "|---|---:|" + "---:|" * len(names) + "---:|---|---|"]
+    results = list(record["results"])
+    if memory:
+        results += [dict(r, workload="peak_memory (conv_model/train alone)") for r in memory["results"] if r["workload"] == "peak_memory"]
+    for r in results:
+        if r["workload"] == "peak_memory":
+            continue
+        cells = [f"{r['peers'][key]:,.0f}" if key in r["peers"] else "–" for key, _ in names]
+        ratio = r.get("ratio_vs_best_peer")
+        memory_row = r["workload"].startswith("peak_memory")
+        ratio_text = "–" if ratio is None else f"{ratio:.2f}×" + (" less" if memory_row else "")
+        target = TARGETS.get(r["workload"])
+        target_text = f"≥ {target}× {verdict(ratio >= target)}" if target and ratio is not None else "–"
+        unit = r["unit"] + (f" ({r['percent_of_peak']:.0f}% of peak)" if "percent_of_peak" in r else "")
+        out.append(f"| {r['workload']} | {r['convkit']:,.0f} | " + " | ".join(cells) + f" | {ratio_text} | {target_text} | {unit} |")
+    return out
+
+
+def peers_section():
+    pinned = load("peers.json")
+    memory = load("peers-memory.json") if os.path.exists(os.path.join(RECORDS, "peers-memory.json")) else None
+    out = [machine_line(pinned), ""] + peers_table(pinned, memory)
+    if memory:
+        out += ["", f"Peak memory: {memory['date'][:10]}, `{memory['command']}`, each framework in its own process."]
+    unpinned_path = os.path.join(RECORDS, "peers-blas-unpinned.json")
+    if os.path.exists(unpinned_path):
+        unpinned = load("peers-blas-unpinned.json")
+        out += ["", "The same without the OpenBLAS pin (`env -u OPENBLAS_CORETYPE`, this command alone; the peers bring "
+                "their own GEMM): " + machine_line(unpinned), ""] + peers_table(unpinned)
+    return "\n".join(out)
 
 
 def verdict(ok):
@@ -95,7 +142,7 @@ def lc_section():
     return "\n".join(out)
 
 
-SECTIONS = {"lc-resnet20": lc_section}
+SECTIONS = {"peers": peers_section, "lc-resnet20": lc_section}
 
 
 def main():

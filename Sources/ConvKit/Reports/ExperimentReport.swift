@@ -173,21 +173,3 @@ public struct ExperimentReport {
         try HTMLReport.render(markdown: markdown(), title: experiment.title ?? experiment.name, folder: folder)
     }
 }
-
-func json<T: Encodable>(_ value: T) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
-}
-
-func makeDirectory(_ path: String) throws {
-    do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-        throw ConvKitError("\(path): cannot create the folder (\(error.localizedDescription))")
-    }
-}
-
-/// Writes through a temporary file and a rename (`writeDurably`), so a failed write (a full
-/// disk) never leaves a half-written file in place of a good one.
-func writeText(_ text: String, to path: String) throws {
-    try writeDurably(Array(text.utf8), to: path)
-}
