@@ -14,7 +14,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         let net = try loadModel(model)
-        var (x, labels) = try FashionMNIST.load(split: "t10k", directory: data ?? FashionMNIST.defaultDirectory)
+        var (x, labels) = try FashionMNIST.load(.test, directory: data ?? FashionMNIST.defaultDirectory)
         if let limit { x = x.slice(batch: 0..<min(limit, x.shape[0])); labels = labels.slice(batch: 0..<x.shape[0]) }
         net.compile(optimizer: SGD(), loss: CategoricalCrossentropy())
         let (loss, accuracy) = try net.evaluate(x, try OneHot.encode(labels, classes: net.outputShape.last!), batchSize: batchSize)

@@ -5,7 +5,7 @@ import Testing
 @Suite struct FitTests {
     /// 96 Fashion-MNIST test images at 14×14 (every other pixel) keep the debug build quick.
     static let data: (x: Tensor, y: Tensor, labels: Tensor) = {
-        let (images, labels) = try! FashionMNIST.load(split: "t10k")
+        let (images, labels) = try! FashionMNIST.load(.test)
         let n = 96
         let x = Tensor(shape: [n, 14, 14, 1]) { i in
             let (b, r, c) = (i / 196, (i % 196) / 14, i % 14)

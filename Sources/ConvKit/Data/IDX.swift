@@ -61,10 +61,17 @@ public enum IDX {
 public enum FashionMNIST {
     public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
 
-    /// `split` is "train" (60,000 images) or "t10k" (10,000).
-    public static func load(split: String, directory: String = defaultDirectory) throws -> (images: Tensor, labels: Tensor) {
+    /// The two halves of the dataset; the raw value is the files' prefix.
+    public enum Split: String, CaseIterable, Sendable {
+        /// 60,000 images.
+        case train
+        /// 10,000 images.
+        case test = "t10k"
+    }
+
+    public static func load(_ split: Split, directory: String = defaultDirectory) throws -> (images: Tensor, labels: Tensor) {
         func file(_ kind: String) -> String {
-            let raw = "\(directory)/\(split)-\(kind)"
+            let raw = "\(directory)/\(split.rawValue)-\(kind)"
             return FileManager.default.fileExists(atPath: raw) ? raw : raw + ".gz"
         }
         return try IDX.loadClassification(images: file("images-idx3-ubyte"), labels: file("labels-idx1-ubyte"))

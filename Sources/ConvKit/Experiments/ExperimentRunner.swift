@@ -185,8 +185,8 @@ public enum ExperimentRunner {
             if name == "fashion-mnist" { return nil }
             return name.hasPrefix("/") ? name : URL(fileURLWithPath: directory).appendingPathComponent(name).standardized.path
         } ?? FashionMNIST.defaultDirectory
-        var (trainX, trainY) = try FashionMNIST.load(split: "train", directory: folder)
-        var (testX, testY) = try FashionMNIST.load(split: "t10k", directory: folder)
+        var (trainX, trainY) = try FashionMNIST.load(.train, directory: folder)
+        var (testX, testY) = try FashionMNIST.load(.test, directory: folder)
         if let n = spec.trainLimit { trainX = trainX.slice(batch: 0..<min(n, trainX.shape[0])); trainY = trainY.slice(batch: 0..<trainX.shape[0]) }
         if let n = spec.testLimit { testX = testX.slice(batch: 0..<min(n, testX.shape[0])); testY = testY.slice(batch: 0..<testX.shape[0]) }
         return (trainX, try OneHot.encode(trainY, classes: 10), testX, try OneHot.encode(testY, classes: 10))
