@@ -138,23 +138,6 @@ AVX2_INLINE __m256i lanes_below(int last) {
 #define V_RELU(v) _mm256_max_ps(_mm256_setzero_ps(), v)
 #define V_MASK(last) lanes_below(last)
 #include "conv_tiles_template.h"
-#undef ISA
-#undef TARGET
-#undef VEC
-#undef MASK
-#undef LANES
-#undef TILE_ROWS
-#undef TILE_VECTORS
-#undef DISPATCH_ROWS
-#undef V_LOAD
-#undef V_LOAD_MASKED
-#undef V_STORE
-#undef V_STORE_MASKED
-#undef V_BROADCAST
-#undef V_FMA
-#undef V_ZERO
-#undef V_RELU
-#undef V_MASK
 
 // AVX-512: 16 floats a vector, 12 × 2 tiles (24 accumulators of 32 registers).
 #define ISA(name) name##_avx512
@@ -175,20 +158,6 @@ AVX2_INLINE __m256i lanes_below(int last) {
 #define V_RELU(v) _mm512_max_ps(_mm512_setzero_ps(), v)
 #define V_MASK(last) ((__mmask16)((1u << (last)) - 1))
 #include "conv_tiles_template.h"
-#undef ISA
-#undef TARGET
-#undef VEC
-#undef MASK
-#undef LANES
-#undef V_LOAD
-#undef V_LOAD_MASKED
-#undef V_STORE
-#undef V_STORE_MASKED
-#undef V_BROADCAST
-#undef V_FMA
-#undef V_ZERO
-#undef V_RELU
-#undef V_MASK
 
 // The AVX-512 path's code (same tiles, lanes and masks) with each 512-bit vector held as two
 // AVX2 registers and a mask as its lane count: what the tests run where no AVX-512 exists.
@@ -216,6 +185,9 @@ AVX2_INLINE pair256 pair_relu(pair256 v) {
 #define VEC pair256
 #define MASK int
 #define LANES 16
+#define TILE_ROWS 12
+#define TILE_VECTORS 2
+#define DISPATCH_ROWS DISPATCH_ROWS12
 #define V_LOAD(p) pair_load(p)
 #define V_LOAD_MASKED(p, m) pair_load_masked(p, m)
 #define V_STORE(p, v) pair_store(p, v)
@@ -226,23 +198,6 @@ AVX2_INLINE pair256 pair_relu(pair256 v) {
 #define V_RELU(v) pair_relu(v)
 #define V_MASK(last) (last)
 #include "conv_tiles_template.h"
-#undef ISA
-#undef TARGET
-#undef VEC
-#undef MASK
-#undef LANES
-#undef TILE_ROWS
-#undef TILE_VECTORS
-#undef DISPATCH_ROWS
-#undef V_LOAD
-#undef V_LOAD_MASKED
-#undef V_STORE
-#undef V_STORE_MASKED
-#undef V_BROADCAST
-#undef V_FMA
-#undef V_ZERO
-#undef V_RELU
-#undef V_MASK
 
 void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
                                int relu, int isa) {
@@ -415,7 +370,7 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 // gradient tile) and transformed back once.
 
 
-// The per-path Winograd blocks.
+// The per-path Winograd blocks (the template undefines the macros it takes).
 #define ISA(name) name##_generic
 #define TARGET
 #define W_VEC v8
@@ -426,55 +381,39 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 #define GEMM_FORWARD forward_portable
 #define GEMM_GRADIENT weight_gradient_portable
 #include "winograd_template.h"
-#undef ISA
-#undef TARGET
-#undef GEMM_FORWARD
-#undef GEMM_GRADIENT
 
 #define ISA(name) name##_avx2
 #define TARGET AVX2_TARGET
+#define W_VEC v8
+#define W_LOAD LOAD8
+#define W_STORE STORE8
+#define W_RELU RELU8
+#define W_STEP 8
 #define GEMM_FORWARD forward_avx2
 #define GEMM_GRADIENT weight_gradient_avx2
 #include "winograd_template.h"
-#undef ISA
-#undef TARGET
-#undef W_VEC
-#undef W_LOAD
-#undef W_STORE
-#undef W_RELU
-#undef W_STEP
-#undef GEMM_FORWARD
-#undef GEMM_GRADIENT
 
+#define ISA(name) name##_avx512
+#define TARGET __attribute__((target("avx512f,avx2,fma")))
 #define W_VEC v16
 #define W_LOAD LOAD16
 #define W_STORE STORE16
 #define W_RELU RELU16
 #define W_STEP 16
-#define ISA(name) name##_avx512
-#define TARGET __attribute__((target("avx512f,avx2,fma")))
 #define GEMM_FORWARD forward_avx512
 #define GEMM_GRADIENT weight_gradient_avx512
 #include "winograd_template.h"
-#undef ISA
-#undef TARGET
-#undef GEMM_FORWARD
-#undef GEMM_GRADIENT
 
 #define ISA(name) name##_avx512_emulated
 #define TARGET AVX2_TARGET
+#define W_VEC v16
+#define W_LOAD LOAD16
+#define W_STORE STORE16
+#define W_RELU RELU16
+#define W_STEP 16
 #define GEMM_FORWARD forward_avx512_emulated
 #define GEMM_GRADIENT weight_gradient_avx512_emulated
 #include "winograd_template.h"
-#undef ISA
-#undef TARGET
-#undef W_VEC
-#undef W_LOAD
-#undef W_STORE
-#undef W_RELU
-#undef W_STEP
-#undef GEMM_FORWARD
-#undef GEMM_GRADIENT
 
 void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
                               float *output, int relu, float *scratch, int isa) {

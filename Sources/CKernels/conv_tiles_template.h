@@ -12,7 +12,7 @@
 // Each tile keeps TILE_ROWS × TILE_VECTORS accumulators in registers while the taps and
 // input channels stream past: an input value is broadcast and multiplied into the vectors
 // of weights (forward), or a (tap, channel) input value into the output gradient (weight
-// gradient).
+// gradient). The file undefines these macros at its end, so each path defines all of them.
 
 #define TILE static inline __attribute__((always_inline)) TARGET
 
@@ -132,3 +132,20 @@ static TARGET void ISA(weight_gradient)(const convkit_conv_rows *p, const float 
 }
 
 #undef TILE
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef MASK
+#undef LANES
+#undef TILE_ROWS
+#undef TILE_VECTORS
+#undef DISPATCH_ROWS
+#undef V_LOAD
+#undef V_LOAD_MASKED
+#undef V_STORE
+#undef V_STORE_MASKED
+#undef V_BROADCAST
+#undef V_FMA
+#undef V_ZERO
+#undef V_RELU
+#undef V_MASK

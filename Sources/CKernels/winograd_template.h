@@ -1,7 +1,8 @@
 // Winograd's per-block work for one kernel path, included once per path by conv_kernels.c
 // after defining ISA(name), TARGET, the transforms' vector type W_VEC with W_LOAD, W_STORE,
 // W_RELU and its width W_STEP, and GEMM_FORWARD / GEMM_GRADIENT: the path's direct-kernel
-// functions, which run the transformed domain's products (one tap: a GEMM).
+// functions, which run the transformed domain's products (one tap: a GEMM). The file
+// undefines them all at its end.
 //
 // Per block of tiles (a few rows of output tiles, a multiple of the forward tile's rows for
 // 28- and 14-wide images): transform every input tile into the Winograd domain, multiply each
@@ -120,3 +121,12 @@ static TARGET void ISA(winograd_gradient_block)(const convkit_winograd_image *p,
 }
 
 #undef WINOGRAD_INLINE
+#undef ISA
+#undef TARGET
+#undef W_VEC
+#undef W_LOAD
+#undef W_STORE
+#undef W_RELU
+#undef W_STEP
+#undef GEMM_FORWARD
+#undef GEMM_GRADIENT
