@@ -29,13 +29,13 @@ experiments: build
 # ConvKit against its peers, side by side (installs tensorflow-cpu, torch and onnxruntime from pip once):
 # with OpenBLAS pinned to its Haswell kernels (as tests and CI run), conv-model training alone for each
 # one's peak memory, and with the pin removed for this command alone (OpenBLAS picks by CPU); then
-# BENCHMARKS.md's section rendered from the records.
+# BENCHMARKS.md's section rendered from the records (bench/results/DATE-CPU/, one folder per machine and day).
 bench: build
 	bash scripts/install-peers.sh
-	mkdir -p bench/records
-	OPENBLAS_CORETYPE=Haswell .build/release/convkit bench --peers --rounds 2 --json bench/records/peers.json
-	OPENBLAS_CORETYPE=Haswell .build/release/convkit bench --peers --rounds 2 --only conv_model/train --json bench/records/peers-memory.json
-	env -u OPENBLAS_CORETYPE .build/release/convkit bench --peers --rounds 1 --json bench/records/peers-blas-unpinned.json
+	dir=$$(bash scripts/bench-results-dir.sh) && mkdir -p $$dir && \
+	OPENBLAS_CORETYPE=Haswell .build/release/convkit bench --peers --rounds 2 --json $$dir/peers.json && \
+	OPENBLAS_CORETYPE=Haswell .build/release/convkit bench --peers --rounds 2 --only conv_model/train --json $$dir/peers-memory.json && \
+	env -u OPENBLAS_CORETYPE .build/release/convkit bench --peers --rounds 1 --json $$dir/peers-blas-unpinned.json
 	python3 scripts/render_benchmarks.py
 
 # Seed 002's networks (BENCHMARKS.md, "LC-blocks"): ResNet-20-16 and LC-ResNet-20-16 at E = 8 and
@@ -45,10 +45,10 @@ LC_MEMORY := resnet20/train lc_resnet20_e1_frozen/train lc_resnet20_e1_learned/t
              lc_resnet20_e128_frozen/train lc_resnet20_e128_learned/train
 bench-lc: build
 	bash scripts/install-peers.sh
-	mkdir -p bench/records
-	.build/release/convkit bench --peers --rounds 2 --only resnet20/,lc_resnet20_e8,lc_resnet20_e128 --json bench/records/lc-throughput.json
+	dir=$$(bash scripts/bench-results-dir.sh) && mkdir -p $$dir && \
+	.build/release/convkit bench --peers --rounds 2 --only resnet20/,lc_resnet20_e8,lc_resnet20_e128 --json $$dir/lc-throughput.json && \
 	for w in $(LC_MEMORY); do \
-	  .build/release/convkit bench --peers --quick --rounds 1 --only $$w --json bench/records/lc-memory-$$(dirname $$w).json || exit 1; \
+	  .build/release/convkit bench --peers --quick --rounds 1 --only $$w --json $$dir/lc-memory-$$(dirname $$w).json || exit 1; \
 	done
 	python3 scripts/render_benchmarks.py
 
@@ -82,6 +82,7 @@ test:
 	$(MAKE) verify-onnx
 	.build/release/convkit bench --quick --rounds 1 --json .build/bench-quick.json
 	python3 scripts/check_bench_record.py .build/bench-quick.json
+	python3 scripts/render_benchmarks.py --check
 	$(SWIFT) test
 
 # Regenerates the NumPy reference values the forward tests compare against.

@@ -6,24 +6,41 @@ figure there is typed by hand. Each section sits between its markers:
     …
     <!-- END lc-resnet20 -->
 
-peers: `make bench` writes bench/records/peers.json (every workload, ConvKit and the peers side by
-side, OpenBLAS pinned to Haswell), peers-memory.json (conv-model training alone, peak memory) and
+Each machine's records sit in a folder of their own, bench/results/DATE-CPU/ (named by
+scripts/bench-results-dir.sh), and each section has one table per folder, newest first:
+
+peers: `make bench` writes peers.json (every workload, ConvKit and the peers side by side,
+OpenBLAS pinned to Haswell), peers-memory.json (conv-model training alone, peak memory) and
 peers-blas-unpinned.json (the same without the pin).
 
-lc-resnet20: `make bench-lc` writes bench/records/lc-throughput.json (one run, ConvKit and
-PyTorch side by side) and bench/records/lc-memory-*.json (one process per network).
+lc-resnet20: `make bench-lc` writes lc-throughput.json (one run, ConvKit and PyTorch side by
+side) and lc-memory-*.json (one process per network).
 
-Run: python3 scripts/render_benchmarks.py [--check]   (--check: fail if BENCHMARKS.md is stale)
+README.md's speed-summary section quotes, per workload, the range of ConvKit ÷ best peer over
+every folder's peers.json.
+
+Run: python3 scripts/render_benchmarks.py [--check]   (--check: fail if a file is stale)
 """
 import glob, json, os, re, sys
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-RECORDS = os.path.join(ROOT, "bench", "records")
+RESULTS = os.path.join(ROOT, "bench", "results")
 
 
-def load(name):
-    with open(os.path.join(RECORDS, name)) as f:
+def machines(record_name):
+    """The result folders holding `record_name`, newest first."""
+    return sorted((os.path.dirname(p) for p in glob.glob(os.path.join(RESULTS, "*", record_name))), reverse=True)
+
+
+def load(folder, name):
+    with open(os.path.join(folder, name)) as f:
         return json.load(f)
+
+
+def heading(record, folder):
+    m = record["machine"]
+    return (f"### {m['cpu']}, family {m['cpu_family']} model {m['cpu_model']} ({m['isa']}), "
+            f"{record['date'][:10]} (`bench/results/{os.path.basename(folder)}`)")
 
 
 def rows(record):
@@ -68,16 +85,37 @@ def peers_table(record, memory=None):
 
 
 def peers_section():
-    pinned = load("peers.json")
-    memory = load("peers-memory.json") if os.path.exists(os.path.join(RECORDS, "peers-memory.json")) else None
-    out = [machine_line(pinned), ""] + peers_table(pinned, memory)
-    if memory:
-        out += ["", f"Peak memory: {memory['date'][:10]}, `{memory['command']}`, each framework in its own process."]
-    unpinned_path = os.path.join(RECORDS, "peers-blas-unpinned.json")
-    if os.path.exists(unpinned_path):
-        unpinned = load("peers-blas-unpinned.json")
-        out += ["", "The same without the OpenBLAS pin (`env -u OPENBLAS_CORETYPE`, this command alone; the peers bring "
-                "their own GEMM): " + machine_line(unpinned), ""] + peers_table(unpinned)
+    out = []
+    for folder in machines("peers.json"):
+        pinned = load(folder, "peers.json")
+        memory = load(folder, "peers-memory.json") if os.path.exists(os.path.join(folder, "peers-memory.json")) else None
+        out += [heading(pinned, folder), "", machine_line(pinned), ""] + peers_table(pinned, memory)
+        if memory:
+            out += ["", f"Peak memory: {memory['date'][:10]}, `{memory['command']}`, each framework in its own process."]
+        if os.path.exists(os.path.join(folder, "peers-blas-unpinned.json")):
+            unpinned = load(folder, "peers-blas-unpinned.json")
+            out += ["", "The same without the OpenBLAS pin (`env -u OPENBLAS_CORETYPE`, this command alone; the peers bring "
+                    "their own GEMM): " + machine_line(unpinned), ""] + peers_table(unpinned)
+        out.append("")
+    return "\n".join(out).rstrip("\n")
+
+
+def speed_summary():
+    """README's ranges: ConvKit ÷ best peer per workload over every machine's pinned run."""
+    records = [load(folder, "peers.json") for folder in machines("peers.json")]
+    cpus = "; ".join(f"{r['machine']['cpu']} family {r['machine']['cpu_family']} model {r['machine']['cpu_model']} "
+                     f"({r['machine']['convkit_kernels']} kernels, {r['date'][:10]})" for r in records)
+    machines_text = "one machine" if len(records) == 1 else f"{len(records)} machines"
+    out = [f"ConvKit ÷ the best of Keras, PyTorch and onnxruntime on {machines_text} ({cpus}); each ratio from one "
+           "interleaved run with every framework on the same threads, the range over the machines:", ""]
+    workloads = [w for w in rows(records[0]) if w != "peak_memory" and all(w in rows(r) for r in records)]
+    for w in workloads:
+        ratios = [rows(r)[w].get("ratio_vs_best_peer") for r in records]
+        if any(x is None for x in ratios):
+            continue
+        low, high = min(ratios), max(ratios)
+        span = f"{low:.2f}×" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}–{high:.2f}×"
+        out.append(f"- `{w}`: {span}")
     return "\n".join(out)
 
 
@@ -85,11 +123,11 @@ def verdict(ok):
     return "✔" if ok else "✘"
 
 
-def lc_section():
-    throughput = load("lc-throughput.json")
+def lc_machine(folder):
+    throughput = load(folder, "lc-throughput.json")
     ours = rows(throughput)
     plain = ours["resnet20/train"]["convkit"]
-    out = [machine_line(throughput), ""]
+    out = [heading(throughput, folder), "", machine_line(throughput), ""]
     out += ["| workload | ConvKit img/s | PyTorch img/s | ConvKit ÷ PyTorch | ÷ plain ResNet-20 (ConvKit) | target |",
             "|---|---:|---:|---:|---:|---|"]
     for name, r in ours.items():
@@ -107,8 +145,8 @@ def lc_section():
             "its step takes seconds, so it runs at batch 16 with one warm-up and one timed step; ConvKit runs batch 128."]
 
     memory = {}
-    for path in sorted(glob.glob(os.path.join(RECORDS, "lc-memory-*.json"))):
-        record = load(os.path.basename(path))
+    for path in sorted(glob.glob(os.path.join(folder, "lc-memory-*.json"))):
+        record = load(folder, os.path.basename(path))
         workload = next(r["workload"] for r in record["results"] if r["workload"] != "peak_memory")
         memory[workload] = (rows(record), record)
     if memory:
@@ -142,26 +180,34 @@ def lc_section():
     return "\n".join(out)
 
 
-SECTIONS = {"peers": peers_section, "lc-resnet20": lc_section}
+def lc_section():
+    return "\n\n".join(lc_machine(folder) for folder in machines("lc-throughput.json"))
+
+
+SECTIONS = {"BENCHMARKS.md": {"peers": peers_section, "lc-resnet20": lc_section}, "README.md": {"speed-summary": speed_summary}}
 
 
 def main():
-    path = os.path.join(ROOT, "BENCHMARKS.md")
-    with open(path) as f:
-        text = f.read()
-    new = text
-    for name, render in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_benchmarks.py\) -->\n).*?(<!-- END {re.escape(name)} -->)", re.S)
-        if not pattern.search(new):
-            sys.exit(f"BENCHMARKS.md: no markers for section '{name}'")
-        new = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), new)
-    if "--check" in sys.argv:
-        if new != text:
-            sys.exit("BENCHMARKS.md is stale: run python3 scripts/render_benchmarks.py")
-        return
-    with open(path, "w") as f:
-        f.write(new)
-    print("BENCHMARKS.md: rendered " + ", ".join(SECTIONS))
+    stale = []
+    for file, sections in SECTIONS.items():
+        path = os.path.join(ROOT, file)
+        with open(path) as f:
+            text = f.read()
+        new = text
+        for name, render in sections.items():
+            pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_benchmarks.py\) -->\n).*?(<!-- END {re.escape(name)} -->)", re.S)
+            if not pattern.search(new):
+                sys.exit(f"{file}: no markers for section '{name}'")
+            new = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), new)
+        if "--check" in sys.argv:
+            if new != text:
+                stale.append(file)
+            continue
+        with open(path, "w") as f:
+            f.write(new)
+        print(f"{file}: rendered " + ", ".join(sections))
+    if stale:
+        sys.exit(f"{', '.join(stale)} stale: run python3 scripts/render_benchmarks.py")
 
 
 if __name__ == "__main__":

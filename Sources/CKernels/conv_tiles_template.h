@@ -4,7 +4,7 @@
 //   TARGET             the function attribute that enables the instruction set
 //   VEC, MASK          the vector type and the type of a lane mask
 //   LANES              floats per vector
-//   TILE_ROWS          output pixels (forward) or weight rows (gradient) per tile: 6 or 12
+//   TILE_ROWS          output pixels (forward) or weight rows (gradient) per tile: 6 or 8
 //   TILE_VECTORS       vectors of output channels per tile
 //   V_LOAD(p), V_LOAD_MASKED(p, m), V_STORE(p, v), V_STORE_MASKED(p, m, v),
 //   V_BROADCAST(p), V_FMA(a, b, c) = a·b + c, V_ZERO(), V_RELU(v) (keeps NaN),

@@ -111,10 +111,12 @@ import Testing
         }
     }
 
-    /// Pooling against its naive twin: max and average, valid and same (Keras excludes the
-    /// padding from averages), forward and backward, at model sizes that split the batch over
-    /// the workers (batch 8 × 28×28×16 is above the threading threshold), and in 1D and 3D.
+    /// Pooling against its naive twin: max (every kernel path) and average, valid and same (Keras
+    /// excludes the padding from averages), forward and backward, at model sizes that split the
+    /// batch over the workers (batch 8 × 28×28×16 is above the threading threshold), in 1D and
+    /// 3D, and at channel counts that end in each of the loops' widths (16, 8, 1).
     @Test(arguments: [([28, 28], [2, 2], [2, 2], "valid", 8, 16), ([28, 28], [3, 3], [2, 2], "same", 8, 16),
+                      ([10, 10], [2, 2], [2, 2], "valid", 3, 27),
                       ([13, 17], [3, 3], [1, 1], "same", 3, 9), ([15], [4], [3], "same", 2, 5), ([5, 6, 7], [2, 3, 2], [2, 2, 1], "same", 2, 3)])
     func poolingMatchesReference(_ size: [Int], _ pool: [Int], _ strides: [Int], _ paddingName: String, _ batch: Int, _ channels: Int) throws {
         let g = try ConvGeometry(batch: batch, inputSize: size, inputChannels: channels, outputChannels: channels, kernelSize: pool,
@@ -125,37 +127,42 @@ import Testing
         for i in stride(from: 0, to: x.count, by: 7) { x.scalars[i] = 1 }
         x.scalars[x.count / 2] = .nan
         let dy = randomTensor(g.outputShape, seed: 10)
-        let fastMax = Pooling.maxForward(x, geometry: g), naiveMax = PoolingReference.maxForward(x, geometry: g)
-        #expect(fastMax.scalars.map(\.isNaN) == naiveMax.scalars.map(\.isNaN) && fastMax.scalars.filter(\.isNaN).count > 0)
+        let naiveMax = PoolingReference.maxForward(x, geometry: g), naiveGradient = PoolingReference.maxBackward(dy, input: x, geometry: g)
         func finite(_ t: Tensor) -> Tensor { t.map { $0.isNaN ? 0 : $0 } }
-        #expect(relativeError(finite(fastMax), finite(naiveMax)) == 0, "max forward")
-        #expect(relativeError(Pooling.maxBackward(dy, input: x, output: fastMax, geometry: g),
-                              PoolingReference.maxBackward(dy, input: x, geometry: g)) < 1e-6, "max backward")
+        for isa in InstructionSet.testable {
+            let fastMax = Pooling.maxForward(x, geometry: g, isa: isa)
+            #expect(fastMax.scalars.map(\.isNaN) == naiveMax.scalars.map(\.isNaN) && fastMax.scalars.filter(\.isNaN).count > 0, "\(isa)")
+            #expect(relativeError(finite(fastMax), finite(naiveMax)) == 0, "max forward, \(isa)")
+            #expect(relativeError(Pooling.maxBackward(dy, input: x, output: fastMax, geometry: g, isa: isa), naiveGradient) < 1e-6,
+                    "max backward, \(isa)")
+        }
         x.scalars[x.count / 2] = 0.5
         #expect(relativeError(Pooling.averageForward(x, geometry: g), PoolingReference.averageForward(x, geometry: g)) < 1e-6, "average forward")
         #expect(relativeError(Pooling.averageBackward(dy, geometry: g), PoolingReference.averageBackward(dy, geometry: g)) < 1e-6, "average backward")
     }
 
     /// Max pooling keeps no argmax: the gradient goes to the first cell equal to the maximum, on
-    /// ties too, and overlapping windows add up. 9 channels: one vector of 8 and a tail.
-    @Test func maxPoolingRoutesToTheFirstMaximum() throws {
-        let c = 9
+    /// ties too, and overlapping windows add up, on every kernel path. 25 channels: a vector of 16,
+    /// one of 8 and a tail.
+    @Test(arguments: InstructionSet.testable)
+    func maxPoolingRoutesToTheFirstMaximum(isa: InstructionSet) throws {
+        let c = 25
         // Two 2×2 windows of a 2×4 image: [3 3; 1 2] (tie, first wins) and [5 0; 5 5].
         let cells: [Float] = [3, 3, 5, 0, 1, 2, 5, 5]
         let x = Tensor(shape: [1, 2, 4, c]) { cells[$0 / c] }
         let g = try ConvGeometry(batch: 1, inputSize: [2, 4], inputChannels: c, outputChannels: c, kernelSize: [2, 2],
                                  strides: [2, 2], dilations: [1, 1], padding: .valid, groups: c)
-        let y = Pooling.maxForward(x, geometry: g)
+        let y = Pooling.maxForward(x, geometry: g, isa: isa)
         #expect(y.scalars == (0..<2 * c).map { $0 < c ? 3 : 5 })
         let dy = Tensor(shape: [1, 1, 2, c]) { Float($0 + 1) }
-        let dx = Pooling.maxBackward(dy, input: x, output: y, geometry: g)
+        let dx = Pooling.maxBackward(dy, input: x, output: y, geometry: g, isa: isa)
         #expect(dx.scalars == (0..<8 * c).map { i in i / c == 0 ? Float(i % c + 1) : i / c == 2 ? Float(c + i % c + 1) : 0 })
         // Overlapping windows (pool 2, stride 1) over [1, 4, 2]: both maxima are the middle cell.
         let row = Tensor(shape: [1, 3, c]) { [1, 4, 2][$0 / c] }
         let h = try ConvGeometry(batch: 1, inputSize: [3], inputChannels: c, outputChannels: c, kernelSize: [2],
                                  strides: [1], dilations: [1], padding: .valid, groups: c)
         let gradient = Pooling.maxBackward(Tensor(repeating: 1, shape: [1, 2, c]), input: row,
-                                           output: Pooling.maxForward(row, geometry: h), geometry: h)
+                                           output: Pooling.maxForward(row, geometry: h, isa: isa), geometry: h, isa: isa)
         #expect(gradient.scalars == (0..<3 * c).map { $0 / c == 1 ? 2 : 0 })
     }
 
@@ -261,5 +268,67 @@ import Testing
         let a = relu.apply(x), da = relu.gradient(input: x, output: a, gradOutput: dy)
         #expect(a.scalars == x.scalars.map { max($0, 0) })
         #expect(da.scalars == zip(x.scalars, dy.scalars).map { $0 > 0 ? $1 : 0 })
+    }
+
+    /// Each path's channel loops against plain loops, at channel counts that end in each of the
+    /// loops' widths (16, 8, 1) and row counts that end mid-block, split over the cores.
+    @Test(arguments: [(5000, 27), (4097, 16), (3000, 40), (33, 3)])
+    func channelLoopsMatchPlainLoopsOnEveryPath(rows: Int, channels c: Int) {
+        let n = rows * c
+        let x = randomTensor([n], seed: 31, scale: 2).scalars, b = randomTensor([n], seed: 32).scalars
+        let constants = (0..<4).map { randomTensor([c], seed: UInt64(40 + $0)).scalars }
+        var sum = [Double](repeating: 0, count: c), products = sum
+        for i in 0..<n { sum[i % c] += Double(x[i]); products[i % c] += Double(x[i]) * Double(b[i]) }
+        let normalized = (0..<n).map { (x[$0] - constants[0][$0 % c]) * constants[1][$0 % c] }
+        let y = (0..<n).map { normalized[$0] * constants[2][$0 % c] + constants[3][$0 % c] }
+        let dx = (0..<n).map { constants[1][$0 % c] * (b[$0] - constants[2][$0 % c] - x[$0] * constants[3][$0 % c]) }
+        var withNaN = x
+        withNaN[n / 2] = .nan
+        // A ReLU's gradient on the way: the gate is a ReLU output, b counts where it is > 0.
+        let gate = randomTensor([n], seed: 33).scalars.map { max($0, 0) }
+        var gatedSum = [Double](repeating: 0, count: c), gatedProducts = gatedSum
+        for i in 0..<n where gate[i] > 0 { gatedSum[i % c] += Double(b[i]); gatedProducts[i % c] += Double(b[i]) * Double(x[i]) }
+        let gatedDx = (0..<n).map { constants[1][$0 % c] * ((gate[$0] > 0 ? b[$0] : 0) - constants[2][$0 % c] - x[$0] * constants[3][$0 % c]) }
+        for isa in InstructionSet.testable {
+            let s = x.withUnsafeBufferPointer { xp in b.withUnsafeBufferPointer { bp in
+                ChannelArithmetic.sums(xp.baseAddress!, times: bp.baseAddress!, rows: rows, channels: c, isa: isa)
+            }}
+            for j in 0..<c {
+                #expect(abs(s.sum[j] - sum[j]) <= 1e-5 * (abs(sum[j]) + Double(rows)), "\(isa) Σx, channel \(j)")
+                #expect(abs(s.products[j] - products[j]) <= 1e-5 * (abs(products[j]) + Double(rows)), "\(isa) Σx·b, channel \(j)")
+            }
+            let g = b.withUnsafeBufferPointer { bp in x.withUnsafeBufferPointer { xp in gate.withUnsafeBufferPointer { gp in
+                ChannelArithmetic.sums(bp.baseAddress!, times: xp.baseAddress!, gate: gp.baseAddress!, rows: rows, channels: c, isa: isa)
+            }}}
+            for j in 0..<c {
+                #expect(abs(g.sum[j] - gatedSum[j]) <= 1e-5 * (abs(gatedSum[j]) + Double(rows)), "\(isa) gated Σb, channel \(j)")
+                #expect(abs(g.products[j] - gatedProducts[j]) <= 1e-5 * (abs(gatedProducts[j]) + Double(rows)), "\(isa) gated Σb·x")
+            }
+            var outNormalized = [Float](repeating: 0, count: n), outY = outNormalized, outDx = outNormalized
+            var outRelu = outNormalized, outReluGradient = outNormalized, outYRelu = outNormalized, outGatedDx = outNormalized
+            x.withUnsafeBufferPointer { xp in b.withUnsafeBufferPointer { bp in withNaN.withUnsafeBufferPointer { np in
+              gate.withUnsafeBufferPointer { gp in
+                ChannelArithmetic.normalize(xp.baseAddress!, into: &outNormalized, &outY, shift: constants[0], scale: constants[1],
+                                            gain: constants[2], bias: constants[3], rows: rows, channels: c, isa: isa)
+                var unused = outNormalized
+                ChannelArithmetic.normalize(xp.baseAddress!, into: &unused, &outYRelu, shift: constants[0], scale: constants[1],
+                                            gain: constants[2], bias: constants[3], relu: true, rows: rows, channels: c, isa: isa)
+                ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &outDx, normalized: xp.baseAddress!, scale: constants[1],
+                                                        meanDy: constants[2], meanDyXhat: constants[3], rows: rows, channels: c, isa: isa)
+                ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &outGatedDx, normalized: xp.baseAddress!, gate: gp.baseAddress!,
+                                                        scale: constants[1], meanDy: constants[2], meanDyXhat: constants[3],
+                                                        rows: rows, channels: c, isa: isa)
+                ChannelArithmetic.relu(np.baseAddress!, into: &outRelu, count: n, isa: isa)
+                ChannelArithmetic.reluGradient(input: np.baseAddress!, bp.baseAddress!, into: &outReluGradient, count: n, isa: isa)
+            }}}}
+            #expect(outYRelu == outY.map { max($0, 0) }, "\(isa): BatchNorm with its ReLU")
+            #expect(relativeError(Tensor(shape: [n], scalars: outGatedDx), Tensor(shape: [n], scalars: gatedDx)) < 1e-6, "\(isa)")
+            #expect(relativeError(Tensor(shape: [n], scalars: outNormalized), Tensor(shape: [n], scalars: normalized)) < 1e-6, "\(isa)")
+            #expect(relativeError(Tensor(shape: [n], scalars: outY), Tensor(shape: [n], scalars: y)) < 1e-6, "\(isa)")
+            #expect(relativeError(Tensor(shape: [n], scalars: outDx), Tensor(shape: [n], scalars: dx)) < 1e-6, "\(isa)")
+            #expect(outRelu[n / 2].isNaN, "\(isa): ReLU keeps NaN")
+            #expect(zip(outRelu, withNaN).enumerated().allSatisfy { $0.offset == n / 2 || $0.element.0 == max($0.element.1, 0) }, "\(isa)")
+            #expect(outReluGradient == zip(withNaN, b).map { $0 > 0 ? $1 : 0 }, "\(isa)")
+        }
     }
 }

@@ -21,10 +21,7 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
         case .linear: return x
         case .relu:
             return Tensor(shape: x.shape) { y in
-                x.scalars.withUnsafeBufferPointer { xp in
-                    let (xs, ys) = (SharedPointer(xp.baseAddress!), SharedPointer(y.baseAddress!))
-                    Parallel.forEachChunk(y.count, values: y.count) { range, _ in for i in range { ys.base[i] = max(xs.base[i], 0) } }
-                }
+                x.scalars.withUnsafeBufferPointer { ChannelArithmetic.relu($0.baseAddress!, into: y.baseAddress!, count: y.count) }
             }
         case .sigmoid: return x.map { 1 / (1 + exp(-$0)) }
         case .tanh: return x.map { Foundation.tanh($0) }
@@ -39,16 +36,7 @@ public enum ActivationFunction: String, CaseIterable, Sendable {
         if self == .relu {
             return Tensor(shape: dy.shape) { d in
                 x.scalars.withUnsafeBufferPointer { xp in dy.scalars.withUnsafeBufferPointer { g in
-                    let (dp, xs, gs) = (SharedPointer(d.baseAddress!), SharedPointer(xp.baseAddress!), SharedPointer(g.baseAddress!))
-                    Parallel.forEachChunk(d.count, values: d.count) { range, _ in
-                        let (x, g) = (UnsafePointer(xs.base), UnsafePointer(gs.base))
-                        var i = range.lowerBound
-                        while i + 8 <= range.upperBound {
-                            dp.base.store(Vector8().replacing(with: g.vector8(at: i), where: x.vector8(at: i) .> 0), at: i)
-                            i += 8
-                        }
-                        for i in i..<range.upperBound { dp.base[i] = x[i] > 0 ? g[i] : 0 }
-                    }
+                    ChannelArithmetic.reluGradient(input: xp.baseAddress!, g.baseAddress!, into: d.baseAddress!, count: d.count)
                 }}
             }
         }

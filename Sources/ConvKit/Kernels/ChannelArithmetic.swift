@@ -1,43 +1,32 @@
+import CKernels
+
 /// Per-channel arithmetic over channels-last tensors (rows of `channels` values), split into
-/// contiguous row ranges across the cores: BatchNormalization's sums and affine maps. The
-/// inner loops take eight channels at a time (`Vector8`), the last `channels % 8` one by one.
+/// contiguous row ranges across the cores: BatchNormalization's sums and affine maps, and
+/// ReLU. The loops are C, one per instruction set (CKernels/channel_template.h); the naive
+/// twins are the plain loops in KernelTests.
 ///
 /// Sums are taken in Float over blocks of 16 rows, then in Double per range, and added in
-/// range order, so a given thread count always gives the same result. Small tensors stay on
-/// one thread.
+/// range order, so a given thread count and path always give the same result. Small tensors
+/// stay on one thread.
 enum ChannelArithmetic {
     private static func forEachRowRange(rows: Int, channels: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
         Parallel.forEachChunk(rows, values: rows * channels, body)
     }
 
-    /// Per channel: Σa, and Σa·b (or Σa² when `b` is nil).
-    static func sums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, rows: Int, channels c: Int) -> (sum: [Double], products: [Double]) {
+    /// Per channel: Σa, and Σa·b (or Σa² when `b` is nil); with a `gate`, `a` counts as 0 where
+    /// the gate is not > 0 (a ReLU's gradient, the gate being its output).
+    static func sums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, gate: UnsafePointer<Float>? = nil, rows: Int,
+                     channels c: Int, isa: InstructionSet = .active) -> (sum: [Double], products: [Double]) {
         let workers = Parallel.chunkCount(rows, values: rows * c)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * workers)
         partial.initialize(repeating: 0, count: 2 * c * workers)
         defer { partial.deallocate() }
-        let (ap, bp, out) = (SharedPointer(a), SharedPointer(b ?? a), SharedPointer(partial))
-        let vectorEnd = c / 8 * 8
+        let (ap, bp, out, code) = (SharedPointer(a), SharedPointer(b ?? a), SharedPointer(partial), isa.code)
+        let gp = gate.map(SharedPointer.init)
         forEachRowRange(rows: rows, channels: c) { range, worker in
-            let s = out.base + 2 * c * worker, q = s + c
-            let (x, y) = (UnsafePointer(ap.base), UnsafePointer(bp.base))
-            for start in stride(from: range.lowerBound, to: range.upperBound, by: 16) {
-                let end = min(start + 16, range.upperBound)
-                for j in stride(from: 0, to: vectorEnd, by: 8) {
-                    var sum = Vector8(), product = Vector8()
-                    for r in start..<end {
-                        let v = x.vector8(at: r * c + j)
-                        sum += v
-                        product += v * y.vector8(at: r * c + j)
-                    }
-                    for k in 0..<8 { s[j + k] += Double(sum[k]); q[j + k] += Double(product[k]) }
-                }
-                for j in vectorEnd..<c {
-                    var sum: Float = 0, product: Float = 0
-                    for r in start..<end { sum += x[r * c + j]; product += x[r * c + j] * y[r * c + j] }
-                    s[j] += Double(sum); q[j] += Double(product)
-                }
-            }
+            let (s, offset) = (out.base + 2 * c * worker, range.lowerBound * c)
+            convkit_channel_sums(ap.base + offset, bp.base + offset, gp.map { UnsafePointer($0.base + offset) }, Int64(range.count),
+                                 Int64(c), s, s + c, code)
         }
         var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
         for w in 0..<workers {
@@ -46,47 +35,53 @@ enum ChannelArithmetic {
         return (sum, products)
     }
 
-    /// normalized = (x − shift)·scale and y = normalized·gain + bias, per channel.
+    /// normalized = (x − shift)·scale and y = normalized·gain + bias, per channel, then
+    /// y = max(y, 0) (NaN kept) with `relu`.
     static func normalize(_ x: UnsafePointer<Float>, into normalized: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                          shift: [Float], scale: [Float], gain: [Float], bias: [Float], rows: Int, channels c: Int) {
-        let (xp, np, yp) = (SharedPointer(x), SharedPointer(normalized), SharedPointer(y))
+                          shift: [Float], scale: [Float], gain: [Float], bias: [Float], relu: Bool = false, rows: Int, channels c: Int,
+                          isa: InstructionSet = .active) {
+        let (xp, np, yp, code) = (SharedPointer(x), SharedPointer(normalized), SharedPointer(y), isa.code)
         withChannelConstants([shift, scale, gain, bias]) { k in
             forEachRowRange(rows: rows, channels: c) { range, _ in
-                let (m, s, g, b) = (k.base, k.base + c, k.base + 2 * c, k.base + 3 * c)
-                let vectorEnd = c / 8 * 8
-                for r in range {
-                    let xi = UnsafePointer(xp.base + r * c), n = np.base + r * c, o = yp.base + r * c
-                    for j in stride(from: 0, to: vectorEnd, by: 8) {
-                        let v = (xi.vector8(at: j) - m.vector8(at: j)) * s.vector8(at: j)
-                        n.store(v, at: j)
-                        o.store(v * g.vector8(at: j) + b.vector8(at: j), at: j)
-                    }
-                    for j in vectorEnd..<c {
-                        n[j] = (xi[j] - m[j]) * s[j]
-                        o[j] = n[j] * g[j] + b[j]
-                    }
-                }
+                let offset = range.lowerBound * c
+                convkit_channel_normalize(xp.base + offset, np.base + offset, yp.base + offset, k.base, k.base + c,
+                                          k.base + 2 * c, k.base + 3 * c, Int64(range.count), Int64(c), relu ? 1 : 0, code)
             }
         }
     }
 
-    /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyXhat).
+    /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyXhat), with dy
+    /// counted as 0 where `gate` is not > 0 (as in `sums`).
     static func normalizationGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, normalized: UnsafePointer<Float>,
-                                      scale: [Float], meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int) {
-        let (dp, xp, op) = (SharedPointer(dy), SharedPointer(normalized), SharedPointer(dx))
+                                      gate: UnsafePointer<Float>? = nil, scale: [Float], meanDy: [Float], meanDyXhat: [Float],
+                                      rows: Int, channels c: Int, isa: InstructionSet = .active) {
+        let (dp, xp, op, code) = (SharedPointer(dy), SharedPointer(normalized), SharedPointer(dx), isa.code)
+        let gp = gate.map(SharedPointer.init)
         withChannelConstants([scale, meanDy, meanDyXhat]) { k in
             forEachRowRange(rows: rows, channels: c) { range, _ in
-                let (s, m, mx) = (k.base, k.base + c, k.base + 2 * c)
-                let vectorEnd = c / 8 * 8
-                for r in range {
-                    let d = UnsafePointer(dp.base + r * c), xh = UnsafePointer(xp.base + r * c), o = op.base + r * c
-                    for j in stride(from: 0, to: vectorEnd, by: 8) {
-                        let v = d.vector8(at: j) - m.vector8(at: j) - xh.vector8(at: j) * mx.vector8(at: j)
-                        o.store(s.vector8(at: j) * v, at: j)
-                    }
-                    for j in vectorEnd..<c { o[j] = s[j] * (d[j] - m[j] - xh[j] * mx[j]) }
-                }
+                let offset = range.lowerBound * c
+                convkit_channel_normalization_gradient(dp.base + offset, op.base + offset, xp.base + offset,
+                                                       gp.map { UnsafePointer($0.base + offset) }, k.base, k.base + c,
+                                                       k.base + 2 * c, Int64(range.count), Int64(c), code)
             }
+        }
+    }
+
+    /// y = max(x, 0), keeping NaN, for `count` values.
+    static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, isa: InstructionSet = .active) {
+        let (xp, yp, code) = (SharedPointer(x), SharedPointer(y), isa.code)
+        Parallel.forEachChunk(count, values: count) { range, _ in
+            convkit_relu(xp.base + range.lowerBound, yp.base + range.lowerBound, Int64(range.count), code)
+        }
+    }
+
+    /// ReLU's input gradient: dx = dy where x > 0, else 0.
+    static func reluGradient(input x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+                             count: Int, isa: InstructionSet = .active) {
+        let (xp, gp, dp, code) = (SharedPointer(x), SharedPointer(dy), SharedPointer(dx), isa.code)
+        Parallel.forEachChunk(count, values: count) { range, _ in
+            let i = range.lowerBound
+            convkit_relu_gradient(xp.base + i, gp.base + i, dp.base + i, Int64(range.count), code)
         }
     }
 

@@ -1,22 +1,23 @@
-/// Max and average pooling over 1–3 spatial axes, channels-last. The geometry's channel
-/// counts are the input's; kernel size is the pool size. Windows that hang over 'same'
-/// padding see only real cells: max ignores the padding, average divides by the real count.
+import CKernels
+
+/// Max and average pooling over 1–3 spatial axes, channels-last. The geometry's channel counts
+/// are the input's; kernel size is the pool size. Windows that hang over 'same' padding see
+/// only real cells: max ignores the padding, average divides by the real count. Max pooling's
+/// loops are C, one per instruction set (CKernels/channel_template.h); PoolingReference is
+/// their naive twin.
 public enum Pooling {
     /// The maximum of each window. A NaN in a window makes its maximum NaN.
-    public static func maxForward(_ input: Tensor, geometry g: ConvGeometry) -> Tensor {
-        let c = g.inputChannels
+    public static func maxForward(_ input: Tensor, geometry g: ConvGeometry, isa: InstructionSet = .active) -> Tensor {
+        let c = g.inputChannels, taps = tapPairs(g)
         var out = Tensor(repeating: -.infinity, shape: g.outputShape)
         input.scalars.withUnsafeBufferPointer { x in
             out.scalars.withUnsafeMutableBufferPointer { y in
-                let (xs, ys) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
-                forEachImageRange(g, values: x.count) { images in
-                    for n in images {
-                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                        g.forEachTap { o, _, i in
-                            let (x, y) = (xs.base + xBase + i * c, ys.base + yBase + o * c)
-                            // A select, no argmax to keep: the loop vectorizes.
-                            for ch in 0..<c { let v = x[ch], best = y[ch]; y[ch] = v > best || v != v ? v : best }
-                        }
+                taps.withUnsafeBufferPointer { t in
+                    let (xs, ys, ts, code) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!), SharedPointer(t.baseAddress!), isa.code)
+                    forEachImageRange(g, values: x.count) { images in
+                        let first = images.lowerBound
+                        convkit_max_pool(xs.base + first * g.inputPixels * c, ys.base + first * g.outputPixels * c, Int64(images.count),
+                                         Int64(g.inputPixels), Int64(g.outputPixels), Int64(c), ts.base, Int64(taps.count / 2), code)
                     }
                 }
             }
@@ -27,37 +28,26 @@ public enum Pooling {
     /// Routes each output gradient to the first cell of its window that holds the maximum
     /// (`output`, from `maxForward` on `input`), as an argmax would, without storing one.
     /// A window whose maximum is NaN passes no gradient.
-    public static func maxBackward(_ gradOutput: Tensor, input: Tensor, output: Tensor, geometry g: ConvGeometry) -> Tensor {
-        let c = g.inputChannels, vectorEnd = c / 8 * 8
+    public static func maxBackward(_ gradOutput: Tensor, input: Tensor, output: Tensor, geometry g: ConvGeometry,
+                                   isa: InstructionSet = .active) -> Tensor {
+        let c = g.inputChannels, taps = tapPairs(g)
         var dx = Tensor(zeros: g.inputShape)
         dx.scalars.withUnsafeMutableBufferPointer { d in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
                 input.scalars.withUnsafeBufferPointer { x in
                     output.scalars.withUnsafeBufferPointer { y in
-                        let (ds, dys, xs, ys) = (SharedPointer(d.baseAddress!), SharedPointer(dy.baseAddress!),
-                                                 SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
-                        forEachImageRange(g, values: d.count) { images in
-                            // 1 where the current window's maximum has had its gradient, per channel.
-                            let routed = UnsafeMutablePointer<Float>.allocate(capacity: c)
-                            defer { routed.deallocate() }
-                            var window = -1
-                            for n in images {
-                                let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                                g.forEachTap { o, _, i in
-                                    if o != window { window = o; routed.initialize(repeating: 0, count: c) }
-                                    let (x, y) = (UnsafePointer(xs.base + xBase + i * c), UnsafePointer(ys.base + yBase + o * c))
-                                    let (dx, gradient) = (ds.base + xBase + i * c, UnsafePointer(dys.base + yBase + o * c))
-                                    for ch in stride(from: 0, to: vectorEnd, by: 8) {
-                                        let done = routed.vector8(at: ch)
-                                        let hit = (x.vector8(at: ch) .== y.vector8(at: ch)) .& (done .== 0)
-                                        dx.store(dx.vector8(at: ch) + Vector8().replacing(with: gradient.vector8(at: ch), where: hit), at: ch)
-                                        routed.store(done.replacing(with: 1, where: hit), at: ch)
-                                    }
-                                    for ch in vectorEnd..<c where routed[ch] == 0 && x[ch] == y[ch] {
-                                        dx[ch] += gradient[ch]; routed[ch] = 1
-                                    }
-                                }
-                                window = -1
+                        taps.withUnsafeBufferPointer { t in
+                            let (ds, dys, xs, ys) = (SharedPointer(d.baseAddress!), SharedPointer(dy.baseAddress!),
+                                                     SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
+                            let (ts, code) = (SharedPointer(t.baseAddress!), isa.code)
+                            forEachImageRange(g, values: d.count) { images in
+                                // 1 where the current window's maximum has had its gradient, per channel.
+                                let routed = UnsafeMutablePointer<Float>.allocate(capacity: c)
+                                defer { routed.deallocate() }
+                                let (inputAt, outputAt) = (images.lowerBound * g.inputPixels * c, images.lowerBound * g.outputPixels * c)
+                                convkit_max_pool_gradient(dys.base + outputAt, xs.base + inputAt, ys.base + outputAt, ds.base + inputAt,
+                                                          routed, Int64(images.count), Int64(g.inputPixels), Int64(g.outputPixels),
+                                                          Int64(c), ts.base, Int64(taps.count / 2), code)
                             }
                         }
                     }
@@ -115,6 +105,14 @@ public enum Pooling {
     /// Images are independent: split them across the workers when the tensor is large.
     private static func forEachImageRange(_ g: ConvGeometry, values: Int, _ body: @Sendable (Range<Int>) -> Void) {
         Parallel.forEachChunk(g.batch, values: values) { images, _ in body(images) }
+    }
+
+    /// Every (output pixel, input pixel) pair of one image's windows, flattened, in window order:
+    /// the taps the C kernels walk (CKernels/channel_template.h).
+    private static func tapPairs(_ g: ConvGeometry) -> [Int64] {
+        var pairs = [Int64]()
+        g.forEachTap { o, _, i in pairs.append(Int64(o)); pairs.append(Int64(i)) }
+        return pairs
     }
 
     /// How many real (non-padding) cells each output window covers.

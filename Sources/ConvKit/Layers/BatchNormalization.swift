@@ -12,6 +12,9 @@ public final class BatchNormalization: Layer {
     private var cachedNormalized = Tensor(zeros: [0]), cachedInverseStd: [Float] = []
     /// Whether the cached pass normalised with batch statistics (whose gradient has extra terms).
     private var cachedUsedBatchStatistics = true
+    /// The output of the cached pass when it applied a ReLU (`forwardWithReLU`): where it is not
+    /// positive, the ReLU passed no gradient.
+    private var cachedReLUOutput: Tensor?
 
     public convenience init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
         self.init(momentum: momentum, epsilon: epsilon, center: center, scale: scale, parameterPrefix: "", name: name)
@@ -37,7 +40,19 @@ public final class BatchNormalization: Layer {
     private var beta: [Float]? { parameter(parameterPrefix + "beta")?.value.scalars }
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        let x = inputs[0], c = x.shape.last!, rows = x.count / c
+        forward(inputs[0], training: training, relu: false)
+    }
+
+    /// The training pass of this layer and a ReLU reading it, in one pass over the output; the
+    /// next `backward` takes the gradient with respect to the ReLU's output. `Model` runs a
+    /// BatchNormalization whose only reader is a ReLU this way (`TrainingFusion.swift`): two
+    /// passes over the tensor fewer forward, one fewer backward, and the same numbers.
+    func forwardWithReLU(_ x: Tensor) -> Tensor {
+        forward(x, training: true, relu: true)
+    }
+
+    private func forward(_ x: Tensor, training: Bool, relu: Bool) -> Tensor {
+        let c = x.shape.last!, rows = x.count / c
         let movingMean = parameter(parameterPrefix + "moving_mean")!, movingVariance = parameter(parameterPrefix + "moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
         let useBatchStatistics = training && !behavesAsInference
@@ -63,11 +78,14 @@ public final class BatchNormalization: Layer {
             y = Tensor(shape: x.shape) { yp in
                 x.scalars.withUnsafeBufferPointer { xp in
                     ChannelArithmetic.normalize(xp.baseAddress!, into: np.baseAddress!, yp.baseAddress!, shift: mean,
-                                                scale: inverseStd, gain: g, bias: b, rows: rows, channels: c)
+                                                scale: inverseStd, gain: g, bias: b, relu: relu, rows: rows, channels: c)
                 }
             }
         }
-        if training { cachedNormalized = normalized; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics }
+        if training {
+            cachedNormalized = normalized; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics
+            cachedReLUOutput = relu ? y : nil
+        }
         return y
     }
 
@@ -80,12 +98,17 @@ public final class BatchNormalization: Layer {
     }
 
     /// The batch-statistics gradient:
-    /// dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), per channel.
+    /// dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), per channel; after `forwardWithReLU`, dy is
+    /// first zeroed where the ReLU's output is not positive.
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let c = gradOutput.shape.last!, rows = gradOutput.count / c
+        let gate = cachedReLUOutput ?? Tensor(zeros: [0])
+        let gated = cachedReLUOutput != nil
         let (sumDy, sumDyXhat) = gradOutput.scalars.withUnsafeBufferPointer { dyp in
             cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
-                ChannelArithmetic.sums(dyp.baseAddress!, times: xhat.baseAddress!, rows: rows, channels: c)
+                gate.scalars.withUnsafeBufferPointer { gp in
+                    ChannelArithmetic.sums(dyp.baseAddress!, times: xhat.baseAddress!, gate: gated ? gp.baseAddress! : nil, rows: rows, channels: c)
+                }
             }
         }
         if let gammaParameter = parameter(parameterPrefix + "gamma"), updates(gammaParameter) {
@@ -103,8 +126,11 @@ public final class BatchNormalization: Layer {
         let dx = Tensor(shape: gradOutput.shape) { d in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
                 cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
-                    ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, normalized: xhat.baseAddress!,
-                                                            scale: scale, meanDy: meanDy, meanDyXhat: meanDyXhat, rows: rows, channels: c)
+                    gate.scalars.withUnsafeBufferPointer { gp in
+                        ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, normalized: xhat.baseAddress!,
+                                                                gate: gated ? gp.baseAddress! : nil, scale: scale, meanDy: meanDy,
+                                                                meanDyXhat: meanDyXhat, rows: rows, channels: c)
+                    }
                 }
             }
         }

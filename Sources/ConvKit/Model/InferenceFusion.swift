@@ -20,13 +20,9 @@ struct FusedConvolution {
 extension Model {
     /// The fusable chains, keyed by their convolution node.
     func fusedConvolutions() -> [ObjectIdentifier: FusedConvolution] {
-        var readers = [ObjectIdentifier: [Node]]()
-        for node in nodes { for source in node.inputs { readers[ObjectIdentifier(source), default: []].append(node) } }
+        let readers = onlyReaders()
         /// The one node reading `node`, when nothing else (the caller included) reads it.
-        func onlyReader(of node: Node) -> Node? {
-            guard node !== output, let list = readers[ObjectIdentifier(node)], list.count == 1, list[0].inputs.count == 1 else { return nil }
-            return list[0]
-        }
+        func onlyReader(of node: Node) -> Node? { readers[ObjectIdentifier(node)] }
         var chains = [ObjectIdentifier: FusedConvolution]()
         for node in nodes {
             guard let conv = node.layer as? ConvolutionLayer, conv.activation == .linear || conv.activation == .relu else { continue }

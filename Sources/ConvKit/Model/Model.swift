@@ -16,6 +16,9 @@ public final class Model {
     public let seed: UInt64
     /// The batch size of the last training forward pass, whose caches `backward` uses.
     private var trainingBatch: Int?
+    /// The ReLU nodes the last training forward pass ran inside the BatchNormalization before
+    /// them, and that BatchNormalization's node (`TrainingFusion.swift`).
+    private var reluNodesRunInsideBatchNorm = [ObjectIdentifier: Node]()
     /// Set by `compile`: what `fit` and `evaluate` use.
     public internal(set) var optimizer: (any Optimizer)?
     public internal(set) var loss: (any Loss)?
@@ -134,13 +137,22 @@ public final class Model {
             throw ConvKitError("model '\(name)' expects input \(kerasShape(inputShape)), got batch of shape \(x.shape)")
         }
         var values = [ObjectIdentifier(input): x]
-        // Inference fuses conv → BatchNorm → ReLU chains, unless every layer's output is wanted.
+        // Inference fuses conv → BatchNorm → ReLU chains, and training BatchNorm → ReLU pairs,
+        // unless every layer's output is wanted.
         let fused = training || observe != nil ? [:] : fusedConvolutions()
+        let reluAfter = training && observe == nil ? batchNormReLUPairs() : [:]
         var absorbed = Set<ObjectIdentifier>()
+        if training { reluNodesRunInsideBatchNorm = [:] }
         for node in nodes where !absorbed.contains(ObjectIdentifier(node)) {
             if let chain = fused[ObjectIdentifier(node)] {
                 values[ObjectIdentifier(chain.output)] = chain.forward(values[ObjectIdentifier(node.inputs[0])]!)
                 absorbed.formUnion(chain.absorbed.map(ObjectIdentifier.init))
+                continue
+            }
+            if let relu = reluAfter[ObjectIdentifier(node)], let batchNorm = node.layer as? BatchNormalization {
+                values[ObjectIdentifier(relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!)
+                absorbed.insert(ObjectIdentifier(relu))
+                reluNodesRunInsideBatchNorm[ObjectIdentifier(relu)] = node
                 continue
             }
             let y = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
@@ -187,6 +199,11 @@ public final class Model {
         for node in nodes.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let layer = node.layer else { continue }
             observe?(layer, g)
+            if let batchNorm = reluNodesRunInsideBatchNorm[ObjectIdentifier(node)] {
+                // The ReLU is the BatchNorm's only reader; the BatchNorm applies the ReLU's gradient.
+                if needed.contains(ObjectIdentifier(batchNorm)) { grads[ObjectIdentifier(batchNorm)] = g }
+                continue
+            }
             layer.skipsInputGradient = !node.inputs.contains { needed.contains(ObjectIdentifier($0)) }
             defer { layer.skipsInputGradient = false }
             for (source, gradient) in zip(node.inputs, layer.backward(g)) where needed.contains(ObjectIdentifier(source)) {

@@ -1,0 +1,127 @@
+// BatchNormalization's, ReLU's and max pooling's loops for each instruction set (channel_template.h,
+// included below once per path). They are memory-bound: the wider path's gain is fewer
+// instructions per byte, which still shows at the sizes that stay in L2.
+//
+// The vectors are the compiler's generic vectors, lowered to each function's instruction set
+// (SSE pairs and quadruples in the portable path). Unaligned access: aligned(4).
+
+#include "channel_kernels.h"
+#include "conv_kernels.h"
+
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
+typedef double d8 __attribute__((vector_size(64), aligned(8)));
+typedef double d16 __attribute__((vector_size(128), aligned(8)));
+#define LOAD8(p) (*(const v8 *)(p))
+#define STORE8(p, v) (*(v8 *)(p) = (v))
+#define LOAD16(p) (*(const v16 *)(p))
+#define STORE16(p, v) (*(v16 *)(p) = (v))
+#define LOAD1(p) (*(p))
+#define STORE1(p, v) (*(p) = (v))
+// ReLU that keeps NaN: zero the lanes that are <= 0, which a NaN is not.
+#define RELU8(v) ((v8)((vi8)(v) & ~((v) <= (v8){0})))
+#define RELU16(v) ((v16)((vi16)(v) & ~((v) <= (v16){0})))
+#define RELU1(v) ((v) <= 0 ? 0.0f : (v))
+// g where x > 0, else 0 (and 0 where x is NaN).
+#define PASS8(x, g) ((v8)((vi8)(g) & ((x) > (v8){0})))
+#define PASS16(x, g) ((v16)((vi16)(g) & ((x) > (v16){0})))
+#define PASS1(x, g) ((x) > 0 ? (g) : 0.0f)
+// a where the lane mask m (a comparison's result, I its integer vector type) is set, else b.
+#define SELECT(I, m, a, b) ((__typeof__(a))(((I)(a) & (m)) | ((I)(b) & ~(m))))
+
+// Rows per float block of the sums: short enough that float rounding stays near 1e-7 of the sum.
+enum { SUM_BLOCK = 16 };
+
+#define ISA(name) name##_generic
+#define TARGET
+#define VEC v8
+#define LOAD LOAD8
+#define STORE STORE8
+#define RELU RELU8
+#define PASS_POSITIVE PASS8
+#define STEP 8
+#define DOUBLES d8
+#define IVEC vi8
+#include "channel_template.h"
+
+#define ISA(name) name##_avx2
+#define TARGET __attribute__((target("avx2,fma")))
+#define VEC v8
+#define LOAD LOAD8
+#define STORE STORE8
+#define RELU RELU8
+#define PASS_POSITIVE PASS8
+#define STEP 8
+#define DOUBLES d8
+#define IVEC vi8
+#include "channel_template.h"
+
+#define ISA(name) name##_avx512
+#define TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#define VEC v16
+#define LOAD LOAD16
+#define STORE STORE16
+#define RELU RELU16
+#define PASS_POSITIVE PASS16
+#define STEP 16
+#define DOUBLES d16
+#define IVEC vi16
+#include "channel_template.h"
+
+// The AVX-512 path's loops (16 floats a step) over AVX2 registers, for the tests on CPUs without AVX-512.
+#define ISA(name) name##_avx512_emulated
+#define TARGET __attribute__((target("avx2,fma")))
+#define VEC v16
+#define LOAD LOAD16
+#define STORE STORE16
+#define RELU RELU16
+#define PASS_POSITIVE PASS16
+#define STEP 16
+#define DOUBLES d16
+#define IVEC vi16
+#include "channel_template.h"
+
+static int path(int isa) { return convkit_isa_supported(isa) ? isa : CONVKIT_ISA_GENERIC; }
+
+#define DISPATCH(name, ...)                                                                        \
+    switch (path(isa)) {                                                                           \
+    case CONVKIT_ISA_AVX512: name##_avx512(__VA_ARGS__); break;                                    \
+    case CONVKIT_ISA_AVX512_EMULATED: name##_avx512_emulated(__VA_ARGS__); break;                  \
+    case CONVKIT_ISA_AVX2: name##_avx2(__VA_ARGS__); break;                                        \
+    default: name##_generic(__VA_ARGS__);                                                          \
+    }
+
+void convkit_channel_sums(const float *a, const float *b, const float *gate, int64_t rows, int64_t channels, double *sum,
+                          double *products, int isa) {
+    DISPATCH(sums, a, b, gate, rows, channels, sum, products)
+}
+
+void convkit_channel_normalize(const float *x, float *normalized, float *y, const float *shift, const float *scale,
+                               const float *gain, const float *bias, int64_t rows, int64_t channels, int relu, int isa) {
+    DISPATCH(normalize, x, normalized, y, shift, scale, gain, bias, rows, channels, relu)
+}
+
+void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *normalized, const float *gate,
+                                            const float *scale, const float *meanDy, const float *meanDyNormalized,
+                                            int64_t rows, int64_t channels, int isa) {
+    DISPATCH(normalization_gradient, dy, dx, normalized, gate, scale, meanDy, meanDyNormalized, rows, channels)
+}
+
+void convkit_relu(const float *x, float *y, int64_t count, int isa) { DISPATCH(relu, x, y, count) }
+
+void convkit_relu_gradient(const float *x, const float *dy, float *dx, int64_t count, int isa) {
+    DISPATCH(relu_gradient, x, dy, dx, count)
+}
+
+void convkit_max_pool(const float *x, float *y, int64_t images, int64_t inputPixels, int64_t outputPixels, int64_t channels,
+                      const int64_t *taps, int64_t tapCount, int isa) {
+    DISPATCH(max_pool, x, y, images, inputPixels, outputPixels, channels, taps, tapCount)
+}
+
+void convkit_max_pool_gradient(const float *dy, const float *x, const float *y, float *dx, float *routed, int64_t images,
+                               int64_t inputPixels, int64_t outputPixels, int64_t channels, const int64_t *taps,
+                               int64_t tapCount, int isa) {
+    DISPATCH(max_pool_gradient, dy, x, y, dx, routed, images, inputPixels, outputPixels, channels, taps, tapCount)
+}

@@ -1,0 +1,179 @@
+// The channel loops for one kernel path, included once per path by channel_kernels.c after
+// defining ISA(name), TARGET, the vector type VEC with LOAD, STORE, RELU and PASS_POSITIVE, its
+// width STEP, DOUBLES and IVEC, the vectors of STEP doubles and of STEP 32-bit integers.
+// Each loop takes STEP channels (or values) at a time, then eight (AVX-512 on channel counts
+// such as 24), then one at a time. The file undefines those macros at its end.
+
+// `gated` is a constant at each call site, so each loop comes out twice, without a branch inside.
+#define TEMPLATE_INLINE static inline __attribute__((always_inline)) TARGET
+
+// The sums over rows start..<end, `a` taken as 0 where `gate` is not > 0 when `gated`.
+TEMPLATE_INLINE void ISA(sums_block)(const float *a, const float *b, const float *gate, int gated, int64_t start, int64_t end,
+                                     int64_t c, double *sum, double *products) {
+    int64_t j = 0;
+#define SUMS(T, D, L, P, W)                                                                    \
+    for (; j + W <= c; j += W) {                                                               \
+        T s = {0}, q = {0};                                                                    \
+        for (int64_t r = start; r < end; r++) {                                                \
+            T v = L(a + r * c + j);                                                            \
+            if (gated) v = P(L(gate + r * c + j), v);                                          \
+            s += v;                                                                            \
+            q += v * L(b + r * c + j);                                                         \
+        }                                                                                      \
+        *(D *)(sum + j) += TO_DOUBLES(s, D);                                                   \
+        *(D *)(products + j) += TO_DOUBLES(q, D);                                              \
+    }
+#define TO_DOUBLES(v, D) __builtin_convertvector(v, D)
+    SUMS(VEC, DOUBLES, LOAD, PASS_POSITIVE, STEP)
+    SUMS(v8, d8, LOAD8, PASS8, 8)
+#undef TO_DOUBLES
+#define TO_DOUBLES(v, D) (double)(v)
+    SUMS(float, double, LOAD1, PASS1, 1)
+#undef TO_DOUBLES
+#undef SUMS
+}
+
+static TARGET void ISA(sums)(const float *a, const float *b, const float *gate, int64_t rows, int64_t c, double *sum,
+                             double *products) {
+    for (int64_t start = 0; start < rows; start += SUM_BLOCK) {
+        int64_t end = start + SUM_BLOCK < rows ? start + SUM_BLOCK : rows;
+        if (gate) ISA(sums_block)(a, b, gate, 1, start, end, c, sum, products);
+        else ISA(sums_block)(a, b, gate, 0, start, end, c, sum, products);
+    }
+}
+
+TEMPLATE_INLINE void ISA(normalize_rows)(const float *x, float *normalized, float *y, const float *shift, const float *scale,
+                                         const float *gain, const float *bias, int64_t rows, int64_t c, int relu) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * c;
+        float *n = normalized + r * c, *o = y + r * c;
+        int64_t j = 0;
+#define NORMALIZE(T, L, S, R, W)                                                               \
+        for (; j + W <= c; j += W) {                                                           \
+            T v = (L(xr + j) - L(shift + j)) * L(scale + j);                                   \
+            S(n + j, v);                                                                       \
+            T out = v * L(gain + j) + L(bias + j);                                             \
+            S(o + j, relu ? R(out) : out);                                                     \
+        }
+        NORMALIZE(VEC, LOAD, STORE, RELU, STEP)
+        NORMALIZE(v8, LOAD8, STORE8, RELU8, 8)
+        NORMALIZE(float, LOAD1, STORE1, RELU1, 1)
+#undef NORMALIZE
+    }
+}
+
+static TARGET void ISA(normalize)(const float *x, float *normalized, float *y, const float *shift, const float *scale,
+                                  const float *gain, const float *bias, int64_t rows, int64_t c, int relu) {
+    if (relu) ISA(normalize_rows)(x, normalized, y, shift, scale, gain, bias, rows, c, 1);
+    else ISA(normalize_rows)(x, normalized, y, shift, scale, gain, bias, rows, c, 0);
+}
+
+TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float *normalized, const float *gate, int gated,
+                                        const float *scale, const float *meanDy, const float *meanDyNormalized,
+                                        int64_t rows, int64_t c) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *d = dy + r * c, *h = normalized + r * c, *g = gated ? gate + r * c : 0;
+        float *o = dx + r * c;
+        int64_t j = 0;
+#define GRADIENT(T, L, S, P, W)                                                                \
+        for (; j + W <= c; j += W) {                                                           \
+            T v = L(d + j);                                                                    \
+            if (gated) v = P(L(g + j), v);                                                     \
+            S(o + j, L(scale + j) * (v - L(meanDy + j) - L(h + j) * L(meanDyNormalized + j))); \
+        }
+        GRADIENT(VEC, LOAD, STORE, PASS_POSITIVE, STEP)
+        GRADIENT(v8, LOAD8, STORE8, PASS8, 8)
+        GRADIENT(float, LOAD1, STORE1, PASS1, 1)
+#undef GRADIENT
+    }
+}
+
+static TARGET void ISA(normalization_gradient)(const float *dy, float *dx, const float *normalized, const float *gate,
+                                               const float *scale, const float *meanDy, const float *meanDyNormalized,
+                                               int64_t rows, int64_t c) {
+    if (gate) ISA(gradient_rows)(dy, dx, normalized, gate, 1, scale, meanDy, meanDyNormalized, rows, c);
+    else ISA(gradient_rows)(dy, dx, normalized, gate, 0, scale, meanDy, meanDyNormalized, rows, c);
+}
+
+static TARGET void ISA(relu)(const float *x, float *y, int64_t count) {
+    int64_t i = 0;
+    for (; i + STEP <= count; i += STEP) STORE(y + i, RELU(LOAD(x + i)));
+    for (; i < count; i++) y[i] = RELU1(x[i]);
+}
+
+static TARGET void ISA(relu_gradient)(const float *x, const float *dy, float *dx, int64_t count) {
+    int64_t i = 0;
+    for (; i + STEP <= count; i += STEP) {
+        VEC v = LOAD(x + i), g = LOAD(dy + i);
+        STORE(dx + i, PASS_POSITIVE(v, g));
+    }
+    for (; i < count; i++) dx[i] = PASS1(x[i], dy[i]);
+}
+
+// Max pooling over `images` images: for each (output pixel, input pixel) pair of `taps`,
+// y[o] = max(y[o], x[i]) per channel, a NaN winning (y starts at −∞).
+static TARGET void ISA(max_pool)(const float *x, float *y, int64_t images, int64_t inputPixels, int64_t outputPixels,
+                                 int64_t c, const int64_t *taps, int64_t tapCount) {
+    for (int64_t n = 0; n < images; n++) {
+        const float *xn = x + n * inputPixels * c;
+        float *yn = y + n * outputPixels * c;
+        for (int64_t t = 0; t < tapCount; t++) {
+            const float *in = xn + taps[2 * t + 1] * c;
+            float *out = yn + taps[2 * t] * c;
+            int64_t j = 0;
+#define MAX_TAP(T, I, L, S, W)                                                                 \
+            for (; j + W <= c; j += W) {                                                       \
+                T v = L(in + j), best = L(out + j);                                            \
+                S(out + j, SELECT(I, (v > best) | (v != v), v, best));                         \
+            }
+            MAX_TAP(VEC, IVEC, LOAD, STORE, STEP)
+            MAX_TAP(v8, vi8, LOAD8, STORE8, 8)
+#undef MAX_TAP
+            for (; j < c; j++) { float v = in[j], best = out[j]; out[j] = v > best || v != v ? v : best; }
+        }
+    }
+}
+
+// Routes each output gradient to the first cell of its window equal to the window's maximum
+// (dx starts at 0). `routed` (c floats) marks the channels whose gradient the current window
+// has given; the taps of one window are consecutive.
+static TARGET void ISA(max_pool_gradient)(const float *dy, const float *x, const float *y, float *dx, float *routed,
+                                          int64_t images, int64_t inputPixels, int64_t outputPixels, int64_t c,
+                                          const int64_t *taps, int64_t tapCount) {
+    for (int64_t n = 0; n < images; n++) {
+        const float *xn = x + n * inputPixels * c, *yn = y + n * outputPixels * c, *gn = dy + n * outputPixels * c;
+        float *dn = dx + n * inputPixels * c;
+        int64_t window = -1;
+        for (int64_t t = 0; t < tapCount; t++) {
+            int64_t o = taps[2 * t], i = taps[2 * t + 1];
+            if (o != window) { window = o; for (int64_t j = 0; j < c; j++) routed[j] = 0; }
+            const float *in = xn + i * c, *best = yn + o * c, *g = gn + o * c;
+            float *d = dn + i * c;
+            int64_t j = 0;
+#define ROUTE(T, I, L, S, W)                                                                   \
+            for (; j + W <= c; j += W) {                                                       \
+                T done = L(routed + j);                                                        \
+                I hit = (L(in + j) == L(best + j)) & (done == 0);                              \
+                S(d + j, L(d + j) + (T)((I)L(g + j) & hit));                                   \
+                S(routed + j, SELECT(I, hit, done + 1, done));                                 \
+            }
+            ROUTE(VEC, IVEC, LOAD, STORE, STEP)
+            ROUTE(v8, vi8, LOAD8, STORE8, 8)
+#undef ROUTE
+            for (; j < c; j++)
+                if (routed[j] == 0 && in[j] == best[j]) { d[j] += g[j]; routed[j] = 1; }
+        }
+    }
+}
+
+#undef TEMPLATE_INLINE
+#undef ISA
+#undef TARGET
+#undef VEC
+#undef LOAD
+#undef STORE
+#undef RELU
+#undef PASS_POSITIVE
+#undef STEP
+#undef DOUBLES
+#undef IVEC

@@ -1,0 +1,48 @@
+#ifndef CONVKIT_CHANNEL_KERNELS_H
+#define CONVKIT_CHANNEL_KERNELS_H
+
+#include <stdint.h>
+
+/// The memory-bound loops of a training step over channels-last tensors (`rows` rows of
+/// `channels` values): BatchNormalization's sums and affine maps, ReLU and max pooling. Each runs on one
+/// range of rows; the caller splits the rows across the cores. `isa` chooses the path
+/// (`CONVKIT_ISA_…` in conv_kernels.h); an unsupported one runs the generic loops.
+
+/// Per channel j: sum[j] += Σ a, products[j] += Σ a·b, over the rows, with `a` taken as 0
+/// where `gate` (NULL: none) is not > 0: a ReLU's gradient applied on the way (the gate is the
+/// ReLU's output). The sums are taken in float over blocks of 16 rows, each block then added
+/// in double, so a given split of the rows always gives the same result.
+void convkit_channel_sums(const float *a, const float *b, const float *gate, int64_t rows, int64_t channels, double *sum,
+                          double *products, int isa);
+
+/// normalized = (x − shift)·scale and y = normalized·gain + bias, per channel; y = max(y, 0)
+/// (NaN kept) when `relu` is set.
+void convkit_channel_normalize(const float *x, float *normalized, float *y, const float *shift, const float *scale,
+                               const float *gain, const float *bias, int64_t rows, int64_t channels, int relu, int isa);
+
+/// BatchNormalization's input gradient: dx = scale·(dy − meanDy − normalized·meanDyNormalized),
+/// with dy taken as 0 where `gate` (NULL: none) is not > 0, as in `convkit_channel_sums`.
+void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *normalized, const float *gate,
+                                            const float *scale, const float *meanDy, const float *meanDyNormalized,
+                                            int64_t rows, int64_t channels, int isa);
+
+/// y = max(x, 0) for `count` values; a NaN stays NaN.
+void convkit_relu(const float *x, float *y, int64_t count, int isa);
+
+/// dx = dy where x > 0, else 0, for `count` values.
+void convkit_relu_gradient(const float *x, const float *dy, float *dx, int64_t count, int isa);
+
+/// Max pooling of `images` channels-last images: for each (output pixel, input pixel) pair in
+/// `taps` (2·tapCount values, the pairs of one window consecutive), y[o] = max(y[o], x[i]) per
+/// channel, a NaN winning. `y` starts at −∞.
+void convkit_max_pool(const float *x, float *y, int64_t images, int64_t inputPixels, int64_t outputPixels, int64_t channels,
+                      const int64_t *taps, int64_t tapCount, int isa);
+
+/// Max pooling's input gradient: each output gradient goes to the first cell of its window
+/// equal to the window's maximum `y` (a NaN maximum passes none). `dx` starts at 0; `routed`
+/// is scratch of `channels` floats.
+void convkit_max_pool_gradient(const float *dy, const float *x, const float *y, float *dx, float *routed, int64_t images,
+                               int64_t inputPixels, int64_t outputPixels, int64_t channels, const int64_t *taps,
+                               int64_t tapCount, int isa);
+
+#endif

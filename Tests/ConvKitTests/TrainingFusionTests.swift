@@ -1,0 +1,38 @@
+import Testing
+@testable import ConvKit
+
+/// Training runs a BatchNormalization and the ReLU reading it as one layer; the fused pass and
+/// its gradients must equal the layer-by-layer ones (which `observe` forces) exactly: the same
+/// arithmetic in the same order, with the ReLU applied on the way.
+@Suite struct TrainingFusionTests {
+    /// One training step's output, input gradient and every parameter gradient, fused or layer by layer.
+    func step(_ model: Model, _ x: Tensor, _ dy: Tensor, layerByLayer: Bool) throws -> [Tensor] {
+        let y = layerByLayer ? try model.forward(x, training: true) { _, _ in } : try model.forward(x, training: true)
+        let dx = try model.backward(dy)
+        return [y, dx] + model.trainableParameters.map(\.parameter.gradient)
+    }
+
+    @Test func batchNormReLUPairsFuseAndGiveTheSameNumbers() throws {
+        let input = Input(shape: [8, 8, 3])
+        let conv = try Conv2D(filters: 20, kernelSize: 3, padding: .same)(input)
+        let activated = try Activation(.relu)(try BatchNormalization()(conv))
+        // The second BatchNorm is read twice (ReLU and the Add): it must not fuse.
+        let normalized = try BatchNormalization()(try Conv2D(filters: 20, kernelSize: 3, padding: .same)(activated))
+        let sum = try Add()([try Activation(.relu)(normalized), normalized])
+        let head = try Dense(units: 4)(try Flatten()(try Activation(.relu)(try BatchNormalization()(sum))))
+        let model = try Model(input: input, output: head, seed: 7)
+        #expect(model.batchNormReLUPairs().count == 2)
+        for (k, layer) in model.layers.enumerated() where layer is BatchNormalization {
+            let c = layer.outputShape.last!
+            layer.parameter("gamma")!.value = randomTensor([c], seed: UInt64(30 + k))
+            layer.parameter("beta")!.value = randomTensor([c], seed: UInt64(40 + k))
+        }
+        let x = randomTensor([6, 8, 8, 3], seed: 1), dy = randomTensor([6, 4], seed: 2)
+        let fused = try step(model, x, dy, layerByLayer: false), reference = try step(model, x, dy, layerByLayer: true)
+        #expect(fused.count == reference.count)
+        for (k, (a, b)) in zip(fused, reference).enumerated() {
+            #expect(a.shape == b.shape && a.scalars == b.scalars, "value \(k) of the step (output, dx, then parameter gradients)")
+            #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
+        }
+    }
+}
