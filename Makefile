@@ -7,7 +7,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench bench-lc bench-dense-bound bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
+.PHONY: deps build run quick experiments summaries bench bench-lc bench-dense-bound bench-kernels bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -57,6 +57,13 @@ bench-lc: build
 bench-dense-bound: build
 	cc -O2 bench/bounds/dense_gemm_step.c -o .build/dense-gemm-step $$(pkg-config --cflags --libs openblas) -lpthread
 	for i in 1 2 3; do .build/dense-gemm-step; .build/release/convkit bench --only dense_model/train | grep '^dense'; done
+
+# Each kernel path of CKernels on one core, the convolutions of the workloads above, in effective
+# GFLOP/s: how the tiles were chosen (docs/performance-notebook.md). Clang, as SwiftPM builds them: GCC -O2
+# leaves the tiles far slower.
+bench-kernels:
+	clang -O2 -ISources/CKernels/include bench/bounds/kernel_paths.c Sources/CKernels/conv_kernels.c -o .build/kernel-paths -lm
+	.build/kernel-paths
 
 # Data-parallel scaling: 1 process against 2 and 4 MPI ranks (BENCHMARKS.md; about 8 minutes).
 bench-mpi: build

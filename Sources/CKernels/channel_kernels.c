@@ -1,4 +1,4 @@
-// BatchNormalization's, ReLU's and max pooling's loops for each instruction set (channel_template.h,
+// BatchNormalization's, ReLU's, max pooling's and addition's loops for each instruction set (channel_template.h,
 // included below once per path). They are memory-bound: the wider path's gain is fewer
 // instructions per byte, which still shows at the sizes that stay in L2.
 //
@@ -114,6 +114,8 @@ void convkit_relu(const float *x, float *y, int64_t count, int isa) { DISPATCH(r
 void convkit_relu_gradient(const float *x, const float *dy, float *dx, int64_t count, int isa) {
     DISPATCH(relu_gradient, x, dy, dx, count)
 }
+
+void convkit_add(const float *a, const float *b, float *sum, int64_t count, int isa) { DISPATCH(add, a, b, sum, count) }
 
 void convkit_max_pool(const float *x, float *y, int64_t images, int64_t inputPixels, int64_t outputPixels, int64_t channels,
                       const int64_t *taps, int64_t tapCount, int isa) {

@@ -110,6 +110,12 @@ static TARGET void ISA(relu_gradient)(const float *x, const float *dy, float *dx
     for (; i < count; i++) dx[i] = PASS1(x[i], dy[i]);
 }
 
+static TARGET void ISA(add)(const float *a, const float *b, float *sum, int64_t count) {
+    int64_t i = 0;
+    for (; i + STEP <= count; i += STEP) STORE(sum + i, LOAD(a + i) + LOAD(b + i));
+    for (; i < count; i++) sum[i] = a[i] + b[i];
+}
+
 // Max pooling over `images` images: for each (output pixel, input pixel) pair of `taps`,
 // y[o] = max(y[o], x[i]) per channel, a NaN winning (y starts at −∞).
 static TARGET void ISA(max_pool)(const float *x, float *y, int64_t images, int64_t inputPixels, int64_t outputPixels,

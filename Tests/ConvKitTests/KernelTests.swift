@@ -321,6 +321,11 @@ import Testing
                 ChannelArithmetic.relu(np.baseAddress!, into: &outRelu, count: n, isa: isa)
                 ChannelArithmetic.reluGradient(input: np.baseAddress!, bp.baseAddress!, into: &outReluGradient, count: n, isa: isa)
             }}}}
+            var outSum = [Float](repeating: 0, count: n)
+            x.withUnsafeBufferPointer { xp in b.withUnsafeBufferPointer { bp in
+                ChannelArithmetic.add(xp.baseAddress!, bp.baseAddress!, into: &outSum, count: n, isa: isa)
+            }}
+            #expect(outSum == zip(x, b).map { $0 + $1 }, "\(isa): a + b")
             #expect(outYRelu == outY.map { max($0, 0) }, "\(isa): BatchNorm with its ReLU")
             #expect(relativeError(Tensor(shape: [n], scalars: outGatedDx), Tensor(shape: [n], scalars: gatedDx)) < 1e-6, "\(isa)")
             #expect(relativeError(Tensor(shape: [n], scalars: outNormalized), Tensor(shape: [n], scalars: normalized)) < 1e-6, "\(isa)")

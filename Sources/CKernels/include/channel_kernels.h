@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 /// The memory-bound loops of a training step over channels-last tensors (`rows` rows of
-/// `channels` values): BatchNormalization's sums and affine maps, ReLU and max pooling. Each runs on one
+/// `channels` values): BatchNormalization's sums and affine maps, ReLU, max pooling and addition. Each runs on one
 /// range of rows; the caller splits the rows across the cores. `isa` chooses the path
 /// (`CONVKIT_ISA_…` in conv_kernels.h); an unsupported one runs the generic loops.
 
@@ -31,6 +31,9 @@ void convkit_relu(const float *x, float *y, int64_t count, int isa);
 
 /// dx = dy where x > 0, else 0, for `count` values.
 void convkit_relu_gradient(const float *x, const float *dy, float *dx, int64_t count, int isa);
+
+/// sum = a + b for `count` values (`sum` may be `a` or `b`).
+void convkit_add(const float *a, const float *b, float *sum, int64_t count, int isa);
 
 /// Max pooling of `images` channels-last images: for each (output pixel, input pixel) pair in
 /// `taps` (2·tapCount values, the pairs of one window consecutive), y[o] = max(y[o], x[i]) per

@@ -58,10 +58,22 @@ extension RandomFilterStudy {
             guard !base.values.isEmpty, let lo = sweepE.first, let hi = sweepE.last, hi > lo else { return [] }
             return [.init(label: "baseline (learned k×k)", points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true)]
         }
+        /// The paper's Table 1 row as marks at its E, set a little apart along the (log) axis so
+        /// that equal values stay visible; only beside runs of this study.
+        func paperMarks(beside drawn: [LineChart.Series]) -> [LineChart.Series] {
+            guard let p = paper, drawn.contains(where: { !$0.points.isEmpty }) else { return [] }
+            let marks: [(String, Double, Double?, Double)] = [("baseline", p.baseline, p.baselineStd, 0.9), ("LC learned", p.lcLearned, p.lcLearnedStd, 1.0),
+                                                               ("LC frozen", p.lcFrozen, p.lcFrozenStd, 1.1)]
+            return marks.enumerated().map { index, mark in
+                .init(label: "paper, Table 1: \(mark.0)", points: [(Double(p.expansion) * mark.3, mark.1 / 100)], colorIndex: 3 + index,
+                      markers: true, line: false, errors: [(mark.2 ?? 0) / 100])
+            }
+        }
         let ticks = sweepE.map(Double.init)
+        let accuracySeries = [series(.lcLearned, \.testAccuracy, color: 0), series(.lcFrozen, \.testAccuracy, color: 1)]
         try draw(LineChart(title: "Test accuracy against expansion E (k = 3)", xLabel: "expansion E (log scale)", yLabel: "test accuracy",
-                           series: [series(.lcLearned, \.testAccuracy, color: 0), series(.lcFrozen, \.testAccuracy, color: 1)]
-                               + baselineLine(\.testAccuracy), logX: true, xTicks: ticks), "accuracy-expansion")
+                           series: accuracySeries + baselineLine(\.testAccuracy) + paperMarks(beside: accuracySeries),
+                           logX: true, xTicks: ticks), "accuracy-expansion")
         try draw(LineChart(title: "FGSM accuracy (ε = \(String(format: "%.4g", fgsmEpsilon))) against expansion E (k = 3)",
                            xLabel: "expansion E (log scale)", yLabel: "accuracy on FGSM examples",
                            series: [series(.lcLearned, \.robustAccuracy, color: 0), series(.lcFrozen, \.robustAccuracy, color: 1)]
@@ -136,7 +148,11 @@ extension RandomFilterStudy {
             md += g.map { String(format: "%+.2f", $0.value * 100) } ?? "–"
             md += " | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) |\n"
         }
-        md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures: ± one standard deviation over seeds.\n\n"
+        md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures: ± one standard deviation over seeds."
+        if let p = paper {
+            md += " The marks without lines at E = \(p.expansion) are the paper's Table 1 (± its standard deviation), set a little apart so that equal values stay visible; its budget differs from the sweep's (see Setup)."
+        }
+        md += "\n\n"
         md += figure("accuracy-expansion", "accuracy against E") + figure("robustness-expansion", "FGSM accuracy against E")
 
         md += "## Kernel size × expansion\n\n| k | baseline | " + kernelExpansions.map { "learned E=\($0) | frozen E=\($0) | gap E=\($0)" }.joined(separator: " | ") + " |\n"

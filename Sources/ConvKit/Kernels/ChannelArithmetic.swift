@@ -85,6 +85,16 @@ enum ChannelArithmetic {
         }
     }
 
+    /// sum = a + b for `count` values; `sum` may be `a` or `b`.
+    static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into sum: UnsafeMutablePointer<Float>, count: Int,
+                    isa: InstructionSet = .active) {
+        let (ap, bp, sp, code) = (SharedPointer(a), SharedPointer(b), SharedPointer(sum), isa.code)
+        Parallel.forEachChunk(count, values: count) { range, _ in
+            let i = range.lowerBound
+            convkit_add(ap.base + i, bp.base + i, sp.base + i, Int64(range.count), code)
+        }
+    }
+
     /// The per-channel arrays side by side in one buffer the workers can share.
     private static func withChannelConstants(_ arrays: [[Float]], _ body: (SharedPointer<Float>) -> Void) {
         let c = arrays[0].count

@@ -8,8 +8,9 @@ public final class Add: Layer {
         return inputShapes[0]
     }
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
-        var sum = inputs[0]
-        for x in inputs.dropFirst() { sum += x }
+        // a + b into a new tensor, then in place: no copy of the first input.
+        var sum = inputs[0] + inputs[1]
+        for x in inputs.dropFirst(2) { sum += x }
         return sum
     }
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {

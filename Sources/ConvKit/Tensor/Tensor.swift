@@ -71,16 +71,23 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
         Tensor(shape: shape, scalars: scalars.map(transform))
     }
 
+    /// Element-wise sum, on the vector kernels and every core (`ChannelArithmetic.add`).
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         precondition(a.shape == b.shape, "shape mismatch \(a.shape) vs \(b.shape)")
-        return Tensor(shape: a.shape, scalars: zip(a.scalars, b.scalars).map { $0 + $1 })
+        guard a.count > 0 else { return a }
+        return Tensor(shape: a.shape) { sum in
+            a.scalars.withUnsafeBufferPointer { p in
+                b.scalars.withUnsafeBufferPointer { q in ChannelArithmetic.add(p.baseAddress!, q.baseAddress!, into: sum.baseAddress!, count: sum.count) }
+            }
+        }
     }
 
     public static func += (a: inout Tensor, b: Tensor) {
         precondition(a.shape == b.shape, "shape mismatch \(a.shape) vs \(b.shape)")
         a.scalars.withUnsafeMutableBufferPointer { p in
             b.scalars.withUnsafeBufferPointer { q in
-                for i in 0..<p.count { p[i] += q[i] }
+                guard let sum = p.baseAddress, let other = q.baseAddress else { return }
+                ChannelArithmetic.add(sum, other, into: sum, count: p.count)
             }
         }
     }
