@@ -246,20 +246,30 @@ enum { WINOGRAD4_TILE_ROWS = 6 };
 
 static int64_t tiles4(int64_t size) { return (size + 3) / 4; }
 
+// The kernel transforms take a block of (channel, output channel) pairs at a time, with the
+// pair innermost, so that every loop runs over contiguous values and vectorises; per value
+// the arithmetic is G·g·Gᵀ in the usual order.
+enum { TRANSFORM_BLOCK = 64 };
+
 void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, int64_t outputChannels, float *transformed) {
     static const float G[6][3] = {
         {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
         {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
     };
-    int64_t plane = channels * outputChannels;
-    for (int64_t e = 0; e < plane; e++) {
-        float g[3][3], t[6][3];
-        for (int i = 0; i < 9; i++) g[i / 3][i % 3] = kernel[i * plane + e];
+    const int64_t plane = channels * outputChannels;
+    for (int64_t e0 = 0; e0 < plane; e0 += TRANSFORM_BLOCK) {
+        const int64_t n = plane - e0 < TRANSFORM_BLOCK ? plane - e0 : TRANSFORM_BLOCK;
+        const float *g = kernel + e0;  // g[(row·3 + column)·plane + e]
+        float t[6][3][TRANSFORM_BLOCK];
         for (int i = 0; i < 6; i++)  // t = G·g
-            for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[0][j] + G[i][1] * g[1][j] + G[i][2] * g[2][j];
+            for (int j = 0; j < 3; j++)
+                for (int64_t e = 0; e < n; e++)
+                    t[i][j][e] = G[i][0] * g[j * plane + e] + G[i][1] * g[(3 + j) * plane + e] + G[i][2] * g[(6 + j) * plane + e];
         for (int i = 0; i < 6; i++)  // U = t·Gᵀ
-            for (int j = 0; j < 6; j++)
-                transformed[(i * 6 + j) * plane + e] = t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2];
+            for (int j = 0; j < 6; j++) {
+                float *u = transformed + (i * 6 + j) * plane + e0;
+                for (int64_t e = 0; e < n; e++) u[e] = t[i][0][e] * G[j][0] + t[i][1][e] * G[j][1] + t[i][2][e] * G[j][2];
+            }
     }
 }
 
@@ -458,19 +468,25 @@ void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const flo
 
 void convkit_winograd_gradient_to_kernel(const float *transformedGradient, int64_t channels, int64_t outputChannels,
                                          float *kernelGradient) {
-    int64_t plane = channels * outputChannels;
-    for (int64_t e = 0; e < plane; e++) {
-        float m[4][4], t[3][4];
-        for (int i = 0; i < 16; i++) m[i / 4][i % 4] = transformedGradient[i * plane + e];
-        for (int j = 0; j < 4; j++) {  // Gᵀ·m
-            t[0][j] = m[0][j] + 0.5f * (m[1][j] + m[2][j]);
-            t[1][j] = 0.5f * (m[1][j] - m[2][j]);
-            t[2][j] = 0.5f * (m[1][j] + m[2][j]) + m[3][j];
-        }
+    const int64_t plane = channels * outputChannels;
+    for (int64_t e0 = 0; e0 < plane; e0 += TRANSFORM_BLOCK) {
+        const int64_t n = plane - e0 < TRANSFORM_BLOCK ? plane - e0 : TRANSFORM_BLOCK;
+        const float *m = transformedGradient + e0;  // m[(row·4 + column)·plane + e]
+        float t[3][4][TRANSFORM_BLOCK];
+        for (int j = 0; j < 4; j++)  // Gᵀ·m
+            for (int64_t e = 0; e < n; e++) {
+                float m0 = m[j * plane + e], m1 = m[(4 + j) * plane + e], m2 = m[(8 + j) * plane + e], m3 = m[(12 + j) * plane + e];
+                t[0][j][e] = m0 + 0.5f * (m1 + m2);
+                t[1][j][e] = 0.5f * (m1 - m2);
+                t[2][j][e] = 0.5f * (m1 + m2) + m3;
+            }
         for (int i = 0; i < 3; i++) {  // (Gᵀ·m)·G
-            kernelGradient[(i * 3 + 0) * plane + e] += t[i][0] + 0.5f * (t[i][1] + t[i][2]);
-            kernelGradient[(i * 3 + 1) * plane + e] += 0.5f * (t[i][1] - t[i][2]);
-            kernelGradient[(i * 3 + 2) * plane + e] += 0.5f * (t[i][1] + t[i][2]) + t[i][3];
+            float *d0 = kernelGradient + (i * 3) * plane + e0, *d1 = d0 + plane, *d2 = d1 + plane;
+            for (int64_t e = 0; e < n; e++) {
+                d0[e] += t[i][0][e] + 0.5f * (t[i][1][e] + t[i][2][e]);
+                d1[e] += 0.5f * (t[i][1][e] - t[i][2][e]);
+                d2[e] += 0.5f * (t[i][1][e] + t[i][2][e]) + t[i][3][e];
+            }
         }
     }
 }
