@@ -93,20 +93,21 @@ static int path(int isa) { return convkit_isa_supported(isa) ? isa : CONVKIT_ISA
     default: name##_generic(__VA_ARGS__);                                                          \
     }
 
-void convkit_channel_sums(const float *a, const float *b, const float *gate, int64_t rows, int64_t channels, double *sum,
-                          double *products, int isa) {
-    DISPATCH(sums, a, b, gate, rows, channels, sum, products)
+void convkit_channel_sums(const float *a, const float *b, const float *bShift, const float *bScale, const float *gate,
+                          int64_t rows, int64_t channels, double *sum, double *products, int isa) {
+    DISPATCH(sums, a, b, bShift, bScale, gate, rows, channels, sum, products)
 }
 
-void convkit_channel_normalize(const float *x, float *normalized, float *y, const float *shift, const float *scale,
-                               const float *gain, const float *bias, int64_t rows, int64_t channels, int relu, int isa) {
-    DISPATCH(normalize, x, normalized, y, shift, scale, gain, bias, rows, channels, relu)
+void convkit_channel_normalize(const float *x, float *y, const float *shift, const float *scale, const float *gain,
+                               const float *bias, int64_t rows, int64_t channels, int relu, int isa) {
+    DISPATCH(normalize, x, y, shift, scale, gain, bias, rows, channels, relu)
 }
 
-void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *normalized, const float *gate,
-                                            const float *scale, const float *meanDy, const float *meanDyNormalized,
-                                            int64_t rows, int64_t channels, int isa) {
-    DISPATCH(normalization_gradient, dy, dx, normalized, gate, scale, meanDy, meanDyNormalized, rows, channels)
+void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *x, const float *shift,
+                                            const float *inverseStd, const float *gate, const float *scale,
+                                            const float *meanDy, const float *meanDyNormalized, int64_t rows,
+                                            int64_t channels, int isa) {
+    DISPATCH(normalization_gradient, dy, dx, x, shift, inverseStd, gate, scale, meanDy, meanDyNormalized, rows, channels)
 }
 
 void convkit_relu(const float *x, float *y, int64_t count, int isa) { DISPATCH(relu, x, y, count) }

@@ -7,18 +7,22 @@
 // `gated` is a constant at each call site, so each loop comes out twice, without a branch inside.
 #define TEMPLATE_INLINE static inline __attribute__((always_inline)) TARGET
 
-// The sums over rows start..<end, `a` taken as 0 where `gate` is not > 0 when `gated`.
-TEMPLATE_INLINE void ISA(sums_block)(const float *a, const float *b, const float *gate, int gated, int64_t start, int64_t end,
-                                     int64_t c, double *sum, double *products) {
+// The sums over rows start..<end, `a` taken as 0 where `gate` is not > 0 when `gated`, and `b`
+// normalised, (b − shift)·scale, when `normalizes`.
+TEMPLATE_INLINE void ISA(sums_block)(const float *a, const float *b, const float *shift, const float *scale, int normalizes,
+                                     const float *gate, int gated, int64_t start, int64_t end, int64_t c, double *sum,
+                                     double *products) {
     int64_t j = 0;
 #define SUMS(T, D, L, P, W)                                                                    \
     for (; j + W <= c; j += W) {                                                               \
-        T s = {0}, q = {0};                                                                    \
+        T s = {0}, q = {0}, m = {0}, k = {0};                                                  \
+        if (normalizes) { m = L(shift + j); k = L(scale + j); }                                \
         for (int64_t r = start; r < end; r++) {                                                \
-            T v = L(a + r * c + j);                                                            \
+            T v = L(a + r * c + j), w = L(b + r * c + j);                                      \
             if (gated) v = P(L(gate + r * c + j), v);                                          \
+            if (normalizes) w = (w - m) * k;                                                   \
             s += v;                                                                            \
-            q += v * L(b + r * c + j);                                                         \
+            q += v * w;                                                                        \
         }                                                                                      \
         *(D *)(sum + j) += TO_DOUBLES(s, D);                                                   \
         *(D *)(products + j) += TO_DOUBLES(q, D);                                              \
@@ -33,26 +37,26 @@ TEMPLATE_INLINE void ISA(sums_block)(const float *a, const float *b, const float
 #undef SUMS
 }
 
-static TARGET void ISA(sums)(const float *a, const float *b, const float *gate, int64_t rows, int64_t c, double *sum,
-                             double *products) {
+static TARGET void ISA(sums)(const float *a, const float *b, const float *shift, const float *scale, const float *gate,
+                             int64_t rows, int64_t c, double *sum, double *products) {
     for (int64_t start = 0; start < rows; start += SUM_BLOCK) {
         int64_t end = start + SUM_BLOCK < rows ? start + SUM_BLOCK : rows;
-        if (gate) ISA(sums_block)(a, b, gate, 1, start, end, c, sum, products);
-        else ISA(sums_block)(a, b, gate, 0, start, end, c, sum, products);
+        if (gate && shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 1, start, end, c, sum, products);
+        else if (gate) ISA(sums_block)(a, b, shift, scale, 0, gate, 1, start, end, c, sum, products);
+        else if (shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 0, start, end, c, sum, products);
+        else ISA(sums_block)(a, b, shift, scale, 0, gate, 0, start, end, c, sum, products);
     }
 }
 
-TEMPLATE_INLINE void ISA(normalize_rows)(const float *x, float *normalized, float *y, const float *shift, const float *scale,
-                                         const float *gain, const float *bias, int64_t rows, int64_t c, int relu) {
+TEMPLATE_INLINE void ISA(normalize_rows)(const float *x, float *y, const float *shift, const float *scale, const float *gain,
+                                         const float *bias, int64_t rows, int64_t c, int relu) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * c;
-        float *n = normalized + r * c, *o = y + r * c;
+        float *o = y + r * c;
         int64_t j = 0;
 #define NORMALIZE(T, L, S, R, W)                                                               \
         for (; j + W <= c; j += W) {                                                           \
-            T v = (L(xr + j) - L(shift + j)) * L(scale + j);                                   \
-            S(n + j, v);                                                                       \
-            T out = v * L(gain + j) + L(bias + j);                                             \
+            T out = (L(xr + j) - L(shift + j)) * L(scale + j) * L(gain + j) + L(bias + j);     \
             S(o + j, relu ? R(out) : out);                                                     \
         }
         NORMALIZE(VEC, LOAD, STORE, RELU, STEP)
@@ -62,24 +66,24 @@ TEMPLATE_INLINE void ISA(normalize_rows)(const float *x, float *normalized, floa
     }
 }
 
-static TARGET void ISA(normalize)(const float *x, float *normalized, float *y, const float *shift, const float *scale,
-                                  const float *gain, const float *bias, int64_t rows, int64_t c, int relu) {
-    if (relu) ISA(normalize_rows)(x, normalized, y, shift, scale, gain, bias, rows, c, 1);
-    else ISA(normalize_rows)(x, normalized, y, shift, scale, gain, bias, rows, c, 0);
+static TARGET void ISA(normalize)(const float *x, float *y, const float *shift, const float *scale, const float *gain,
+                                  const float *bias, int64_t rows, int64_t c, int relu) {
+    if (relu) ISA(normalize_rows)(x, y, shift, scale, gain, bias, rows, c, 1);
+    else ISA(normalize_rows)(x, y, shift, scale, gain, bias, rows, c, 0);
 }
 
-TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float *normalized, const float *gate, int gated,
-                                        const float *scale, const float *meanDy, const float *meanDyNormalized,
-                                        int64_t rows, int64_t c) {
+TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float *x, const float *shift, const float *inverseStd,
+                                        const float *gate, int gated, const float *scale, const float *meanDy,
+                                        const float *meanDyNormalized, int64_t rows, int64_t c) {
     for (int64_t r = 0; r < rows; r++) {
-        const float *d = dy + r * c, *h = normalized + r * c, *g = gated ? gate + r * c : 0;
+        const float *d = dy + r * c, *h = x + r * c, *g = gated ? gate + r * c : 0;
         float *o = dx + r * c;
         int64_t j = 0;
 #define GRADIENT(T, L, S, P, W)                                                                \
         for (; j + W <= c; j += W) {                                                           \
-            T v = L(d + j);                                                                    \
+            T v = L(d + j), normalized = (L(h + j) - L(shift + j)) * L(inverseStd + j);        \
             if (gated) v = P(L(g + j), v);                                                     \
-            S(o + j, L(scale + j) * (v - L(meanDy + j) - L(h + j) * L(meanDyNormalized + j))); \
+            S(o + j, L(scale + j) * (v - L(meanDy + j) - normalized * L(meanDyNormalized + j))); \
         }
         GRADIENT(VEC, LOAD, STORE, PASS_POSITIVE, STEP)
         GRADIENT(v8, LOAD8, STORE8, PASS8, 8)
@@ -88,11 +92,11 @@ TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float 
     }
 }
 
-static TARGET void ISA(normalization_gradient)(const float *dy, float *dx, const float *normalized, const float *gate,
-                                               const float *scale, const float *meanDy, const float *meanDyNormalized,
-                                               int64_t rows, int64_t c) {
-    if (gate) ISA(gradient_rows)(dy, dx, normalized, gate, 1, scale, meanDy, meanDyNormalized, rows, c);
-    else ISA(gradient_rows)(dy, dx, normalized, gate, 0, scale, meanDy, meanDyNormalized, rows, c);
+static TARGET void ISA(normalization_gradient)(const float *dy, float *dx, const float *x, const float *shift,
+                                               const float *inverseStd, const float *gate, const float *scale,
+                                               const float *meanDy, const float *meanDyNormalized, int64_t rows, int64_t c) {
+    if (gate) ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 1, scale, meanDy, meanDyNormalized, rows, c);
+    else ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 0, scale, meanDy, meanDyNormalized, rows, c);
 }
 
 static TARGET void ISA(relu)(const float *x, float *y, int64_t count) {

@@ -10,21 +10,23 @@
 
 /// Per channel j: sum[j] += Σ a, products[j] += Σ a·b, over the rows, with `a` taken as 0
 /// where `gate` (NULL: none) is not > 0: a ReLU's gradient applied on the way (the gate is the
-/// ReLU's output). The sums are taken in float over blocks of 16 rows, each block then added
-/// in double, so a given split of the rows always gives the same result.
-void convkit_channel_sums(const float *a, const float *b, const float *gate, int64_t rows, int64_t channels, double *sum,
-                          double *products, int isa);
+/// ReLU's output); and with `b` normalised, (b − bShift)·bScale per channel, when `bShift` is
+/// not NULL. The sums are taken in float over blocks of 16 rows, each block then added in
+/// double, so a given split of the rows always gives the same result.
+void convkit_channel_sums(const float *a, const float *b, const float *bShift, const float *bScale, const float *gate,
+                          int64_t rows, int64_t channels, double *sum, double *products, int isa);
 
-/// normalized = (x − shift)·scale and y = normalized·gain + bias, per channel; y = max(y, 0)
-/// (NaN kept) when `relu` is set.
-void convkit_channel_normalize(const float *x, float *normalized, float *y, const float *shift, const float *scale,
-                               const float *gain, const float *bias, int64_t rows, int64_t channels, int relu, int isa);
+/// y = (x − shift)·scale·gain + bias per channel; y = max(y, 0) (NaN kept) when `relu` is set.
+void convkit_channel_normalize(const float *x, float *y, const float *shift, const float *scale, const float *gain,
+                               const float *bias, int64_t rows, int64_t channels, int relu, int isa);
 
-/// BatchNormalization's input gradient: dx = scale·(dy − meanDy − normalized·meanDyNormalized),
-/// with dy taken as 0 where `gate` (NULL: none) is not > 0, as in `convkit_channel_sums`.
-void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *normalized, const float *gate,
-                                            const float *scale, const float *meanDy, const float *meanDyNormalized,
-                                            int64_t rows, int64_t channels, int isa);
+/// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyNormalized) with
+/// x̂ = (x − shift)·inverseStd, as the forward pass computed it, and dy taken as 0 where `gate`
+/// (NULL: none) is not > 0, as in `convkit_channel_sums`.
+void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *x, const float *shift,
+                                            const float *inverseStd, const float *gate, const float *scale,
+                                            const float *meanDy, const float *meanDyNormalized, int64_t rows,
+                                            int64_t channels, int isa);
 
 /// y = max(x, 0) for `count` values; a NaN stays NaN.
 void convkit_relu(const float *x, float *y, int64_t count, int isa);

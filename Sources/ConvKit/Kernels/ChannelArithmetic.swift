@@ -14,19 +14,25 @@ enum ChannelArithmetic {
     }
 
     /// Per channel: Σa, and Σa·b (or Σa² when `b` is nil); with a `gate`, `a` counts as 0 where
-    /// the gate is not > 0 (a ReLU's gradient, the gate being its output).
-    static func sums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, gate: UnsafePointer<Float>? = nil, rows: Int,
-                     channels c: Int, isa: InstructionSet = .active) -> (sum: [Double], products: [Double]) {
+    /// the gate is not > 0 (a ReLU's gradient, the gate being its output); with `normalizingB`,
+    /// b counts as (b − shift)·scale per channel.
+    static func sums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, normalizingB: (shift: [Float], scale: [Float])? = nil,
+                     gate: UnsafePointer<Float>? = nil, rows: Int, channels c: Int,
+                     isa: InstructionSet = .active) -> (sum: [Double], products: [Double]) {
         let workers = Parallel.chunkCount(rows, values: rows * c)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * workers)
         partial.initialize(repeating: 0, count: 2 * c * workers)
         defer { partial.deallocate() }
         let (ap, bp, out, code) = (SharedPointer(a), SharedPointer(b ?? a), SharedPointer(partial), isa.code)
         let gp = gate.map(SharedPointer.init)
-        forEachRowRange(rows: rows, channels: c) { range, worker in
-            let (s, offset) = (out.base + 2 * c * worker, range.lowerBound * c)
-            convkit_channel_sums(ap.base + offset, bp.base + offset, gp.map { UnsafePointer($0.base + offset) }, Int64(range.count),
-                                 Int64(c), s, s + c, code)
+        withChannelConstants(normalizingB.map { [$0.shift, $0.scale] } ?? [[Float](repeating: 0, count: c)]) { k in
+            let normalizes = normalizingB != nil
+            forEachRowRange(rows: rows, channels: c) { range, worker in
+                let (s, offset) = (out.base + 2 * c * worker, range.lowerBound * c)
+                let (shift, scale) = normalizes ? (UnsafePointer(k.base), UnsafePointer(k.base + c)) : (nil, nil)
+                convkit_channel_sums(ap.base + offset, bp.base + offset, shift, scale, gp.map { UnsafePointer($0.base + offset) },
+                                     Int64(range.count), Int64(c), s, s + c, code)
+            }
         }
         var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
         for w in 0..<workers {
@@ -35,34 +41,32 @@ enum ChannelArithmetic {
         return (sum, products)
     }
 
-    /// normalized = (x − shift)·scale and y = normalized·gain + bias, per channel, then
-    /// y = max(y, 0) (NaN kept) with `relu`.
-    static func normalize(_ x: UnsafePointer<Float>, into normalized: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                          shift: [Float], scale: [Float], gain: [Float], bias: [Float], relu: Bool = false, rows: Int, channels c: Int,
-                          isa: InstructionSet = .active) {
-        let (xp, np, yp, code) = (SharedPointer(x), SharedPointer(normalized), SharedPointer(y), isa.code)
+    /// y = (x − shift)·scale·gain + bias per channel, then y = max(y, 0) (NaN kept) with `relu`.
+    static func normalize(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, shift: [Float], scale: [Float],
+                          gain: [Float], bias: [Float], relu: Bool = false, rows: Int, channels c: Int, isa: InstructionSet = .active) {
+        let (xp, yp, code) = (SharedPointer(x), SharedPointer(y), isa.code)
         withChannelConstants([shift, scale, gain, bias]) { k in
             forEachRowRange(rows: rows, channels: c) { range, _ in
                 let offset = range.lowerBound * c
-                convkit_channel_normalize(xp.base + offset, np.base + offset, yp.base + offset, k.base, k.base + c,
-                                          k.base + 2 * c, k.base + 3 * c, Int64(range.count), Int64(c), relu ? 1 : 0, code)
+                convkit_channel_normalize(xp.base + offset, yp.base + offset, k.base, k.base + c, k.base + 2 * c, k.base + 3 * c,
+                                          Int64(range.count), Int64(c), relu ? 1 : 0, code)
             }
         }
     }
 
-    /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyXhat), with dy
-    /// counted as 0 where `gate` is not > 0 (as in `sums`).
-    static func normalizationGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, normalized: UnsafePointer<Float>,
-                                      gate: UnsafePointer<Float>? = nil, scale: [Float], meanDy: [Float], meanDyXhat: [Float],
-                                      rows: Int, channels c: Int, isa: InstructionSet = .active) {
-        let (dp, xp, op, code) = (SharedPointer(dy), SharedPointer(normalized), SharedPointer(dx), isa.code)
+    /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyXhat) with
+    /// x̂ = (x − shift)·inverseStd, and dy counted as 0 where `gate` is not > 0 (as in `sums`).
+    static func normalizationGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>,
+                                      shift: [Float], inverseStd: [Float], gate: UnsafePointer<Float>? = nil, scale: [Float],
+                                      meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int, isa: InstructionSet = .active) {
+        let (dp, xp, op, code) = (SharedPointer(dy), SharedPointer(x), SharedPointer(dx), isa.code)
         let gp = gate.map(SharedPointer.init)
-        withChannelConstants([scale, meanDy, meanDyXhat]) { k in
+        withChannelConstants([shift, inverseStd, scale, meanDy, meanDyXhat]) { k in
             forEachRowRange(rows: rows, channels: c) { range, _ in
                 let offset = range.lowerBound * c
-                convkit_channel_normalization_gradient(dp.base + offset, op.base + offset, xp.base + offset,
-                                                       gp.map { UnsafePointer($0.base + offset) }, k.base, k.base + c,
-                                                       k.base + 2 * c, Int64(range.count), Int64(c), code)
+                convkit_channel_normalization_gradient(dp.base + offset, op.base + offset, xp.base + offset, k.base, k.base + c,
+                                                       gp.map { UnsafePointer($0.base + offset) }, k.base + 2 * c, k.base + 3 * c,
+                                                       k.base + 4 * c, Int64(range.count), Int64(c), code)
             }
         }
     }

@@ -9,7 +9,9 @@ public final class BatchNormalization: Layer {
     public let momentum: Float, epsilon: Float, center: Bool, scale: Bool
     /// Put before each parameter name, for a normalisation inside another layer (`LCConv2D`).
     let parameterPrefix: String
-    private var cachedNormalized = Tensor(zeros: [0]), cachedInverseStd: [Float] = []
+    /// The input of the cached pass and its statistics: backward recomputes x̂ = (x − mean)·σ⁻¹
+    /// as the forward pass did, instead of keeping an x̂ tensor (one write pass fewer).
+    private var cachedInput = Tensor(zeros: [0]), cachedMean: [Float] = [], cachedInverseStd: [Float] = []
     /// Whether the cached pass normalised with batch statistics (whose gradient has extra terms).
     private var cachedUsedBatchStatistics = true
     /// The output of the cached pass when it applied a ReLU (`forwardWithReLU`): where it is not
@@ -73,17 +75,14 @@ public final class BatchNormalization: Layer {
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
-        var y = Tensor(zeros: [0])
-        let normalized = Tensor(shape: x.shape) { np in
-            y = Tensor(shape: x.shape) { yp in
-                x.scalars.withUnsafeBufferPointer { xp in
-                    ChannelArithmetic.normalize(xp.baseAddress!, into: np.baseAddress!, yp.baseAddress!, shift: mean,
-                                                scale: inverseStd, gain: g, bias: b, relu: relu, rows: rows, channels: c)
-                }
+        let y = Tensor(shape: x.shape) { yp in
+            x.scalars.withUnsafeBufferPointer { xp in
+                ChannelArithmetic.normalize(xp.baseAddress!, into: yp.baseAddress!, shift: mean, scale: inverseStd, gain: g, bias: b,
+                                            relu: relu, rows: rows, channels: c)
             }
         }
         if training {
-            cachedNormalized = normalized; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics
+            cachedInput = x; cachedMean = mean; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics
             cachedReLUOutput = relu ? y : nil
         }
         return y
@@ -105,9 +104,10 @@ public final class BatchNormalization: Layer {
         let gate = cachedReLUOutput ?? Tensor(zeros: [0])
         let gated = cachedReLUOutput != nil
         let (sumDy, sumDyXhat) = gradOutput.scalars.withUnsafeBufferPointer { dyp in
-            cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
+            cachedInput.scalars.withUnsafeBufferPointer { xp in
                 gate.scalars.withUnsafeBufferPointer { gp in
-                    ChannelArithmetic.sums(dyp.baseAddress!, times: xhat.baseAddress!, gate: gated ? gp.baseAddress! : nil, rows: rows, channels: c)
+                    ChannelArithmetic.sums(dyp.baseAddress!, times: xp.baseAddress!, normalizingB: (cachedMean, cachedInverseStd),
+                                           gate: gated ? gp.baseAddress! : nil, rows: rows, channels: c)
                 }
             }
         }
@@ -125,9 +125,10 @@ public final class BatchNormalization: Layer {
         let meanDyXhat = cachedUsedBatchStatistics ? sumDyXhat.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
         let dx = Tensor(shape: gradOutput.shape) { d in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
-                cachedNormalized.scalars.withUnsafeBufferPointer { xhat in
+                cachedInput.scalars.withUnsafeBufferPointer { xp in
                     gate.scalars.withUnsafeBufferPointer { gp in
-                        ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, normalized: xhat.baseAddress!,
+                        ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, input: xp.baseAddress!,
+                                                                shift: cachedMean, inverseStd: cachedInverseStd,
                                                                 gate: gated ? gp.baseAddress! : nil, scale: scale, meanDy: meanDy,
                                                                 meanDyXhat: meanDyXhat, rows: rows, channels: c)
                     }
