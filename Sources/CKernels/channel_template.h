@@ -4,7 +4,8 @@
 // Each loop takes STEP channels (or values) at a time, then eight (AVX-512 on channel counts
 // such as 24), then one at a time. The file undefines those macros at its end.
 
-// `gated` is a constant at each call site, so each loop comes out twice, without a branch inside.
+// `gated`, `normalizes` and `relu` are constants at each call site, so each loop comes out once
+// per combination, without a branch inside.
 #define TEMPLATE_INLINE static inline __attribute__((always_inline)) TARGET
 
 // The sums over rows start..<end, `a` taken as 0 where `gate` is not > 0 when `gated`, and `b`
