@@ -1,29 +1,12 @@
-// BatchNormalization's, ReLU's, max pooling's and addition's loops for each instruction set (channel_template.h,
-// included below once per path). They are memory-bound: the wider path's gain is fewer
-// instructions per byte, which still shows at the sizes that stay in L2.
-//
-// The vectors are the compiler's generic vectors, lowered to each function's instruction set
-// (SSE pairs and quadruples in the portable path). Unaligned access: aligned(4).
+// BatchNormalization's, ReLU's, max pooling's and addition's loops for each instruction set
+// (channel_template.h, included below once per path, on generic_vectors.h's vectors). They are
+// memory-bound: the wider path's gain is fewer instructions per byte, which still shows at the
+// sizes that stay in L2.
 
 #include "channel_kernels.h"
 #include "conv_kernels.h"
+#include "generic_vectors.h"
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
-typedef double d8 __attribute__((vector_size(64), aligned(8)));
-typedef double d16 __attribute__((vector_size(128), aligned(8)));
-#define LOAD8(p) (*(const v8 *)(p))
-#define STORE8(p, v) (*(v8 *)(p) = (v))
-#define LOAD16(p) (*(const v16 *)(p))
-#define STORE16(p, v) (*(v16 *)(p) = (v))
-#define LOAD1(p) (*(p))
-#define STORE1(p, v) (*(p) = (v))
-// ReLU that keeps NaN: zero the lanes that are <= 0, which a NaN is not.
-#define RELU8(v) ((v8)((vi8)(v) & ~((v) <= (v8){0})))
-#define RELU16(v) ((v16)((vi16)(v) & ~((v) <= (v16){0})))
-#define RELU1(v) ((v) <= 0 ? 0.0f : (v))
 // g where x > 0, else 0 (and 0 where x is NaN).
 #define PASS8(x, g) ((v8)((vi8)(g) & ((x) > (v8){0})))
 #define PASS16(x, g) ((v16)((vi16)(g) & ((x) > (v16){0})))
@@ -83,10 +66,8 @@ enum { SUM_BLOCK = 16 };
 #define IVEC vi16
 #include "channel_template.h"
 
-static int path(int isa) { return convkit_isa_supported(isa) ? isa : CONVKIT_ISA_GENERIC; }
-
 #define DISPATCH(name, ...)                                                                        \
-    switch (path(isa)) {                                                                           \
+    switch (convkit_usable_isa(isa)) {                                                                           \
     case CONVKIT_ISA_AVX512: name##_avx512(__VA_ARGS__); break;                                    \
     case CONVKIT_ISA_AVX512_EMULATED: name##_avx512_emulated(__VA_ARGS__); break;                  \
     case CONVKIT_ISA_AVX2: name##_avx2(__VA_ARGS__); break;                                        \

@@ -14,6 +14,7 @@
 // `InstructionSet`) and an unsupported one falls back to the portable loops.
 
 #include "conv_kernels.h"
+#include "generic_vectors.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
@@ -32,8 +33,6 @@ int convkit_isa_supported(int isa) {
     default: return 0;
     }
 }
-
-static int usable(int isa) { return convkit_isa_supported(isa) ? isa : CONVKIT_ISA_GENERIC; }
 
 // MARK: portable loops (any CPU)
 
@@ -198,7 +197,7 @@ AVX2_INLINE pair256 pair_relu(pair256 v) {
 
 void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights, const float *bias, float *output,
                                int relu, int isa) {
-    switch (usable(isa)) {
+    switch (convkit_usable_isa(isa)) {
     case CONVKIT_ISA_AVX512: forward_avx512(p, weights, bias, output, relu); break;
     case CONVKIT_ISA_AVX512_EMULATED: forward_avx512_emulated(p, weights, bias, output, relu); break;
     case CONVKIT_ISA_AVX2: forward_avx2(p, weights, bias, output, relu); break;
@@ -208,7 +207,7 @@ void convkit_conv_rows_forward(const convkit_conv_rows *p, const float *weights,
 
 void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *outputGradient, float *weightGradient,
                                        int isa) {
-    switch (usable(isa)) {
+    switch (convkit_usable_isa(isa)) {
     case CONVKIT_ISA_AVX512: weight_gradient_avx512(p, outputGradient, weightGradient); break;
     case CONVKIT_ISA_AVX512_EMULATED: weight_gradient_avx512_emulated(p, outputGradient, weightGradient); break;
     case CONVKIT_ISA_AVX2: weight_gradient_avx2(p, outputGradient, weightGradient); break;
@@ -217,24 +216,6 @@ void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *
 }
 
 // MARK: Winograd
-
-// The transforms' vectors: the compiler's generic vectors, lowered to the enclosing
-// function's instruction set (SSE pairs in the portable path). Unaligned access: aligned(4).
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
-#define LOAD8(p) (*(const v8 *)(p))
-#define STORE8(p, v) (*(v8 *)(p) = (v))
-#define LOAD16(p) (*(const v16 *)(p))
-#define STORE16(p, v) (*(v16 *)(p) = (v))
-#define LOAD1(p) (*(p))
-#define STORE1(p, v) (*(p) = (v))
-// ReLU that keeps NaN (fmax and __builtin_elementwise_max would return 0): zero the lanes
-// that are <= 0, which a NaN is not.
-#define RELU8(v) ((v8)((vi8)(v) & ~((v) <= (v8){0})))
-#define RELU16(v) ((v16)((vi16)(v) & ~((v) <= (v16){0})))
-#define RELU1(v) ((v) <= 0 ? 0.0f : (v))
 
 // MARK: F(4×4, 3×3) for the forward pass (and the input gradient)
 //
@@ -428,7 +409,7 @@ void convkit_winograd_forward(const convkit_winograd_image *p, const float *tran
     float *v = scratch, *m = v + 36 * WINOGRAD4_TILE_ROWS * across * C;
     float *discard = m + 36 * WINOGRAD4_TILE_ROWS * across * K, *zeros = discard + K;
     for (int64_t k = 0; k < K; k++) zeros[k] = 0;
-    isa = usable(isa);
+    isa = convkit_usable_isa(isa);
     for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
         int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;
         switch (isa) {
@@ -450,7 +431,7 @@ void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const flo
     const int64_t down = (p->outputRows + 1) / 2;
     float *v = scratch, *u = v + 16 * WINOGRAD2_TILE_ROWS * across * C, *zeros = u + 16 * WINOGRAD2_TILE_ROWS * across * K;
     for (int64_t k = 0; k < K; k++) zeros[k] = 0;
-    isa = usable(isa);
+    isa = convkit_usable_isa(isa);
     for (int64_t first = 0; first < down; first += WINOGRAD2_TILE_ROWS) {
         int64_t rows = down - first < WINOGRAD2_TILE_ROWS ? down - first : WINOGRAD2_TILE_ROWS;
         switch (isa) {
