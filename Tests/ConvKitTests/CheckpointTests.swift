@@ -19,12 +19,16 @@ import Testing
         }
     }
 
-    private func model() throws -> Model {
-        try ModelFile.parse("""
+    /// With `frozenLC`, the convolution is an LC-block with frozen filters, whose combination
+    /// kernel SGD follows in the filters' span between checkpoints (`SubspaceTrajectory`).
+    private func model(frozenLC: Bool = false) throws -> Model {
+        let convolution = frozenLC ? "LCConv2D: {filters: 4, kernel_size: 3, expansion: 8, frozen_spatial: true, activation: relu}"
+            : "Conv2D: {filters: 4, kernel_size: 3, activation: relu}"
+        return try ModelFile.parse("""
             name: resumable
             input: [6, 6, 1]
             layers:
-              - Conv2D: {filters: 4, kernel_size: 3, activation: relu}
+              - \(convolution)
               - BatchNormalization
               - Flatten
               - Dropout: 0.3
@@ -43,11 +47,12 @@ import Testing
         return path
     }
 
-    @Test(arguments: ["sgd", "adam"])
+    @Test(arguments: ["sgd", "adam", "sgd frozen LC"])
     func resumedRunEndsWithTheWeightsOfAnUninterruptedOne(_ optimizerName: String) throws {
         let (x, y) = try data()
+        func model() throws -> Model { try self.model(frozenLC: optimizerName.hasSuffix("LC")) }
         func optimizer() -> any Optimizer {
-            optimizerName == "sgd" ? SGD(schedule: CosineSchedule(initial: 0.1, decaySteps: 20), momentum: 0.9, nesterov: true)
+            optimizerName.hasPrefix("sgd") ? SGD(schedule: CosineSchedule(initial: 0.1, decaySteps: 20), momentum: 0.9, nesterov: true)
                 : Adam(learningRate: 0.01, weightDecay: .decoupled(0.01))
         }
         let reference = try model()

@@ -95,6 +95,60 @@ import Testing
         }
     }
 
+    /// Frozen filters under SGD: the combination kernel is followed in the span of S
+    /// (`SubspaceTrajectory`), and every form of SGD leaves the weights, the velocity and the
+    /// output the dense update of the twin leaves, also when C or S is written in between.
+    @Test(arguments: 0..<5)
+    func frozenFiltersTrainInTheirSpanLikeTheDenseUpdate(_ index: Int) throws {
+        func optimizer() -> SGD {   // plain, coupled decay, momentum, the paper's Nesterov, decoupled decay
+            [SGD(learningRate: 0.05), SGD(learningRate: 0.05, weightDecay: .coupled(0.01)),
+             SGD(learningRate: 0.05, momentum: 0.9), SGD(learningRate: 0.05, momentum: 0.9, nesterov: true, weightDecay: .coupled(0.01)),
+             SGD(learningRate: 0.05, momentum: 0.8, weightDecay: .decoupled(0.02))][index]
+        }
+        let c = Case(kernel: 3, stride: 1, padding: "same", expansion: 16)
+        let (folded, twin) = try Self.pair(c, frozen: true)
+        let (a, b) = (Self.lc(folded), Self.lc(twin))
+        let optimizers = (optimizer(), optimizer())
+        let x = randomTensor([8] + Self.inputShape, seed: 31), targets = randomTensor([8, 9, 9, 4], seed: 32)
+        func step() throws -> (Tensor, Tensor) {
+            var outputs = [Tensor]()
+            for (model, opt) in [(folded, optimizers.0), (twin, optimizers.1)] {
+                let p = try model.forward(x, training: true)
+                outputs.append(p)
+                try model.backward(try MeanSquaredError().compute(predictions: p, targets: targets).gradient, applying: opt)
+            }
+            return (outputs[0], outputs[1])
+        }
+        func expectSame(_ when: String) throws {
+            #expect(a.combinationKernel.deferredValue is SubspaceTrajectory, "\(when): C is not followed in S's span")
+            let (ya, yb) = try step()   // the forward pass reads W = S·C from the trajectory
+            #expect(relativeError(ya, yb) < 1e-5, "\(when): output \(relativeError(ya, yb))")
+            for name in ["combination_kernel", "bias"] {
+                let wa = a.parameter(name)!.value, wb = b.parameter(name)!.value
+                #expect(relativeError(wa, wb) < 1e-5, "\(when): \(name) differs by \(relativeError(wa, wb))")
+            }
+            // The folded model's state also holds the trajectory; its velocity must be the twin's.
+            let (sa, sb) = (optimizers.0.exportState().filter { $0.0.hasSuffix("/velocity") }, optimizers.1.exportState())
+            #expect(sa.map(\.0) == sb.map(\.0), "\(when): optimizer slots \(sa.map(\.0)) against \(sb.map(\.0))")
+            for ((name, va), (_, vb)) in zip(sa, sb) {
+                #expect(relativeError(va, vb) < 1e-5, "\(when): \(name) differs by \(relativeError(va, vb))")
+            }
+        }
+        for _ in 0..<3 { _ = try step() }
+        try expectSame("after three steps")
+        // Writing C restarts the trajectory from the written weights.
+        let newC = randomTensor(a.combinationKernel.shape, seed: 33, scale: 0.1)
+        a.combinationKernel.value = newC; b.combinationKernel.value = newC
+        _ = try step()
+        try expectSame("after C was written")
+        // Writing S makes a new basis; the old trajectory's weights are rebuilt on the old S.
+        let newS = randomTensor(a.spatialKernel.shape, seed: 34, scale: 0.2)
+        a.spatialKernel.value = newS; b.spatialKernel.value = newS
+        _ = try step()
+        try expectSame("after S was written")
+        #expect(a.spatialKernel.value == newS)
+    }
+
     @Test func foldedGradientsPassTheNumericalCheck() throws {
         for frozen in [false, true] {
             let (folded, _) = try Self.pair(Case(kernel: 3, stride: 2, padding: "same", expansion: 3), frozen: frozen)

@@ -68,3 +68,20 @@ public enum GEMM {
         }
     }
 }
+
+extension GEMM {
+    /// `c` = alpha·op(a)·op(b) + beta·c for row-major matrices held in arrays: op(a) is m×k,
+    /// op(b) k×n, c m×n.
+    static func multiply(_ a: [Float], _ b: [Float], transposingA ta: Bool = false, transposingB tb: Bool = false,
+                         into c: inout [Float], m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0) {
+        precondition(a.count >= m * k && b.count >= k * n && c.count >= m * n, "GEMM.multiply: operands too small")
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: alpha, a: a.baseAddress!, lda: ta ? m : k,
+                             b: b.baseAddress!, ldb: tb ? k : n, beta: beta, c: c.baseAddress!, ldc: n)
+                }
+            }
+        }
+    }
+}

@@ -15,6 +15,11 @@
 /// in OREPA). `Computation.twoConvolutions` runs the block as the paper builds it (two
 /// convolutions, middle tensor kept): the naive twin the folded path is tested against.
 ///
+/// Frozen spatial filters trained by SGD cost less still: dC = Sᵀ·dW lies in S's row span,
+/// and SGD's update is linear, so SGD follows C in that span (`SubspaceTrajectory`) and gives
+/// this block W = S·C as (S·Sᵀ)·M. No product with the `filters·E` side of S is made until
+/// C is read.
+///
 /// The paper's Table 3 ablation puts a ReLU, a BatchNormalization, or both between the two
 /// convolutions (`intermediate`). Such a block is not linear and always runs as two
 /// convolutions. Its BatchNormalization uses PyTorch's settings, as the paper's code does
@@ -52,6 +57,8 @@ public final class LCConv2D: Layer {
     private var cachedInput = Tensor(zeros: [0]), cachedFoldedKernel = Tensor(zeros: [0])
     private var cachedNormalizedMiddle = Tensor(zeros: [0]), cachedCombinationInput = Tensor(zeros: [0])
     private var cachedPreActivation = Tensor(zeros: [0]), cachedOutput = Tensor(zeros: [0])
+    /// S as the basis of dC, with S·Sᵀ, for the spatial kernel's `version` it was made from.
+    private var spatialBasis: (basis: GradientBasis, version: Int)?
 
     public init(filters: Int, kernelSize: SpatialSize, expansion: Int = 1, strides: SpatialSize = 1, padding: Padding = .valid,
                 dilationRate: SpatialSize = 1, frozenSpatial: Bool = false, intermediate: Intermediate = .none,
@@ -147,7 +154,10 @@ public final class LCConv2D: Layer {
         if learnsSpatial || learnsCombination {
             let dW = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g)
             let rows = g.patchLength, middle = filters * expansion
-            if learnsCombination {
+            if optimizerTakesGradientsInBasis, let basis = gradientBasis(of: combinationKernel) {
+                combinationKernel.gradient = Tensor(zeros: [0])
+                combinationKernel.gradientInBasis = (basis, dW)
+            } else if learnsCombination {
                 multiply(spatialKernel.value, transposed: true, dW, transposed: false, into: combinationKernel, m: middle, n: filters, k: rows)
             }
             if learnsSpatial {
@@ -176,9 +186,25 @@ public final class LCConv2D: Layer {
         return [Convolution.backwardInput(dMiddle, kernel: spatialKernel.value, geometry: s)]
     }
 
-    /// W = S·C as a kernel `[kh, kw, in, filters]`.
+    /// With frozen filters, dC = Sᵀ·dW: S as a `[kh·kw·in, filters·E]` basis, made again when
+    /// S was written.
+    override func gradientBasis(of p: Parameter) -> GradientBasis? {
+        guard p === combinationKernel, computation == .folded, updates(p), !updates(spatialKernel) else { return nil }
+        let s = spatialKernel
+        if let (basis, version) = spatialBasis, version == s.version { return basis }
+        let basis = GradientBasis(s.value, rows: foldedGeometry!.patchLength)
+        spatialBasis = (basis, s.version)
+        return basis
+    }
+
+    /// W = S·C as a kernel `[kh, kw, in, filters]`: from SGD's trajectory of C when there is
+    /// one on the current S, otherwise as the product.
     private func foldedKernel() -> Tensor {
         let g = foldedGeometry!
+        if let (basis, version) = spatialBasis, version == spatialKernel.version,
+           let image = combinationKernel.deferredValue?.image(under: basis) {
+            return image.reshaped(to: g.kernelShape)
+        }
         var kernel = Tensor(zeros: g.kernelShape)
         multiply(spatialKernel.value, transposed: false, combinationKernel.value, transposed: false, into: &kernel,
                  m: g.patchLength, n: filters, k: filters * expansion)

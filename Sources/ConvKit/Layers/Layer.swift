@@ -23,6 +23,9 @@ open class Layer {
     /// a layer that computes a weight gradient as a matrix product may then make the step in
     /// that product (`foldedStep(for:)`) and store no gradient.
     var foldableStep: FoldableStep?
+    /// Set by `Model.backward(_:applying:)` when the optimizer takes a gradient as coordinates
+    /// in a fixed basis (`Parameter.gradientInBasis`).
+    var optimizerTakesGradientsInBasis = false
     /// The parameters the last backward pass updated itself, for the model to leave out of the
     /// optimizer's apply.
     var foldedParameters: [Parameter] = []
@@ -116,8 +119,12 @@ open class Layer {
         return step
     }
 
-    public var trainableParameterCount: Int { parameters.filter(updates).reduce(0) { $0 + $1.value.count } }
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    /// The fixed basis S in which this layer gives `p`'s gradient (`Parameter.gradientInBasis`)
+    /// when the optimizer takes it so; nil for gradients given whole.
+    func gradientBasis(of p: Parameter) -> GradientBasis? { nil }
+
+    public var trainableParameterCount: Int { parameters.filter(updates).reduce(0) { $0 + $1.count } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Makes a parameter-free layer's shape check read naturally.
     public final func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {

@@ -220,9 +220,16 @@ public final class Model {
     /// without momentum), layers that compute a weight gradient as a matrix product (Dense) make
     /// it in that product and leave that gradient empty; the rest go through `optimizer.apply`.
     public func backward(_ gradOutput: Tensor, applying optimizer: any Optimizer) throws {
-        let step = optimizer.foldableStep()
-        for layer in layers { layer.foldableStep = step; layer.foldedParameters = [] }
-        defer { for layer in layers { layer.foldableStep = nil; layer.foldedParameters = [] } }
+        let (step, inBasis) = (optimizer.foldableStep(), optimizer.takesGradientsInBasis)
+        for layer in layers {
+            layer.foldableStep = step; layer.optimizerTakesGradientsInBasis = inBasis; layer.foldedParameters = []
+        }
+        defer {
+            for layer in layers {
+                layer.foldableStep = nil; layer.optimizerTakesGradientsInBasis = false; layer.foldedParameters = []
+                for p in layer.parameters { p.gradientInBasis = nil }   // only this step's optimizer may take them
+            }
+        }
         try backward(gradOutput, inputGradient: false)
         let folded = Set(layers.flatMap { $0.foldedParameters.map(ObjectIdentifier.init) })
         optimizer.apply(to: trainableParameters.filter { !folded.contains(ObjectIdentifier($0.parameter)) })

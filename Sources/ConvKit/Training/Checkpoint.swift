@@ -80,6 +80,7 @@ struct Checkpoint: Codable {
             try optimizer.importState(try SafeTensors.decode([UInt8](state), source: "\(directory)/optimizer.safetensors"),
                                       iterations: c.iterations)
         } catch let error as ConvKitError { throw ConvKitError("\(directory): \(error.description)") }
+        optimizer.reattach(to: model)
         for case let dropout as Dropout in model.layers {
             guard let words = c.dropoutStates[dropout.name!] else { throw ConvKitError("\(directory): no dropout state for '\(dropout.name!)'") }
             dropout.generator = try SeededGenerator(state: words)

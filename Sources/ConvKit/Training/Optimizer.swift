@@ -25,6 +25,13 @@ public protocol Optimizer: AnyObject {
     /// momentum), so that a layer computing `g` as a matrix product can write the step straight
     /// into `w` (`Model.backward(_:applying:)`); nil when the update needs more state.
     func foldableStep() -> FoldableStep?
+    /// Whether the optimizer follows a parameter whose gradient comes as coordinates in a fixed
+    /// basis (`Parameter.gradientInBasis`) without building the gradient itself.
+    var takesGradientsInBasis: Bool { get }
+    /// After `importState` and the weights are loaded into `model`: hands state kept in
+    /// another form (SGD's trajectories in a basis) back to the parameters it belongs to, so
+    /// that the first step computes what the uninterrupted run computed.
+    func reattach(to model: Model)
 }
 
 /// An optimizer step `w ← keep·w − rate·g` that a matrix product `g = Aᵀ·B` can carry out
@@ -49,6 +56,8 @@ func optimizerSlots(_ tensors: [String: Tensor], slots: [String]) throws -> [Str
 extension Optimizer {
     public var learningRate: Float { schedule.rate(at: iterations) }
     public func foldableStep() -> FoldableStep? { nil }
+    public var takesGradientsInBasis: Bool { false }
+    public func reattach(to model: Model) {}
     public func apply(to model: Model) { apply(to: model.trainableParameters) }
 }
 
@@ -61,7 +70,7 @@ extension WeightDecay {
 
 func applyDecoupledDecay(_ p: Parameter, _ decay: WeightDecay, _ lr: Float) {
     if case .decoupled(let rate) = decay {
-        for i in 0..<p.value.count { p.value.scalars[i] -= lr * rate * p.value.scalars[i] }
+        for i in 0..<p.count { p.value.scalars[i] -= lr * rate * p.value.scalars[i] }
     }
 }
 
@@ -77,6 +86,11 @@ public final class SGD: Optimizer {
     public let momentum: Float, nesterov: Bool, weightDecay: WeightDecay
     public private(set) var iterations = 0
     private var velocity = [String: [Float]]()
+    /// Parameters followed in their gradients' basis (`SubspaceTrajectory`), by key; their
+    /// velocity lives there instead of in `velocity`.
+    private var trajectories = [String: SubspaceTrajectory]()
+    /// Trajectories read from a checkpoint, taken up at the parameter's next step.
+    private var restoredTrajectories = [String: SubspaceTrajectory.State]()
 
     public convenience init(learningRate: Float = 0.01, momentum: Float = 0, nesterov: Bool = false, weightDecay: WeightDecay = .none) {
         self.init(schedule: ConstantSchedule(learningRate), momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
@@ -86,9 +100,20 @@ public final class SGD: Optimizer {
         self.schedule = schedule; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
     }
 
+    public var takesGradientsInBasis: Bool { true }
+
     public func apply(to parameters: [(key: String, parameter: Parameter)]) {
         let lr = learningRate
-        for (key, p) in parameters where p.gradient.count == p.value.count {
+        for (key, p) in parameters {
+            if let (basis, coordinates) = p.gradientInBasis {
+                p.gradientInBasis = nil
+                stepInBasis(key, p, basis, coordinates: coordinates.scalars, lr: lr)
+                continue
+            }
+            guard p.gradient.count == p.count else { continue }
+            if let trajectory = trajectories.removeValue(forKey: key), momentum != 0 {
+                velocity[key] = trajectory.currentVelocity()   // back to the dense update
+            }
             applyDecoupledDecay(p, weightDecay, lr)
             // Pointer loops: indexing `p.value.scalars` element by element checked uniqueness
             // each time (16% of a dense-model step). Coupled decay is added in the loop rather
@@ -117,6 +142,27 @@ public final class SGD: Optimizer {
         iterations += 1
     }
 
+    /// The step of a parameter whose gradient is Sᵀ·h, made in S's span. The trajectory starts
+    /// anew, from the weights and velocity reached, when S changed or the weights were written
+    /// since it started; a checkpoint's trajectory goes on where it stopped.
+    private func stepInBasis(_ key: String, _ p: Parameter, _ basis: GradientBasis, coordinates: [Float], lr: Float) {
+        var trajectory = trajectories[key]
+        if let t = trajectory, t.basis !== basis || t.startVersion != p.version { trajectory = nil }
+        if trajectory == nil, let state = restoredTrajectories.removeValue(forKey: key) {
+            trajectory = SubspaceTrajectory(basis: basis, shape: p.shape, version: p.version, state: state)
+        }
+        if trajectory == nil {
+            let v = trajectories[key].map { $0.currentVelocity() } ?? velocity[key]
+            trajectory = SubspaceTrajectory(basis: basis, value: p.value, velocity: momentum == 0 ? nil : v, version: p.version)
+        }
+        velocity[key] = nil
+        trajectories[key] = trajectory
+        let decoupled: Float = if case .decoupled(let rate) = weightDecay { rate } else { 0 }
+        trajectory!.step(coordinates: coordinates, rate: lr, momentum: momentum, nesterov: nesterov,
+                         coupledDecay: weightDecay.coupledRate, decoupledDecay: decoupled)
+        p.deferValue(to: trajectory!)
+    }
+
     /// Without momentum, either weight decay also scales `w`: `w − lr·(g + r·w)` and
     /// `(w − lr·r·w) − lr·g` are both `(1 − lr·r)·w − lr·g`.
     public func foldableStep() -> FoldableStep? {
@@ -128,12 +174,41 @@ public final class SGD: Optimizer {
         return FoldableStep(rate: learningRate, keep: 1 - learningRate * decay)
     }
 
+    public func reattach(to model: Model) {
+        for (key, p, layer) in model.parameters where layer.updates(p) {
+            guard let state = restoredTrajectories[key], let basis = layer.gradientBasis(of: p),
+                  let trajectory = SubspaceTrajectory(basis: basis, shape: p.shape, version: p.version, state: state) else { continue }
+            restoredTrajectories[key] = nil
+            trajectories[key] = trajectory
+            p.deferValue(to: trajectory)
+        }
+    }
+
+    /// `<key>/velocity` for every parameter with momentum; for one followed in a basis also
+    /// its trajectory (`SubspaceTrajectory.State.slots`), so that resuming continues it exactly.
     public func exportState() -> [(String, Tensor)] {
-        velocity.keys.sorted().map { ("\($0)/velocity", Tensor(shape: [velocity[$0]!.count], scalars: velocity[$0]!)) }
+        var out = velocity.map { ("\($0.key)/velocity", Tensor(shape: [$0.value.count], scalars: $0.value)) }
+        for (key, trajectory) in trajectories {
+            if momentum != 0 {
+                let v = trajectory.currentVelocity()
+                out.append(("\(key)/velocity", Tensor(shape: [v.count], scalars: v)))
+            }
+            out += zip(SubspaceTrajectory.State.slots, trajectory.state.tensors).map { ("\(key)/\($0)", $1) }
+        }
+        return out.sorted { $0.0 < $1.0 }
     }
 
     public func importState(_ tensors: [String: Tensor], iterations: Int) throws {
-        velocity = try optimizerSlots(tensors, slots: ["velocity"]).mapValues { $0["velocity"]! }
+        let slots = try optimizerSlots(tensors, slots: ["velocity"] + SubspaceTrajectory.State.slots)
+        velocity = slots.compactMapValues { $0["velocity"] }
+        restoredTrajectories = [:]
+        for (key, values) in slots where values.keys.contains(where: SubspaceTrajectory.State.slots.contains) {
+            guard let state = SubspaceTrajectory.State(slots: values) else {
+                throw ConvKitError("optimizer state of '\(key)': the trajectory slots (\(SubspaceTrajectory.State.slots.joined(separator: ", "))) are incomplete")
+            }
+            restoredTrajectories[key] = state
+        }
+        trajectories = [:]   // a parameter still deferred to one rebuilds its weights from it
         self.iterations = iterations
     }
 }
@@ -158,7 +233,7 @@ public final class Adam: Optimizer {
     public func apply(to parameters: [(key: String, parameter: Parameter)]) {
         let lr = learningRate, t = Float(iterations + 1)
         let stepSize = lr * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
-        for (key, p) in parameters where p.gradient.count == p.value.count {
+        for (key, p) in parameters where p.gradient.count == p.count {
             applyDecoupledDecay(p, weightDecay, lr)
             let count = p.gradient.count
             var (m, v) = moments.removeValue(forKey: key) ?? ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
