@@ -5,6 +5,8 @@ let package = Package(
     name: "ConvKit",
     products: [
         .library(name: "ConvKit", targets: ["ConvKit"]),
+        .library(name: "ConvKitLab", targets: ["ConvKitLab"]),
+        .library(name: "ConvKitMPI", targets: ["ConvKitMPI"]),
         .library(name: "ConvKitKeras", targets: ["ConvKitKeras"]),
         .library(name: "ConvKitONNX", targets: ["ConvKitONNX"]),
         .executable(name: "convkit", targets: ["convkit"]),
@@ -23,6 +25,9 @@ let package = Package(
             name: "CZlibShim", pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(
+            name: "CPNG", pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(
             name: "CCairo", pkgConfig: "cairo",
             providers: [.apt(["libcairo2-dev"])]),
         .systemLibrary(
@@ -31,9 +36,20 @@ let package = Package(
         // C beside the kernels: the direct convolution (AVX2 + FMA chosen at run time, portable
         // loops elsewhere) and glibc's allocator settings.
         .target(name: "CKernels"),
+        // Tensors, kernels, layers, models, training, data and model files: what a user
+        // needs to build and train a network.
         .target(
             name: "ConvKit",
-            dependencies: ["COpenBLAS", "CZlibShim", "CCairo", "CKernels", .product(name: "Yams", package: "Yams")]),
+            dependencies: ["COpenBLAS", "CZlibShim", "CPNG", "CKernels", .product(name: "Yams", package: "Yams")]),
+        // The seed experiments and studies, their analysis (FGSM, filter statistics), reports
+        // and figures (Cairo), and the benchmark against the peers.
+        .target(
+            name: "ConvKitLab",
+            dependencies: ["ConvKit", "CCairo"]),
+        // Data-parallel training over Open MPI (loaded at run time).
+        .target(
+            name: "ConvKitMPI",
+            dependencies: ["ConvKit"]),
         // Reads Keras 3 `.keras` archives (a zip of config.json and an HDF5 weights file).
         .target(
             name: "ConvKitKeras",
@@ -44,11 +60,11 @@ let package = Package(
             dependencies: ["ConvKit", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .executableTarget(
             name: "convkit",
-            dependencies: ["ConvKit", "ConvKitKeras", "ConvKitONNX",
+            dependencies: ["ConvKit", "ConvKitLab", "ConvKitMPI", "ConvKitKeras", "ConvKitONNX",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ConvKitTests",
-            dependencies: ["ConvKit", "ConvKitKeras", "ConvKitONNX", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            dependencies: ["ConvKit", "ConvKitLab", "ConvKitMPI", "ConvKitKeras", "ConvKitONNX", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -2,7 +2,7 @@
 # Installs the Debian packages ConvKit builds and runs with, and any named as arguments
 # (`make test` adds openmpi-bin), if one is missing.
 set -euo pipefail
-packages=(libopenblas-dev zlib1g-dev libcairo2-dev libhdf5-dev fonts-dejavu-core dataset-fashion-mnist "$@")
+packages=(libopenblas-dev zlib1g-dev libpng-dev libcairo2-dev libhdf5-dev fonts-dejavu-core dataset-fashion-mnist "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

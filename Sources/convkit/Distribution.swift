@@ -1,4 +1,6 @@
 import ConvKit
+import ConvKitLab
+import ConvKitMPI
 import Foundation
 
 /// Runs `body` as one rank of a data-parallel job when `mpirun` started this process, and

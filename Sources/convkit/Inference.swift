@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvKit
+import ConvKitLab
 import Foundation
 
 struct Evaluate: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ConvKit
+import ConvKitLab
 import ConvKitKeras
 import ConvKitONNX
 import Foundation

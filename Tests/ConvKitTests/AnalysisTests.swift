@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Filter statistics, FGSM, inference-mode input gradients and layer scales.
 @Suite struct AnalysisTests {

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Checkpoints and resume: a run interrupted mid-epoch and resumed ends exactly where an
 /// uninterrupted run ends. (`scripts/test-resume.sh` does the same by killing a real process.)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 @Suite struct DataTests {
     static let labels = "\(FashionMNIST.defaultDirectory)/t10k-labels-idx1-ubyte.gz"

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// The data-parallel path of `fit` and `evaluate`, with ranks as threads of this process (the
 /// same collectives MPI provides, without MPI). scripts/test-mpi.sh runs the real thing.

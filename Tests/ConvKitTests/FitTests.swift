@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 @Suite struct FitTests {
     /// 96 Fashion-MNIST test images at 14×14 (every other pixel) keep the debug build quick.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Inputs found by `make fuzz`, kept so that they stay harmless.
 @Suite struct FuzzRegressionTests {

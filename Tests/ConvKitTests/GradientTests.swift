@@ -1,5 +1,6 @@
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Central-difference checks of input and parameter gradients for every layer.
 @Suite struct GradientTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// PNG and PGM reading for `convkit predict` (fixtures from scripts/make_image_fixtures.py).
 @Suite struct ImageFileTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Inference fuses conv → BatchNorm → ReLU; the fused pass must equal the layer-by-layer one
 /// (which `observe` forces) within float rounding.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 @Suite struct InitializerTests {
     @Test func generatorIsBitReproducible() {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 import ZIPFoundation
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// `KerasImport` against models saved by Keras 3 itself (scripts/make_keras_models.py): the
 /// imported model predicts what Keras predicted, and damaged or unsupported archives are

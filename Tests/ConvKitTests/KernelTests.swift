@@ -1,5 +1,6 @@
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Fast kernels against their naive twins, within 1e-5 relative.
 @Suite struct KernelTests {

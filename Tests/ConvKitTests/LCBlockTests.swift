@@ -1,5 +1,6 @@
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// The LC-block, its folding into one convolution, and the ResNet builder.
 @Suite struct LCBlockTests {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// The folded LC-block (one convolution with W = S·C, gradients dC = Sᵀ·dW and dS = dW·Cᵀ)
 /// against its naive twin, the two convolutions of the paper; and the Table 3 ablation blocks.

@@ -1,5 +1,6 @@
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Every layer's forward values against NumPy (scripts/make_fixtures.py).
 @Suite struct LayerForwardTests {

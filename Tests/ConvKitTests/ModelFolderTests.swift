@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Saving a model as a folder (model.json + weights.safetensors) and loading it back.
 @Suite struct ModelFolderTests {

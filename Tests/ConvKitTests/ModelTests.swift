@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 @Suite struct ModelTests {
     static let seedModels: [(file: String, total: Int, nonTrainable: Int)] = [

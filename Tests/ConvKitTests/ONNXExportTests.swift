@@ -2,6 +2,7 @@ import Foundation
 import SwiftProtobuf
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 @testable import ConvKitONNX
 
 /// The ONNX graph's structure and weight layouts. That onnxruntime computes what ConvKit

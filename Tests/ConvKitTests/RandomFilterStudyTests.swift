@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Seed 002's study: its plan of runs, the records that make it resumable, `--only`, and the
 /// statistics behind its verdicts.

@@ -1,5 +1,6 @@
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// Training runs a BatchNormalization and the ReLU reading it as one layer; the fused pass and
 /// its gradients must equal the layer-by-layer ones (which `observe` forces) exactly: the same

@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import ConvKit
+@testable import ConvKitLab
 
 /// The spinning worker pool behind `Parallel.forEachChunk`. A lost wake-up would hang a job,
 /// so each test runs on its own thread and fails when it has not finished within 30 s.

@@ -1,7 +1,7 @@
-import CCairo
+import CPNG
 import Foundation
 
-/// Reads single images for prediction: PNG (through Cairo's decoder) and the netpbm greyscale
+/// Reads single images for prediction: PNG (through libpng) and the netpbm greyscale
 /// formats PGM (binary P5 and text P2). Values are scaled to [0, 1]; the result is
 /// `[1, height, width, channels]` with 1 channel (grey) or 3 (RGB).
 public enum ImageFile {
@@ -62,32 +62,28 @@ public enum ImageFile {
         return Tensor(shape: [1, height, width, 1], scalars: values)
     }
 
+    /// Any PNG (grey, palette, 16-bit, with alpha) as 8-bit RGBA from libpng's simplified
+    /// reader; transparent pixels are composited on black.
     static func png(_ path: String, channels: Int) throws -> Tensor {
-        guard let surface = cairo_image_surface_create_from_png(path) else { throw ConvKitError("\(path): cannot read the PNG") }
-        defer { cairo_surface_destroy(surface) }
-        let status = cairo_surface_status(surface)
-        guard status == CAIRO_STATUS_SUCCESS else {
-            throw ConvKitError("\(path): not a readable PNG (\(String(cString: cairo_status_to_string(status))))")
+        var image = png_image()
+        image.version = UInt32(PNG_IMAGE_VERSION)
+        defer { png_image_free(&image) }
+        func failure() -> String { withUnsafeBytes(of: image.message) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+        guard png_image_begin_read_from_file(&image, path) != 0 else { throw ConvKitError("\(path): not a readable PNG (\(failure()))") }
+        let (width, height) = (Int(image.width), Int(image.height))
+        guard width > 0, height > 0 else { throw ConvKitError("\(path): an empty PNG") }
+        guard width <= 16_384, height <= 16_384 else {
+            throw ConvKitError("\(path): PNG size \(width)×\(height) is not supported (1 to 16384 pixels a side)")
         }
-        cairo_surface_flush(surface)
-        let width = Int(cairo_image_surface_get_width(surface)), height = Int(cairo_image_surface_get_height(surface))
-        let stride = Int(cairo_image_surface_get_stride(surface)), format = cairo_image_surface_get_format(surface)
-        guard let base = cairo_image_surface_get_data(surface), width > 0, height > 0 else { throw ConvKitError("\(path): an empty PNG") }
+        image.format = UInt32(PNG_FORMAT_FLAG_COLOR | PNG_FORMAT_FLAG_ALPHA)   // PNG_FORMAT_RGBA
+        var rgba = [UInt8](repeating: 0, count: width * height * 4)
+        guard png_image_finish_read(&image, nil, &rgba, 0, nil) != 0 else { throw ConvKitError("\(path): not a readable PNG (\(failure()))") }
         var values = [Float]()
         values.reserveCapacity(width * height * channels)
-        for y in 0..<height {
-            for x in 0..<width {
-                let r, g, b: Float
-                switch format {
-                case CAIRO_FORMAT_A8:
-                    let v = Float(base[y * stride + x]) / 255; (r, g, b) = (v, v, v)
-                default:
-                    // Native-endian 0xAARRGGBB words, colours premultiplied by alpha: composite on black.
-                    let word = (base + y * stride + 4 * x).withMemoryRebound(to: UInt32.self, capacity: 1) { $0.pointee }
-                    (r, g, b) = (Float((word >> 16) & 0xFF) / 255, Float((word >> 8) & 0xFF) / 255, Float(word & 0xFF) / 255)
-                }
-                if channels == 1 { values.append(0.299 * r + 0.587 * g + 0.114 * b) } else { values += [r, g, b] }
-            }
+        for pixel in stride(from: 0, to: rgba.count, by: 4) {
+            let alpha = Float(rgba[pixel + 3]) / 255
+            let (r, g, b) = (Float(rgba[pixel]) / 255 * alpha, Float(rgba[pixel + 1]) / 255 * alpha, Float(rgba[pixel + 2]) / 255 * alpha)
+            if channels == 1 { values.append(0.299 * r + 0.587 * g + 0.114 * b) } else { values += [r, g, b] }
         }
         return Tensor(shape: [1, height, width, channels], scalars: values)
     }

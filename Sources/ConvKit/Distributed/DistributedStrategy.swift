@@ -1,8 +1,13 @@
+import Foundation
+
+/// True when this process was started by Open MPI's `mpirun` (it sets OMPI_COMM_WORLD_SIZE).
+public var isLaunchedByMPIRun: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
+
 /// How several processes train one model together (data parallelism): every process holds
 /// the whole model, trains on its own part of each global batch, and the gradients are summed
 /// across processes before every optimizer step, so all processes take the same step.
 /// `fit(distributed:)` and `evaluate(distributed:)` take one; `MPIDataParallel` is the one
-/// ConvKit ships (Open MPI, launched by `mpirun`).
+/// ConvKit ships (Open MPI, launched by `mpirun`, in the ConvKitMPI module).
 public protocol DistributedStrategy: AnyObject {
     /// This process's index in `0..<worldSize`. Process 0 prints, writes files and runs callbacks.
     var rank: Int { get }

@@ -36,13 +36,13 @@ public func writeDurably(_ bytes: [UInt8], to path: String) throws {
 }
 
 /// Pretty-printed JSON with sorted keys (stable diffs for committed records), ending in a newline.
-func json<T: Encodable>(_ value: T) throws -> String {
+package func json<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     return String(decoding: try encoder.encode(value), as: UTF8.self) + "\n"
 }
 
-func makeDirectory(_ path: String) throws {
+package func makeDirectory(_ path: String) throws {
     do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
         throw ConvKitError("\(path): cannot create the folder (\(error.localizedDescription))")
     }
@@ -50,6 +50,6 @@ func makeDirectory(_ path: String) throws {
 
 /// Writes through a temporary file and a rename (`writeDurably`), so a failed write (a full
 /// disk) never leaves a half-written file in place of a good one.
-func writeText(_ text: String, to path: String) throws {
+package func writeText(_ text: String, to path: String) throws {
     try writeDurably(Array(text.utf8), to: path)
 }

@@ -5,8 +5,8 @@ import Synchronization
 /// Splits work over the batch across the cores: the fastest CPU convolution libraries
 /// thread over the batch first, which needs no synchronisation inside a layer.
 /// `CONVKIT_THREADS=1` forces one thread (for exact single-thread reproducibility).
-enum Parallel {
-    static let workers: Int = {
+package enum Parallel {
+    package static let workers: Int = {
         if let value = ProcessInfo.processInfo.environment["CONVKIT_THREADS"], let n = Int(value), n >= 1 { return n }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()

@@ -11,6 +11,12 @@ public struct EpochLog: Codable, Sendable, Equatable {
     public var seconds: Double
     public var imagesPerSecond: Double
 
+    public init(epoch: Int, loss: Double, accuracy: Double, valLoss: Double?, valAccuracy: Double?, learningRate: Double,
+                seconds: Double, imagesPerSecond: Double) {
+        self.epoch = epoch; self.loss = loss; self.accuracy = accuracy; self.valLoss = valLoss; self.valAccuracy = valAccuracy
+        self.learningRate = learningRate; self.seconds = seconds; self.imagesPerSecond = imagesPerSecond
+    }
+
     enum CodingKeys: String, CodingKey {
         case epoch, loss, accuracy, valLoss = "val_loss", valAccuracy = "val_accuracy"
         case learningRate = "learning_rate", seconds, imagesPerSecond = "images_per_second"

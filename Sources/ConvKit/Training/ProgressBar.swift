@@ -13,7 +13,7 @@ struct ProgressBar {
 
     /// Under mpirun the ranks' output goes through Open MPI's forwarding, where redrawing in
     /// place garbles: one line per epoch there.
-    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 && !MPIDataParallel.isLaunchedByMPIRun }
+    static var stdoutIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 && !isLaunchedByMPIRun }
 
     static func format(_ metrics: [(String, Double)]) -> String {
         metrics.map { " - \($0.0): \(String(format: "%.4f", $0.1))" }.joined()

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Open MPI, loaded when a run needs it (`dlopen("libmpi.so.40")`), so that ConvKit builds and

@@ -1,3 +1,4 @@
+import ConvKit
 import CCairo
 import Foundation
 

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 import Yams
 

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Seed 002, Gavrikov & Keuper, "The Power of Linear Combinations: Learning with Random

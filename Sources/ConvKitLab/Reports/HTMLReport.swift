@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Turns a report's Markdown into one self-contained HTML page: headings, paragraphs, lists,

@@ -1,3 +1,4 @@
+import ConvKit
 import COpenBLAS
 import Foundation
 

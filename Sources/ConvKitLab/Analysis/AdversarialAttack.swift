@@ -1,3 +1,4 @@
+import ConvKit
 /// The fast gradient sign method (Goodfellow et al. 2015): one step of size ε in the direction
 /// of the sign of the loss gradient with respect to the input, kept inside the valid range.
 public enum AdversarialAttack {

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Seed 002's report, built from the run records alone: Table 1 with mean ± std over seeds,

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Seed 001's questions about initialising filters, answered by measurement:

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Results of the same recipe in a reference framework (made by a script in `scripts/`).

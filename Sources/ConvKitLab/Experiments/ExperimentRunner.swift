@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// The outcome of training one model: for several seeds, the means, with the per-seed test

@@ -1,3 +1,4 @@
+import ConvKit
 /// How large the signal is at each layer: the standard deviation of a layer's output on a
 /// batch, and of the loss gradient with respect to that output. He et al. ask of an
 /// initialisation that neither shrinks nor grows exponentially with depth.

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// The few statistics the reports need to say whether a difference is more than seed noise.

@@ -1,3 +1,4 @@
+import ConvKit
 import Foundation
 
 /// Data-parallel training over Open MPI: one process per rank, started by
@@ -10,8 +11,8 @@ public final class MPIDataParallel: DistributedStrategy, @unchecked Sendable {
     public var worldSize: Int { mpi.size }
     public let gradientBucketSize: Int
 
-    /// True when this process was started by Open MPI's `mpirun` (it sets OMPI_COMM_WORLD_SIZE).
-    public static var isLaunchedByMPIRun: Bool { ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil }
+    /// True when this process was started by Open MPI's `mpirun`.
+    public static var isLaunchedByMPIRun: Bool { ConvKit.isLaunchedByMPIRun }
 
     /// How many ranks `mpirun` started on this machine, and in all (1 when not under mpirun).
     public static var localRanks: Int {
