@@ -89,9 +89,14 @@ struct Train: ParsableCommand {
     @Option(help: "Use the first N training images.") var limit: Int?
     @Option(help: "Use the first N test images.") var testLimit: Int?
     @Option(help: "Fraction of the training images kept for validation (the last part).") var validationSplit = 0.2
-    @Option(help: "sgd or adam.") var optimizer = "sgd"
+    @Option(help: "sgd or adam.") var optimizer = OptimizerKind.sgd
     @Option(help: "Learning rate (default 0.01 for SGD, 0.001 for Adam).") var learningRate: Float?
     @Option(help: "SGD momentum.") var momentum: Float = 0
+    @Flag(help: "Nesterov momentum (SGD).") var nesterov = false
+    @Option(help: "Weight decay rate.") var weightDecay: Float?
+    @Option(help: "decoupled (Keras, AdamW) or coupled (PyTorch's SGD: added to the gradient).") var weightDecayMode = WeightDecayMode.decoupled
+    @Option(help: "constant or cosine (annealed to 0 over the run).") var schedule = ScheduleKind.constant
+    @Option(help: "Label smoothing of the cross-entropy.") var labelSmoothing: Float = 0
     @Option(help: "Seed for weights and shuffling.") var seed: UInt64 = 0
     @Option(help: "A folder of IDX files in MNIST naming (default: Debian's Fashion-MNIST).") var data: String?
     @Option(help: "Report folder (default: reports/MODEL).") var out: String?
@@ -105,7 +110,15 @@ struct Train: ParsableCommand {
     /// What `--resume` needs to repeat the run: the settings, saved in the report folder.
     struct Settings: Codable {
         var file: String, epochs: Int, batchSize: Int, limit: Int?, testLimit: Int?, validationSplit: Double
-        var optimizer: String, learningRate: Float?, momentum: Float, seed: UInt64, data: String?, checkpointEvery: Int?
+        var optimizer: OptimizerKind, learningRate: Float?, momentum: Float, seed: UInt64, data: String?, checkpointEvery: Int?
+        // Optional so that the train.json of earlier versions still resumes.
+        var nesterov: Bool?, weightDecay: Float?, weightDecayMode: WeightDecayMode?, schedule: ScheduleKind?, labelSmoothing: Float?
+
+        var recipe: Recipe {
+            Recipe(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit, optimizer: optimizer, learningRate: learningRate,
+                   momentum: momentum, nesterov: nesterov ?? false, weightDecay: weightDecay, weightDecayMode: weightDecayMode ?? .decoupled,
+                   schedule: schedule ?? .constant, labelSmoothing: labelSmoothing ?? 0, seed: seed)
+        }
     }
 
     func run() throws {
@@ -126,7 +139,10 @@ struct Train: ParsableCommand {
         let settings = Settings(file: URL(fileURLWithPath: file).standardized.path, epochs: epochs, batchSize: batchSize, limit: limit,
                                 testLimit: testLimit, validationSplit: validationSplit, optimizer: optimizer,
                                 learningRate: learningRate, momentum: momentum, seed: seed,
-                                data: data.map { URL(fileURLWithPath: $0).standardized.path }, checkpointEvery: checkpointEvery)
+                                data: data.map { URL(fileURLWithPath: $0).standardized.path }, checkpointEvery: checkpointEvery,
+                                nesterov: nesterov, weightDecay: weightDecay, weightDecayMode: weightDecayMode, schedule: schedule,
+                                labelSmoothing: labelSmoothing)
+        try settings.recipe.validate()
         let folder = out ?? "reports/\(URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)"
         try withDistribution(gradientBucketSize: bucketSize) { distributed in
             if (distributed?.rank ?? 0) == 0 {
@@ -144,8 +160,7 @@ struct Train: ParsableCommand {
         let experiment = Experiment(
             name: name, title: "Training \(name)", models: [s.file],
             data: .init(dataset: s.data, trainLimit: s.limit, testLimit: s.testLimit),
-            recipe: .init(epochs: s.epochs, batchSize: s.batchSize, validationSplit: s.validationSplit, optimizer: s.optimizer,
-                          learningRate: s.learningRate, momentum: s.momentum, seed: s.seed))
+            recipe: s.recipe)
         try runAndReport(experiment, quick: false, folder: folder,
                          checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume), distributed: distributed)
     }
@@ -181,3 +196,7 @@ func locateExperiment(_ name: String) throws -> String {
     }
     return found
 }
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension ScheduleKind: ExpressibleByArgument {}
+extension WeightDecayMode: ExpressibleByArgument {}

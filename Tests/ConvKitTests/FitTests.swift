@@ -149,6 +149,21 @@ import Testing
 }
 
 @Suite struct ExperimentValidationTests {
+    /// Every experiment file in experiments/ reads with its recipe and passes validation.
+    @Test func shippedExperimentFilesLoad() throws {
+        let folder = repositoryRoot.appendingPathComponent("experiments").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 5)
+        for file in files {
+            let path = "\(folder)/\(file)"
+            if let study = try loadStudy(path: path) {
+                #expect(!study.name.isEmpty, "\(file)")
+            } else {
+                try ExperimentRunner.validate(try Experiment.load(path: path))
+            }
+        }
+    }
+
     @Test func mistakesAreFoundBeforeTraining() throws {
         let seed003 = try Experiment.load(path: repositoryRoot.appendingPathComponent("experiments/seed003.yaml").path)
         try ExperimentRunner.validate(seed003)
@@ -158,9 +173,10 @@ import Testing
         var metric = seed003
         metric.claims![0].metric = "test_acc"
         #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(metric) }
-        var optimizer = seed003
-        optimizer.recipe.optimizer = "rmsprop"
-        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(optimizer) }
+        var adamWithMomentum = seed003
+        adamWithMomentum.recipe.optimizer = .adam
+        adamWithMomentum.recipe.momentum = 0.9
+        #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(adamWithMomentum) }
         var missing = seed003
         missing.models.append("nowhere.yaml")
         #expect(throws: ConvKitError.self) { try ExperimentRunner.validate(missing) }
@@ -182,22 +198,51 @@ import Testing
     }
 }
 
-/// What a report says was trained is what trained: one place decides the learning rate.
+/// What a report says was trained is what trained: one recipe decides the optimizer, the
+/// schedule and the loss, and the reports print its description.
 @Suite struct RecipeReportTests {
-    @Test(arguments: ["sgd", "adam"], ["constant", "cosine"])
-    func reportsPrintTheLearningRateThatTrained(_ optimizerName: String, _ schedule: String) throws {
-        var recipe = Experiment.Recipe(epochs: 1, batchSize: 8, optimizer: optimizerName)
-        recipe.schedule = schedule
-        let optimizer = try ExperimentRunner.makeOptimizer(recipe, totalSteps: 10)
-        let expected: Float = optimizerName == "adam" ? 0.001 : 0.01
+    @Test(arguments: OptimizerKind.allCases, ScheduleKind.allCases)
+    func reportsPrintWhatTrained(_ kind: OptimizerKind, _ schedule: ScheduleKind) throws {
+        var recipe = Recipe(epochs: 1, batchSize: 8, optimizer: kind, schedule: schedule, labelSmoothing: 0.1)
+        if kind == .sgd { recipe.momentum = 0.9; recipe.nesterov = true; recipe.weightDecay = 0.01; recipe.weightDecayMode = .coupled }
+        let optimizer = try recipe.makeOptimizer(totalSteps: 10)
+        let expected: Float = kind == .adam ? 0.001 : 0.01
         #expect(optimizer.learningRate == expected)
-        #expect((optimizer is Adam) == (optimizerName == "adam"))
+        switch optimizer {
+        case let sgd as SGD:
+            #expect(kind == .sgd && sgd.momentum == 0.9 && sgd.nesterov && sgd.weightDecay == .coupled(0.01))
+        case is Adam: #expect(kind == .adam)
+        default: Issue.record("unexpected optimizer \(type(of: optimizer))")
+        }
+        // The schedule that trained: cosine ends at 0 after the run's 10 steps.
+        #expect(optimizer.schedule.rate(at: 10) == (schedule == .cosine ? 0 : expected))
+        #expect(recipe.makeLoss().labelSmoothing == 0.1)
+        let text = kind == .sgd
+            ? "SGD, learning rate 0.01, momentum 0.9 (Nesterov), weight decay 0.01 (coupled), \(schedule.rawValue) schedule, categorical cross-entropy with label smoothing 0.1"
+            : "Adam, learning rate 0.001, \(schedule.rawValue) schedule, categorical cross-entropy with label smoothing 0.1"
+        #expect(recipe.description == text)
         let experiment = Experiment(name: "x", models: [], data: .init(trainLimit: 500), recipe: recipe)
         let report = ExperimentReport(experiment: experiment, quick: false, results: [], claims: [], reference: nil).markdown()
-        #expect(report.contains("\(optimizerName) lr \(expected), "), "\(report.prefix(400))")
+        #expect(report.contains("- Recipe: 1 epochs, batch 8, \(text), seed 0."), "\(report.prefix(600))")
         #expect(report.contains("the first 500 training images"))
         let all = ExperimentReport(experiment: Experiment(name: "x", models: [], data: .init(), recipe: recipe), quick: false,
                                    results: [], claims: [], reference: nil).markdown()
         #expect(all.contains("fashion-mnist, all training images"))
+    }
+
+    @Test func recipeFilesNameTheirMistakes() throws {
+        func message(_ json: String) -> String {
+            do { _ = try JSONDecoder().decode(Recipe.self, from: Data(json.utf8)); return "no error" } catch { return "\(error)" }
+        }
+        #expect(message(#"{"epochs": 1, "batch_size": 8, "optimizer": "rmsprop"}"#).contains("unknown optimizer 'rmsprop' (sgd, adam)"))
+        #expect(message(#"{"epochs": 1, "batch_size": 8, "schedule": "step"}"#).contains("unknown schedule 'step' (constant, cosine)"))
+        #expect(message(#"{"epochs": 1, "batch_size": 8, "weight_decay_mode": "l2"}"#).contains("unknown weight_decay_mode 'l2' (decoupled, coupled)"))
+        let defaults = try JSONDecoder().decode(Recipe.self, from: Data(#"{"epochs": 2, "batch_size": 16}"#.utf8))
+        #expect(defaults == Recipe(epochs: 2, batchSize: 16))
+        for bad in [Recipe(epochs: 0, batchSize: 8), Recipe(epochs: 1, batchSize: 8, learningRate: -1),
+                    Recipe(epochs: 1, batchSize: 8, nesterov: true), Recipe(epochs: 1, batchSize: 8, optimizer: .adam, momentum: 0.9),
+                    Recipe(epochs: 1, batchSize: 8, labelSmoothing: 1)] {
+            #expect(throws: ConvKitError.self) { try bad.makeOptimizer(totalSteps: 1) }
+        }
     }
 }

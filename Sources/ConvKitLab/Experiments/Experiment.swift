@@ -35,44 +35,8 @@ public struct Experiment: Codable, Sendable {
         enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit" }
     }
 
-    public struct Recipe: Codable, Sendable {
-        public var epochs: Int
-        public var batchSize: Int
-        public var validationSplit: Double? = nil
-        /// `sgd` or `adam`.
-        public var optimizer: String? = nil
-        public var learningRate: Float? = nil
-        public var momentum: Float? = nil
-        public var nesterov: Bool? = nil
-        public var weightDecay: Float? = nil
-        /// `decoupled` (Keras, AdamW: w ← w − lr·rate·w; the default) or `coupled` (PyTorch's
-        /// SGD: rate·w added to the gradient, so momentum carries it).
-        public var weightDecayMode: String? = nil
-        /// `constant` or `cosine` (annealed to 0 over the whole run).
-        public var schedule: String? = nil
-        public var labelSmoothing: Float? = nil
-        public var seed: UInt64? = nil
-        /// Train every model once per seed and report means; overrides `seed`.
-        public var seeds: [UInt64]? = nil
-        public init(epochs: Int, batchSize: Int, validationSplit: Double? = nil, optimizer: String? = nil, learningRate: Float? = nil,
-                    momentum: Float? = nil, nesterov: Bool? = nil, weightDecay: Float? = nil, schedule: String? = nil,
-                    labelSmoothing: Float? = nil, seed: UInt64? = nil) {
-            self.epochs = epochs; self.batchSize = batchSize; self.validationSplit = validationSplit; self.optimizer = optimizer
-            self.learningRate = learningRate; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
-            self.schedule = schedule; self.labelSmoothing = labelSmoothing; self.seed = seed
-        }
-
-        /// The seeds to run: `seeds`, else `[seed]`, else `[0]`.
-        public var allSeeds: [UInt64] { seeds ?? [seed ?? 0] }
-        /// The initial learning rate: `learningRate`, else Keras' default for the optimizer
-        /// (Adam 0.001, SGD 0.01). Training and every report take it from here.
-        public var initialLearningRate: Float { learningRate ?? (optimizer == "adam" ? 0.001 : 0.01) }
-        enum CodingKeys: String, CodingKey {
-            case epochs, batchSize = "batch_size", validationSplit = "validation_split", optimizer
-            case learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay", weightDecayMode = "weight_decay_mode", schedule
-            case labelSmoothing = "label_smoothing", seed, seeds
-        }
-    }
+    /// The training recipe (`ConvKit.Recipe`), under the `recipe:` key.
+    public typealias Recipe = ConvKit.Recipe
 
     public struct QuickSpec: Codable, Sendable {
         public var trainLimit: Int? = nil

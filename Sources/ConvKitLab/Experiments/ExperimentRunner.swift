@@ -171,8 +171,8 @@ public enum ExperimentRunner {
                              verbose: Verbosity = .progressBar, checkpointing: Checkpointing? = nil, resume: Bool = false,
                              callbacks: [any Callback] = [], distributed: (any DistributedStrategy)? = nil) throws -> History {
         let steps = (Int((Double(x.shape[0]) * (1 - (recipe.validationSplit ?? 0))).rounded(.up)) + recipe.batchSize - 1) / recipe.batchSize
-        model.compile(optimizer: try makeOptimizer(recipe, totalSteps: steps * recipe.epochs),
-                      loss: CategoricalCrossentropy(labelSmoothing: recipe.labelSmoothing ?? 0))
+        model.compile(optimizer: try recipe.makeOptimizer(totalSteps: steps * recipe.epochs),
+                      loss: recipe.makeLoss())
         return try model.fit(x, y, batchSize: recipe.batchSize, epochs: recipe.epochs, validationSplit: recipe.validationSplit ?? 0,
                              verbose: verbose, callbacks: callbacks, seed: seed, checkpointing: checkpointing, resume: resume,
                              distributed: distributed)
@@ -207,7 +207,7 @@ public enum ExperimentRunner {
             }
             return model.name
         }
-        _ = try makeOptimizer(e.recipe, totalSteps: 1)
+        try e.recipe.validate()
         var metrics = ["test_accuracy", "test_loss", "val_accuracy", "accuracy", "parameters", "flops", "seconds_per_epoch", "images_per_second"]
         if e.focusLayer != nil { metrics += ["block_parameters", "block_flops", "block_output_pixels", "block_receptive_field"] }
         for c in e.claims ?? [] {
@@ -219,27 +219,6 @@ public enum ExperimentRunner {
             guard metrics.contains(c.metric) else {
                 throw ConvKitError("claim '\(c.claim)': unknown metric '\(c.metric)' (\(metrics.joined(separator: ", ")))")
             }
-        }
-    }
-
-    static func makeOptimizer(_ r: Experiment.Recipe, totalSteps: Int) throws -> any Optimizer {
-        let schedule: any LearningRateSchedule
-        switch r.schedule ?? "constant" {
-        case "constant": schedule = ConstantSchedule(r.initialLearningRate)
-        case "cosine": schedule = CosineSchedule(initial: r.initialLearningRate, decaySteps: totalSteps)
-        case let other: throw ConvKitError("recipe: unknown schedule '\(other)' (constant, cosine)")
-        }
-        let decay: WeightDecay
-        switch (r.weightDecay, r.weightDecayMode ?? "decoupled") {
-        case (nil, _): decay = .none
-        case (let rate?, "decoupled"): decay = .decoupled(rate)
-        case (let rate?, "coupled"): decay = .coupled(rate)
-        case (_, let other): throw ConvKitError("recipe: unknown weight_decay_mode '\(other)' (decoupled, coupled)")
-        }
-        switch r.optimizer ?? "sgd" {
-        case "sgd": return SGD(schedule: schedule, momentum: r.momentum ?? 0, nesterov: r.nesterov ?? false, weightDecay: decay)
-        case "adam": return Adam(schedule: schedule, weightDecay: decay)
-        case let other: throw ConvKitError("recipe: unknown optimizer '\(other)' (sgd, adam)")
         }
     }
 

@@ -259,8 +259,7 @@ public struct InitializationStudy: Codable, Sendable, Study {
         md += "## Setup\n\n"
         md += "- Plain CNN: \(depth) × Conv2D(\(width), 3×3, same, ReLU, no BatchNorm), global average pooling, Dense(10, softmax); every kernel from the scheme, biases zero.\n"
         md += "- Scales: one batch of \(scalesBatch) training images, categorical cross-entropy, training-mode forward and backward at initialisation.\n"
-        md += "- Training runs: \(data.trainLimit.map { "the first \(groupedDigits($0))" } ?? "all") Fashion-MNIST training images (validation split \(recipe.validationSplit ?? 0)), \(recipe.epochs) epoch(s), batch \(recipe.batchSize), \(recipe.optimizer ?? "sgd") lr \(recipe.initialLearningRate)"
-        md += (recipe.momentum ?? 0) > 0 ? ", momentum \(recipe.momentum!)" : ""
+        md += "- Training runs: \(data.trainLimit.map { "the first \(groupedDigits($0))" } ?? "all") Fashion-MNIST training images (validation split \(recipe.validationSplit ?? 0)), \(recipe.epochs) epoch(s), batch \(recipe.batchSize), \(recipe.description)"
         md += "; test accuracy on \(data.testLimit.map(groupedDigits) ?? "all") test images; seed \(recipe.allSeeds[0]).\(r.quick ? " **Quick run** (`--quick`): fewer images and epochs, for CI." : "")\n"
         md += "- Time: \(Int(r.seconds)) s on this machine.\n\n"
 

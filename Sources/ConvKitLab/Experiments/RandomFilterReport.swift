@@ -117,10 +117,7 @@ extension RandomFilterStudy {
         md += resize.map { ", every image resized to \($0)×\($0) (bilinear)" } ?? ", 28×28"
         md += ", standardised with the mean and std of the images each run trains on.\n"
         let rc = recipe
-        md += "- Recipe: batch \(rc.batchSize), \(rc.optimizer ?? "sgd") with initial learning rate \(rc.initialLearningRate)"
-        md += (rc.momentum ?? 0) > 0 ? ", momentum \(rc.momentum!)\((rc.nesterov ?? false) ? " (Nesterov)" : "")" : ""
-        md += rc.weightDecay.map { ", weight decay \($0) (\(rc.weightDecayMode ?? "decoupled"))" } ?? ""
-        md += ", \(rc.schedule ?? "constant") schedule over each run, label smoothing \(rc.labelSmoothing ?? 0); the last epoch is evaluated. Seeds \(rc.allSeeds.map(String.init).joined(separator: ", ")).\n"
+        md += "- Recipe: batch \(rc.batchSize), \(rc.description), over each run; the last epoch is evaluated. Seeds \(rc.allSeeds.map(String.init).joined(separator: ", ")).\n"
         md += "- Budgets: Table 1, \(budgetText(b.table1)); expansion sweep, \(budgetText(b.sweep)); k × E grid, \(budgetText(b.grid)).\n"
         md += "- FGSM: ε = \(String(format: "%.4g", fgsmEpsilon)) in pixel units, \(fgsmImages.map { "the first \(groupedDigits($0))" } ?? "all") test images, gradient in inference mode, clipped to the valid pixel range.\n"
         let missing = r.planned.filter { spec in !r.runs.contains { $0.spec == spec } }

@@ -108,7 +108,7 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
                 throw ConvKitError("\(path): a budget's epochs and train_limit must be positive")
             }
         }
-        _ = try ExperimentRunner.makeOptimizer(recipe, totalSteps: 1)
+        try recipe.validate()
         _ = try ResNet(depth: depth, width: width).model(inputShape: [resize ?? 28, resize ?? 28, 1])
     }
 

@@ -108,11 +108,7 @@ public struct ExperimentReport {
         md += "## Setup\n\n"
         md += "- Data: \(experiment.data.dataset ?? "fashion-mnist"), \(experiment.data.trainLimit.map { "the first \(groupedDigits($0))" } ?? "all") training images"
         md += " (validation split \(r.validationSplit ?? 0), the last part before shuffling), \(experiment.data.testLimit.map(groupedDigits) ?? "all") test images.\n"
-        md += "- Recipe: \(r.epochs) epochs, batch \(r.batchSize), \(r.optimizer ?? "sgd") lr \(r.initialLearningRate)"
-        md += (r.momentum ?? 0) > 0 ? ", momentum \(r.momentum!)\((r.nesterov ?? false) ? " (Nesterov)" : "")" : ""
-        md += r.weightDecay.map { ", weight decay \($0) (\(r.weightDecayMode ?? "decoupled"))" } ?? ""
-        md += ", \(r.schedule ?? "constant") schedule, categorical cross-entropy"
-        md += (r.labelSmoothing ?? 0) > 0 ? " with label smoothing \(r.labelSmoothing!)" : ""
+        md += "- Recipe: \(r.epochs) epochs, batch \(r.batchSize), \(r.description)"
         let seeds = r.allSeeds
         md += seeds.count > 1 ? ", \(seeds.count) seeds (\(seeds.map(String.init).joined(separator: ", "))): tables and curves show means, test accuracy ± its standard deviation over seeds." : ", seed \(seeds[0])."
         md += "\(quick ? " **Quick run** (`--quick`): reduced data and epochs, for CI; the figures are not the experiment's." : "")\n\n"
