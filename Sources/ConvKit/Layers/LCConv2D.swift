@@ -53,9 +53,11 @@ public final class LCConv2D: Layer {
     public var computation: Computation { requestedComputation ?? (intermediate == .none ? .folded : .twoConvolutions) }
 
     private let intermediateNormalization: BatchNormalization?
-    private var spatialGeometry: ConvGeometry?, combinationGeometry: ConvGeometry?, foldedGeometry: ConvGeometry?
+    /// The two convolutions (`TwoStageConvolution`) and the one convolution of the folded block.
+    private var stages: TwoStageConvolution?, foldedGeometry: ConvGeometry?
     private var cachedInput = Tensor(zeros: [0]), cachedFoldedKernel = Tensor(zeros: [0])
-    private var cachedNormalizedMiddle = Tensor(zeros: [0]), cachedCombinationInput = Tensor(zeros: [0])
+    /// The ablation's middle tensor before and after its ReLU, for the ReLU's gradient.
+    private var cachedNormalizedMiddle = Tensor(zeros: [0]), cachedRectifiedMiddle = Tensor(zeros: [0])
     private var cachedPreActivation = Tensor(zeros: [0]), cachedOutput = Tensor(zeros: [0])
     /// S as the basis of dC, with S·Sᵀ, for the spatial kernel's `version` it was made from.
     private var spatialBasis: (basis: GradientBasis, version: Int)?
@@ -86,27 +88,22 @@ public final class LCConv2D: Layer {
         try require(expansion >= 1, "expansion must be at least 1, got \(expansion)")
         try require(requestedComputation != .folded || intermediate == .none,
                     "intermediate '\(intermediate.rawValue)' sits between the two convolutions, so the block is not linear and cannot run folded")
-        let middle = filters * expansion
-        func geometry(_ outputChannels: Int) throws -> ConvGeometry {
-            try ConvGeometry(
-                batch: 1, inputSize: [shape[0], shape[1]], inputChannels: shape[2], outputChannels: outputChannels,
-                kernelSize: kernelSize.expanded(to: 2, "kernel_size"), strides: strides.expanded(to: 2, "strides"),
-                dilations: dilationRate.expanded(to: 2, "dilation_rate"), padding: padding)
-        }
-        let spatial = try geometry(middle)
-        let combination = try ConvGeometry(
-            batch: 1, inputSize: Array(spatial.outputSize.suffix(2)), inputChannels: middle, outputChannels: filters,
-            kernelSize: [1, 1], strides: [1, 1], dilations: [1, 1], padding: .valid)
-        spatialGeometry = spatial; combinationGeometry = combination; foldedGeometry = try geometry(filters)
-        let s = try addParameter("spatial_kernel", shape: spatial.kernelShape, initializer: spatialInitializer, generator: &generator)
+        let (kernel, stride, dilation) = (try kernelSize.expanded(to: 2, "kernel_size"), try strides.expanded(to: 2, "strides"),
+                                          try dilationRate.expanded(to: 2, "dilation_rate"))
+        let stages = try TwoStageConvolution(inputShape: shape, middleChannels: filters * expansion, outputChannels: filters,
+                                             kernelSize: kernel, strides: stride, dilations: dilation, padding: padding)
+        self.stages = stages
+        foldedGeometry = try ConvGeometry(batch: 1, inputSize: [shape[0], shape[1]], inputChannels: shape[2], outputChannels: filters,
+                                          kernelSize: kernel, strides: stride, dilations: dilation, padding: padding)
+        let s = try addParameter("spatial_kernel", shape: stages.spatial.kernelShape, initializer: spatialInitializer, generator: &generator)
         s.trainable = !frozenSpatial
-        try addParameter("combination_kernel", shape: combination.kernelShape, initializer: combinationInitializer, generator: &generator)
+        try addParameter("combination_kernel", shape: stages.combination.kernelShape, initializer: combinationInitializer, generator: &generator)
         if useBias { try addParameter("bias", shape: [filters], initializer: biasInitializer, generator: &generator) }
         if let normalization = intermediateNormalization {
-            try normalization.setUp(inputShapes: [Array(spatial.outputShape.dropFirst())], generator: &generator)
+            try normalization.setUp(inputShapes: [stages.middleShape], generator: &generator)
             adoptParameters(of: normalization)
         }
-        return Array(combination.outputShape.dropFirst())
+        return stages.outputShape
     }
 
     public override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
@@ -120,17 +117,8 @@ public final class LCConv2D: Layer {
             z = Convolution.forward(x, kernel: kernel, bias: bias, geometry: g)
             if training { cachedFoldedKernel = kernel }
         case .twoConvolutions:
-            var s = spatialGeometry!, c = combinationGeometry!
-            s.batch = x.shape[0]; c.batch = s.batch
-            var middle = Convolution.forward(x, kernel: spatialKernel.value, bias: nil, geometry: s)
-            if let normalization = intermediateNormalization {
-                normalization.behavesAsInference = behavesAsInference
-                normalization.trainable = trainable
-                middle = normalization.forward([middle], training: training)
-            }
-            let combinationInput = intermediate.rectifies ? ActivationFunction.relu.apply(middle) : middle
-            z = Convolution.forward(combinationInput, kernel: combinationKernel.value, bias: bias, geometry: c)
-            if training { cachedNormalizedMiddle = middle; cachedCombinationInput = combinationInput }
+            z = stages!.forward(x, spatialKernel: spatialKernel.value, combinationKernel: combinationKernel.value, bias: bias,
+                                between: between, training: training)
         }
         let y = activation.apply(z)
         if training { cachedInput = x; cachedPreActivation = z; cachedOutput = y }
@@ -169,21 +157,38 @@ public final class LCConv2D: Layer {
     }
 
     private func twoConvolutionBackward(_ dz: Tensor) -> [Tensor] {
-        var s = spatialGeometry!, c = combinationGeometry!
-        s.batch = dz.shape[0]; c.batch = s.batch
-        if updates(combinationKernel) {
-            combinationKernel.gradient = Convolution.backwardKernel(cachedCombinationInput, gradOutput: dz, geometry: c)
-        }
-        var dMiddle = Convolution.backwardInput(dz, kernel: combinationKernel.value, geometry: c)
-        if intermediate.rectifies {
-            dMiddle = ActivationFunction.relu.gradient(input: cachedNormalizedMiddle, output: cachedCombinationInput, gradOutput: dMiddle)
-        }
-        if let normalization = intermediateNormalization { dMiddle = normalization.backward(dMiddle)[0] }
-        if updates(spatialKernel) {
-            spatialKernel.gradient = Convolution.backwardKernel(cachedInput, gradOutput: dMiddle, geometry: s)
-        }
-        if skipsInputGradient { return [Tensor(zeros: [0])] }
-        return [Convolution.backwardInput(dMiddle, kernel: spatialKernel.value, geometry: s)]
+        let gradients = stages!.backward(dz, spatialKernel: spatialKernel.value, combinationKernel: combinationKernel.value,
+                                         between: between, spatialGradient: updates(spatialKernel),
+                                         combinationGradient: updates(combinationKernel), input: !skipsInputGradient)
+        if let d = gradients.combination { combinationKernel.gradient = d }
+        if let d = gradients.spatial { spatialKernel.gradient = d }
+        return [gradients.input ?? Tensor(zeros: [0])]
+    }
+
+    /// The ablation's operation between the two convolutions: BatchNormalization, ReLU or both.
+    private var between: TwoStageConvolution.Between? {
+        guard intermediate != .none else { return nil }
+        return TwoStageConvolution.Between(
+            forward: { [unowned self] middle, training in
+                var m = middle
+                if let normalization = intermediateNormalization {
+                    normalization.behavesAsInference = behavesAsInference
+                    normalization.trainable = trainable
+                    m = normalization.forward([m], training: training)
+                }
+                guard intermediate.rectifies else { return m }
+                let rectified = ActivationFunction.relu.apply(m)
+                if training { cachedNormalizedMiddle = m; cachedRectifiedMiddle = rectified }
+                return rectified
+            },
+            backward: { [unowned self] gradient in
+                var d = gradient
+                if intermediate.rectifies {
+                    d = ActivationFunction.relu.gradient(input: cachedNormalizedMiddle, output: cachedRectifiedMiddle, gradOutput: d)
+                }
+                if let normalization = intermediateNormalization { d = normalization.backward(d)[0] }
+                return d
+            })
     }
 
     /// With frozen filters, dC = Sᵀ·dW: S as a `[kh·kw·in, filters·E]` basis, made again when
@@ -252,20 +257,19 @@ public final class LCConv2D: Layer {
     /// (the fold itself, S·C, is once per batch and not counted), otherwise both convolutions
     /// and the operation between them.
     public override var flops: Int {
-        guard let s = spatialGeometry, let c = combinationGeometry, let f = foldedGeometry else { return 0 }
-        let outputs = c.outputPixels * filters
+        guard let stages, let f = foldedGeometry else { return 0 }
+        let outputs = stages.combination.outputPixels * filters
         let epilogue = (useBias ? outputs : 0) + outputs * activation.flopsPerElement
         switch computation {
         case .folded:
             return 2 * outputs * f.patchLength + epilogue
         case .twoConvolutions:
-            let middle = s.outputPixels * s.outputChannels
-            return 2 * middle * s.patchLength + 2 * outputs * c.inputChannels + epilogue
-                + (intermediateNormalization?.flops ?? 0) + (intermediate.rectifies ? middle : 0)
+            let middle = stages.spatial.outputPixels * stages.spatial.outputChannels
+            return stages.flops(betweenFlops: (intermediateNormalization?.flops ?? 0) + (intermediate.rectifies ? middle : 0)) + epilogue
         }
     }
 
-    public override var window: Window? { spatialGeometry?.window() }
+    public override var window: Window? { stages?.spatial.window() }
 
     public override var configuration: [(String, ConfigurationValue)] {
         var values: [(String, ConfigurationValue)] = [
