@@ -70,13 +70,13 @@ open class ConvolutionLayer: Layer {
         return Convolution.forward(x, kernel: foldedKernel, bias: foldedBias, geometry: g, relu: relu)
     }
 
-    open override func backward(_ gradOutput: Tensor) -> [Tensor] {
+    open override func backward(_ gradOutput: Tensor, context: BackwardContext) -> [Tensor] {
         var g = geometry!
         g.batch = gradOutput.shape[0]
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         if updates(kernel) { kernel.gradient = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g) }
         if let bias, updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
-        if skipsInputGradient { return [Tensor(zeros: [0])] }
+        if !context.needsInputGradient { return [Tensor(zeros: [0])] }
         return [Convolution.backwardInput(dz, kernel: kernel.value, geometry: g)]
     }
 

@@ -44,10 +44,10 @@ public final class Dense: Layer {
         return y
     }
 
-    public override func backward(_ gradOutput: Tensor) -> [Tensor] {
+    public override func backward(_ gradOutput: Tensor, context: BackwardContext) -> [Tensor] {
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         let inFeatures = cachedInput.shape.last!, rows = cachedInput.count / inFeatures
-        let dx = skipsInputGradient ? Tensor(zeros: [0]) : Tensor(shape: cachedInput.shape) { d in
+        let dx = !context.needsInputGradient ? Tensor(zeros: [0]) : Tensor(shape: cachedInput.shape) { d in
             dz.scalars.withUnsafeBufferPointer { dzp in
                 kernel.value.scalars.withUnsafeBufferPointer { w in
                     GEMM.multiply(transposeB: true, m: rows, n: inFeatures, k: units, a: dzp.baseAddress!, lda: units,
@@ -65,7 +65,7 @@ public final class Dense: Layer {
                 }
             }
         }
-        if let step = foldedStep(for: kernel) {
+        if let step = context.step(for: kernel, of: self) {
             kernel.value.scalars.withUnsafeMutableBufferPointer { kernelProduct(alpha: -step.rate, beta: step.keep, into: $0.baseAddress!) }
         } else if updates(kernel) {
             kernel.gradient = Tensor(shape: kernel.value.shape) { kernelProduct(alpha: 1, beta: 0, into: $0.baseAddress!) }

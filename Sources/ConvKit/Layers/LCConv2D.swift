@@ -125,24 +125,24 @@ public final class LCConv2D: Layer {
         return y
     }
 
-    public override func backward(_ gradOutput: Tensor) -> [Tensor] {
+    public override func backward(_ gradOutput: Tensor, context: BackwardContext) -> [Tensor] {
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         if let bias = parameter("bias"), updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
         switch computation {
-        case .folded: return foldedBackward(dz)
-        case .twoConvolutions: return twoConvolutionBackward(dz)
+        case .folded: return foldedBackward(dz, context)
+        case .twoConvolutions: return twoConvolutionBackward(dz, context)
         }
     }
 
     /// dW of the one convolution, then the block's gradients: dC = Sᵀ·dW, dS = dW·Cᵀ.
-    private func foldedBackward(_ dz: Tensor) -> [Tensor] {
+    private func foldedBackward(_ dz: Tensor, _ context: BackwardContext) -> [Tensor] {
         var g = foldedGeometry!
         g.batch = dz.shape[0]
         let (learnsSpatial, learnsCombination) = (updates(spatialKernel), updates(combinationKernel))
         if learnsSpatial || learnsCombination {
             let dW = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g)
             let rows = g.patchLength, middle = filters * expansion
-            if optimizerTakesGradientsInBasis, let basis = gradientBasis(of: combinationKernel) {
+            if context.optimizerTakesGradientsInBasis, let basis = gradientBasis(of: combinationKernel) {
                 combinationKernel.gradient = Tensor(zeros: [0])
                 combinationKernel.gradientInBasis = (basis, dW)
             } else if learnsCombination {
@@ -152,14 +152,14 @@ public final class LCConv2D: Layer {
                 multiply(dW, transposed: false, combinationKernel.value, transposed: true, into: spatialKernel, m: rows, n: middle, k: filters)
             }
         }
-        if skipsInputGradient { return [Tensor(zeros: [0])] }
+        if !context.needsInputGradient { return [Tensor(zeros: [0])] }
         return [Convolution.backwardInput(dz, kernel: cachedFoldedKernel, geometry: g)]
     }
 
-    private func twoConvolutionBackward(_ dz: Tensor) -> [Tensor] {
+    private func twoConvolutionBackward(_ dz: Tensor, _ context: BackwardContext) -> [Tensor] {
         let gradients = stages!.backward(dz, spatialKernel: spatialKernel.value, combinationKernel: combinationKernel.value,
                                          between: between, spatialGradient: updates(spatialKernel),
-                                         combinationGradient: updates(combinationKernel), input: !skipsInputGradient)
+                                         combinationGradient: updates(combinationKernel), input: context.needsInputGradient)
         if let d = gradients.combination { combinationKernel.gradient = d }
         if let d = gradients.spatial { spatialKernel.gradient = d }
         return [gradients.input ?? Tensor(zeros: [0])]

@@ -16,19 +16,6 @@ open class Layer {
     /// Set by `Model.inputGradient`: a training pass (caching for `backward`) that computes what
     /// inference computes — BatchNormalization uses its moving statistics, Dropout keeps all.
     var behavesAsInference = false
-    /// Set by `Model.backward` on layers whose input gradients nobody needs (no parameter to
-    /// update before them): `backward` may then return empty tensors instead.
-    var skipsInputGradient = false
-    /// Set by `Model.backward(_:applying:)` when the optimizer's step is `w ← keep·w − rate·g`:
-    /// a layer that computes a weight gradient as a matrix product may then make the step in
-    /// that product (`foldedStep(for:)`) and store no gradient.
-    var foldableStep: FoldableStep?
-    /// Set by `Model.backward(_:applying:)` when the optimizer takes a gradient as coordinates
-    /// in a fixed basis (`Parameter.gradientInBasis`).
-    var optimizerTakesGradientsInBasis = false
-    /// The parameters the last backward pass updated itself, for the model to leave out of the
-    /// optimizer's apply.
-    var foldedParameters: [Parameter] = []
 
     public init(name: String? = nil) { self.name = name }
 
@@ -47,9 +34,24 @@ open class Layer {
         fatalError("\(typeName) must override forward(_:training:)")
     }
 
+    /// A layer overrides this or `backward(_:context:)`; each calls the other by default.
     open func backward(_ gradOutput: Tensor) -> [Tensor] {
-        fatalError("\(typeName) must override backward(_:)")
+        precondition(!inDefaultBackward, "\(typeName) must override backward(_:) or backward(_:context:)")
+        inDefaultBackward = true
+        defer { inDefaultBackward = false }
+        return backward(gradOutput, context: BackwardContext())
     }
+
+    /// `backward(_:)` with what the pass asks beyond the output gradient (`BackwardContext`):
+    /// whether anyone needs the input gradient, and which optimizer step a layer may make
+    /// itself. Layers that use none of it override `backward(_:)` only.
+    open func backward(_ gradOutput: Tensor, context: BackwardContext) -> [Tensor] {
+        precondition(!inDefaultBackward, "\(typeName) must override backward(_:) or backward(_:context:)")
+        inDefaultBackward = true
+        defer { inDefaultBackward = false }
+        return backward(gradOutput)
+    }
+    private var inDefaultBackward = false
 
     /// Floating-point operations of one forward pass for one example.
     open var flops: Int { 0 }
@@ -109,15 +111,6 @@ open class Layer {
 
     /// Whether an optimizer updates `p`: the layer and the parameter must both be trainable.
     public final func updates(_ p: Parameter) -> Bool { trainable && p.trainable }
-
-    /// The step to make in the product that computes `p`'s gradient, or nil (then store the
-    /// gradient as usual). A folded parameter's gradient is left empty.
-    final func foldedStep(for p: Parameter) -> FoldableStep? {
-        guard updates(p), let step = foldableStep else { return nil }
-        foldedParameters.append(p)
-        p.gradient = Tensor(zeros: [0])
-        return step
-    }
 
     /// The fixed basis S in which this layer gives `p`'s gradient (`Parameter.gradientInBasis`)
     /// when the optimizer takes it so; nil for gradients given whole.

@@ -52,12 +52,12 @@ public final class SeparableConv2D: Layer {
         return y
     }
 
-    public override func backward(_ gradOutput: Tensor) -> [Tensor] {
+    public override func backward(_ gradOutput: Tensor, context: BackwardContext) -> [Tensor] {
         let dz = activation.gradient(input: cachedPreActivation, output: cachedOutput, gradOutput: gradOutput)
         if let bias = parameter("bias"), updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
         let gradients = stages!.backward(dz, spatialKernel: coreDepthwiseKernel, combinationKernel: pointwiseKernel.value,
                                          spatialGradient: updates(depthwiseKernel), combinationGradient: updates(pointwiseKernel),
-                                         input: !skipsInputGradient)
+                                         input: context.needsInputGradient)
         if let d = gradients.combination { pointwiseKernel.gradient = d }
         if let d = gradients.spatial { depthwiseKernel.gradient = d.reshaped(to: depthwiseKernel.shape) }
         return [gradients.input ?? Tensor(zeros: [0])]

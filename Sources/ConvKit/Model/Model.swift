@@ -182,6 +182,12 @@ public final class Model {
     /// `backward`, handing `observe` the gradient of the loss with respect to each layer's output.
     @discardableResult
     public func backward(_ gradOutput: Tensor, inputGradient: Bool = true, observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
+        try backward(gradOutput, inputGradient: inputGradient, context: BackwardContext(), observe: observe)
+    }
+
+    /// The pass itself; each layer gets `context` with its own `needsInputGradient`.
+    private func backward(_ gradOutput: Tensor, inputGradient: Bool, context: BackwardContext,
+                          observe: ((Layer, Tensor) -> Void)?) throws -> Tensor {
         guard let batch = trainingBatch else {
             throw ConvKitError("model '\(name)': backward needs a forward pass with training: true first")
         }
@@ -204,9 +210,9 @@ public final class Model {
                 if needed.contains(ObjectIdentifier(batchNorm)) { grads[ObjectIdentifier(batchNorm)] = g }
                 continue
             }
-            layer.skipsInputGradient = !node.inputs.contains { needed.contains(ObjectIdentifier($0)) }
-            defer { layer.skipsInputGradient = false }
-            for (source, gradient) in zip(node.inputs, layer.backward(g)) where needed.contains(ObjectIdentifier(source)) {
+            var layerContext = context
+            layerContext.needsInputGradient = node.inputs.contains { needed.contains(ObjectIdentifier($0)) }
+            for (source, gradient) in zip(node.inputs, layer.backward(g, context: layerContext)) where needed.contains(ObjectIdentifier(source)) {
                 let key = ObjectIdentifier(source)
                 if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
             }
@@ -220,19 +226,15 @@ public final class Model {
     /// without momentum), layers that compute a weight gradient as a matrix product (Dense) make
     /// it in that product and leave that gradient empty; the rest go through `optimizer.apply`.
     public func backward(_ gradOutput: Tensor, applying optimizer: any Optimizer) throws {
-        let (step, inBasis) = (optimizer.foldableStep(), optimizer.takesGradientsInBasis)
-        for layer in layers {
-            layer.foldableStep = step; layer.optimizerTakesGradientsInBasis = inBasis; layer.foldedParameters = []
-        }
+        var context = BackwardContext()
+        context.foldableStep = optimizer.foldableStep()
+        context.optimizerTakesGradientsInBasis = optimizer.takesGradientsInBasis
         defer {
-            for layer in layers {
-                layer.foldableStep = nil; layer.optimizerTakesGradientsInBasis = false; layer.foldedParameters = []
-                for p in layer.parameters { p.gradientInBasis = nil }   // only this step's optimizer may take them
-            }
+            for layer in layers { for p in layer.parameters { p.gradientInBasis = nil } }   // only this step's optimizer may take them
         }
-        try backward(gradOutput, inputGradient: false)
-        let folded = Set(layers.flatMap { $0.foldedParameters.map(ObjectIdentifier.init) })
-        optimizer.apply(to: trainableParameters.filter { !folded.contains(ObjectIdentifier($0.parameter)) })
+        try backward(gradOutput, inputGradient: false, context: context, observe: nil)
+        let stepped = Set(context.steppedParameters.parameters.map(ObjectIdentifier.init))
+        optimizer.apply(to: trainableParameters.filter { !stepped.contains(ObjectIdentifier($0.parameter)) })
     }
 
     /// The loss of `x` against `targets` in inference mode (moving BatchNorm statistics, no
