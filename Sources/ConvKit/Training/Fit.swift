@@ -53,95 +53,23 @@ extension Model {
         }
         if let validation { try checkData(validation.x, validation.y, "validation") }
 
-        let synchronizer = distributed.map { GradientSynchronizer(model: self, strategy: $0) }
-        let isRoot = (distributed?.rank ?? 0) == 0
-        let verbose = isRoot ? verbose : .silent, callbacks = isRoot ? callbacks : []
-        var generator = SeededGenerator(seed: seed ?? self.seed &+ 0x5EED)
-        let n = trainX.shape[0], steps = (n + batchSize - 1) / batchSize
-        var history = History()
-        var resumed: Checkpoint?
-        if resume {
-            guard let checkpointing else { throw ConvKitError("model '\(name)': resume needs a checkpoint folder") }
-            let c = try Checkpoint.restore(from: checkpointing.folder, model: self, optimizer: optimizer, examples: n,
-                                           batchSize: batchSize, epochs: epochs)
-            generator = try SeededGenerator(state: c.shuffleState)
-            history = c.history
-            resumed = c
-            if verbose == .progressBar { Console.line("Resuming from \(checkpointing.folder): epoch \(c.epoch + 1), step \(c.step) of \(steps)") }
+        let run = TrainingRun(model: self, x: trainX, y: trainY, validation: validation, batchSize: batchSize, epochs: epochs,
+                              shuffle: shuffle, verbose: verbose, callbacks: callbacks, seed: seed ?? self.seed &+ 0x5EED,
+                              checkpointing: checkpointing, optimizer: optimizer, loss: loss, distributed: distributed)
+        let firstEpoch = try run.begin(resume: resume)
+        for epoch in stride(from: firstEpoch, through: epochs, by: 1) {
+            let log = try run.trainEpoch(epoch)
+            if try run.endEpoch(log) { break }
         }
-        if let distributed, let synchronizer {
-            try synchronizer.broadcastParameters()
-            // Process 0 keeps the single-process dropout stream; the others draw their own.
-            for case let d as Dropout in layers where distributed.rank > 0 {
-                d.generator = SeededGenerator(seed: d.generator.next() ^ UInt64(distributed.rank) &* 0x9E37_79B9_7F4A_7C15)
-            }
-        }
-        func saveCheckpoint(epoch: Int, step: Int, shuffleState: [UInt64], lossSum: Double, correct: Double) throws {
-            guard let checkpointing, isRoot else { return }
-            var dropout = [String: [UInt64]]()
-            for case let d as Dropout in layers { dropout[d.name!] = d.generator.state }
-            try Checkpoint.save(Checkpoint(model: name, examples: n, batchSize: batchSize, epochs: epochs, epoch: epoch, step: step,
-                                           iterations: optimizer.iterations, shuffleState: shuffleState, dropoutStates: dropout,
-                                           lossSum: lossSum, correct: correct, history: history),
-                                model: self, optimizer: optimizer, in: checkpointing.folder)
-        }
-        for c in callbacks { try c.trainingWillBegin(model: self) }
-        for epoch in stride(from: (resumed?.epoch ?? 0) + 1, through: epochs, by: 1) {
-            for c in callbacks { try c.epochWillBegin(epoch - 1, model: self) }
-            if verbose == .progressBar { Console.write("Epoch \(epoch)/\(epochs)\n") }
-            var bar = ProgressBar(steps: steps, interactive: ProgressBar.stdoutIsTerminal)
-            let epochStart = generator.state
-            let order = shuffle ? generator.permutation(n) : Array(0..<n)
-            let started = Date()
-            var lossSum = 0.0, correct = 0.0, firstStep = 0
-            if let c = resumed, epoch == c.epoch + 1 { (lossSum, correct, firstStep) = (c.lossSum, c.correct, c.step) }
-            for step in firstStep..<steps {
-                let indices = Array(order[(step * batchSize)..<min((step + 1) * batchSize, n)])
-                let (stepLoss, stepCorrect) = try trainStep(trainX, trainY, indices, loss: loss, optimizer: optimizer,
-                                                            synchronizer: synchronizer, epoch: epoch, step: step + 1)
-                lossSum += stepLoss
-                correct += stepCorrect
-                let seen = Double(min((step + 1) * batchSize, n))
-                if verbose == .progressBar {
-                    bar.update(step: step + 1, metrics: [("loss", lossSum / seen), ("accuracy", correct / seen)])
-                }
-                if let every = checkpointing?.everySteps, every > 0, optimizer.iterations % every == 0, step + 1 < steps {
-                    try saveCheckpoint(epoch: epoch - 1, step: step + 1, shuffleState: epochStart, lossSum: lossSum, correct: correct)
-                }
-            }
-            let seconds = Date().timeIntervalSince(started)
-            var log = EpochLog(epoch: epoch, loss: lossSum / Double(n), accuracy: correct / Double(n), valLoss: nil, valAccuracy: nil,
-                               learningRate: Double(optimizer.learningRate), seconds: seconds, imagesPerSecond: Double(n) / seconds)
-            var shown = [("loss", log.loss), ("accuracy", log.accuracy)]
-            try synchronizer?.averageStatistics()
-            if let validation {
-                let (vl, va) = try evaluate(validation.x, validation.y, batchSize: batchSize, distributed: distributed)
-                log.valLoss = Double(vl); log.valAccuracy = Double(va)
-                shown += [("val_loss", Double(vl)), ("val_accuracy", Double(va))]
-            }
-            if verbose == .progressBar { bar.finish(metrics: shown) }
-            history.epochs.append(log)
-            try saveCheckpoint(epoch: epoch, step: 0, shuffleState: generator.state, lossSum: 0, correct: 0)
-            var stop = false
-            for c in callbacks where try c.epochDidEnd(log, model: self) { stop = true }
-            if let distributed {
-                // Guard against rounding drifting apart on many processes, and share process 0's decision.
-                try synchronizer?.broadcastParameters()
-                var decision: [Float] = [stop ? 1 : 0]
-                try decision.withUnsafeMutableBufferPointer { try distributed.broadcast($0, from: 0) }
-                stop = decision[0] != 0
-            }
-            if stop { break }
-        }
-        for c in callbacks { try c.trainingDidEnd(model: self) }
-        return history
+        try run.end()
+        return run.history
     }
 
     /// One optimizer step on a batch: forward, backward (on this process's share of the batch,
     /// with `synchronizer`, and the gradients summed over processes) and the update, which a
     /// non-finite loss stops before it touches the weights. Returns the batch's summed loss and
     /// correct count.
-    private func trainStep(_ x: Tensor, _ y: Tensor, _ indices: [Int], loss: any Loss, optimizer: any Optimizer,
+    func trainStep(_ x: Tensor, _ y: Tensor, _ indices: [Int], loss: any Loss, optimizer: any Optimizer,
                            synchronizer: GradientSynchronizer?, epoch: Int, step: Int) throws -> (loss: Double, correct: Double) {
         func checkFinite(_ lossSum: Double) throws {
             let value = lossSum / Double(indices.count)
@@ -203,7 +131,7 @@ extension Model {
         return Tensor(shape: [n] + outputShape, scalars: scalars)
     }
 
-    private func checkData(_ x: Tensor, _ y: Tensor, _ what: String) throws {
+    func checkData(_ x: Tensor, _ y: Tensor, _ what: String) throws {
         guard x.rank >= 1, x.shape[0] > 0 else { throw ConvKitError("\(what) data is empty") }
         guard Array(x.shape.dropFirst()) == inputShape else {
             throw ConvKitError("\(what) examples have shape \(kerasShape(Array(x.shape.dropFirst()))), model '\(name)' expects \(kerasShape(inputShape))")
