@@ -27,27 +27,18 @@ struct ExperimentCommand: ParsableCommand {
     var only: String?
 
     func run() throws {
-        let path = try locateExperiment(name)
-        if var study = try loadStudy(path: path) {
-            if checkpoint || resume {
-                throw ValidationError("--checkpoint and --resume apply to model comparisons; studies of separate runs record and resume every run by themselves")
-            }
-            if quick { study = study.quickened() }
-            let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
-            // Under mpirun each rank trains its share of the runs (one run per rank at a time).
-            try withDistribution(gradientBucketSize: nil, announce: "Study runs shared over") { distributed in
-                let seconds = try study.runAndReport(quick: quick, folder: folder, options: StudyOptions(only: only, distributed: distributed))
+        var study = try loadStudy(path: try locateExperiment(name))
+        if quick { study = study.quickened() }
+        let folder = out ?? "reports/\(study.name)\(quick ? "-quick" : "")"
+        // Under mpirun a study of separate runs shares its runs over the ranks; a comparison
+        // trains each model data-parallel.
+        try withDistribution(gradientBucketSize: nil, announce: study is Experiment ? "Data-parallel training on" : "Study runs shared over") { distributed in
+            let options = StudyOptions(only: only, distributed: distributed,
+                                       checkpoints: checkpoint || resume ? CheckpointOptions(resume: resume) : nil)
+            let seconds = try study.runAndReport(quick: quick, folder: folder, options: options)
+            if (distributed?.rank ?? 0) == 0 {
                 Console.line("\nDone in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
             }
-            return
-        }
-        if only != nil { throw ValidationError("--only applies to studies of separate runs (seed002), not to model comparisons") }
-        var experiment = try Experiment.load(path: path)
-        if quick { experiment = experiment.quickened() }
-        let folder = out ?? "reports/\(experiment.name)\(quick ? "-quick" : "")"
-        try withDistribution(gradientBucketSize: nil) { distributed in
-            try runAndReport(experiment, quick: quick, folder: folder,
-                             checkpoints: checkpoint || resume ? CheckpointOptions(resume: resume) : nil, distributed: distributed)
         }
     }
 }
@@ -60,16 +51,9 @@ struct Report: ParsableCommand {
     @Option(help: "Report folder (default: reports/NAME).") var out: String?
 
     func run() throws {
-        let path = try locateExperiment(name)
-        let folder: String
-        if let study = try loadStudy(path: path) {
-            folder = out ?? "reports/\(study.name)"
-            try study.rerender(folder: folder)
-        } else {
-            let experiment = try Experiment.load(path: path)
-            folder = out ?? "reports/\(experiment.name)"
-            try ExperimentReport.rerender(folder: folder, experiment: experiment)
-        }
+        let study = try loadStudy(path: try locateExperiment(name))
+        let folder = out ?? "reports/\(study.name)"
+        try study.rerender(folder: folder)
         Console.line("Report: \(folder)/report.html")
     }
 }
@@ -161,28 +145,12 @@ struct Train: ParsableCommand {
             name: name, title: "Training \(name)", models: [s.file],
             data: .init(dataset: s.data, trainLimit: s.limit, testLimit: s.testLimit),
             recipe: s.recipe)
-        try runAndReport(experiment, quick: false, folder: folder,
-                         checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume), distributed: distributed)
-    }
-}
-
-func runAndReport(_ experiment: Experiment, quick: Bool, folder: String, checkpoints: CheckpointOptions? = nil,
-                  distributed: (any DistributedStrategy)? = nil) throws {
-    let started = Date()
-    let results = try ExperimentRunner.run(experiment, saveIn: folder, checkpoints: checkpoints, distributed: distributed)
-    guard (distributed?.rank ?? 0) == 0 else { return }
-    let claims = try ExperimentRunner.check(experiment.claims ?? [], results, focusLayer: experiment.focusLayer)
-    let reference = try experiment.reference.map { relative -> ReferenceResults in
-        let path = relative.hasPrefix("/") ? relative : URL(fileURLWithPath: experiment.directory).appendingPathComponent(relative).path
-        guard let data = FileManager.default.contents(atPath: path) else { throw ConvKitError("\(path): reference results not found") }
-        do { return try JSONDecoder().decode(ReferenceResults.self, from: data) } catch {
-            throw ConvKitError("\(path): not a reference results file (\(error))")
+        let seconds = try experiment.runAndReport(quick: false, folder: folder, options: StudyOptions(
+            distributed: distributed, checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume)))
+        if (distributed?.rank ?? 0) == 0 {
+            Console.line("Done in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
         }
     }
-    try ExperimentReport(experiment: experiment, quick: quick, results: results, claims: claims, reference: reference).write(to: folder)
-    Console.line("")
-    for c in claims { Console.line("\(c.held ? "held" : "did not hold")\(c.settled == false ? " (within noise)" : ""): \(c.claim) — \(c.measured)") }
-    Console.line("Done in \(Int(Date().timeIntervalSince(started)))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
 }
 
 /// `NAME` as a path, or `experiments/NAME.yaml` here or beside the repository the binary was built in.

@@ -156,11 +156,9 @@ import Testing
         #expect(files.count >= 5)
         for file in files {
             let path = "\(folder)/\(file)"
-            if let study = try loadStudy(path: path) {
-                #expect(!study.name.isEmpty, "\(file)")
-            } else {
-                try ExperimentRunner.validate(try Experiment.load(path: path))
-            }
+            let study = try loadStudy(path: path)
+            #expect(study.name == String(file.dropLast(5)), "\(file)")
+            if let comparison = study as? Experiment { try ExperimentRunner.validate(comparison) }
         }
     }
 

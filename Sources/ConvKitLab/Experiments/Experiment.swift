@@ -128,8 +128,9 @@ func rejectUnknownFields(in path: String, known: [String]) throws {
     }
 }
 
-/// An experiment file that is a study with a report of its own rather than a comparison of
-/// models (`kind: initialization` or `kind: random-filters`).
+/// An experiment file: it plans its runs, each run produces a record, and its report is built
+/// from the records (`rerender` rebuilds it without training). A comparison of models
+/// (`Experiment`, no `kind:`), `kind: initialization` and `kind: random-filters`.
 public protocol Study {
     var name: String { get }
     /// The settings with `--quick` applied.
@@ -140,24 +141,28 @@ public protocol Study {
     func rerender(folder: String) throws
 }
 
-/// How a study runs beyond its file: a subset of its runs, and the MPI ranks that share them.
+/// How a study runs beyond its file. Each study says which it takes and refuses the rest.
 public struct StudyOptions {
-    /// Which runs to train (`E=128,seed=1`); studies without separate runs refuse it.
+    /// Which runs to train (`E=128,seed=1`): studies of separate runs (random filters).
     public var only: String?
-    /// Under `mpirun`: the ranks that each train a share of the runs.
+    /// Under `mpirun`: a study of separate runs gives each rank a share of the runs; a
+    /// comparison trains each model data-parallel over the ranks.
     public var distributed: (any DistributedStrategy)?
-    public init(only: String? = nil, distributed: (any DistributedStrategy)? = nil) {
-        self.only = only; self.distributed = distributed
+    /// Checkpoints of every model at the end of each epoch, and resuming from them:
+    /// comparisons (studies of separate runs record and resume every run by themselves).
+    public var checkpoints: CheckpointOptions?
+    public init(only: String? = nil, distributed: (any DistributedStrategy)? = nil, checkpoints: CheckpointOptions? = nil) {
+        self.only = only; self.distributed = distributed; self.checkpoints = checkpoints
     }
 }
 
-/// The study in the experiment file at `path`, or nil when the file is a model comparison
-/// (no `kind:`, or `kind: comparison`).
-public func loadStudy(path: String) throws -> (any Study)? {
+/// The study in the experiment file at `path`: a comparison of models (`Experiment`, no
+/// `kind:` or `kind: comparison`), or the study its `kind:` names.
+public func loadStudy(path: String) throws -> any Study {
     struct Header: Decodable { var kind: String? }
     let header: Header = try decodeExperimentFile(path)
     switch header.kind ?? "comparison" {
-    case "comparison": return nil
+    case "comparison": return try Experiment.load(path: path)
     case "initialization": return try InitializationStudy.load(path: path)
     case "random-filters": return try RandomFilterStudy.load(path: path)
     case let other: throw ConvKitError("\(path): unknown experiment kind '\(other)' (comparison, initialization, random-filters)")

@@ -214,8 +214,8 @@ public struct InitializationStudy: Codable, Sendable, Study {
     }
 
     public func runAndReport(quick: Bool, folder: String, options: StudyOptions) throws -> Double {
-        guard options.only == nil, options.distributed == nil else {
-            throw ConvKitError("\(name): --only and mpirun apply to studies of separate runs (seed002), not to this one")
+        guard options.only == nil, options.distributed == nil, options.checkpoints == nil else {
+            throw ConvKitError("\(name): --only, mpirun, --checkpoint and --resume do not apply to this study")
         }
         return try run(quick: quick, folder: folder).seconds
     }

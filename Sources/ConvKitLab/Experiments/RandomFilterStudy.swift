@@ -317,6 +317,9 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
     }
 
     public func runAndReport(quick: Bool, folder: String, options: StudyOptions) throws -> Double {
+        guard options.checkpoints == nil else {
+            throw ConvKitError("\(name): --checkpoint and --resume apply to model comparisons; this study records and resumes every run by itself")
+        }
         let started = Date()
         let filter = try options.only.map(RunFilter.init)
         var (trainX, trainY, testX, testY) = try ExperimentRunner.loadData(dataForLoading, relativeTo: directory)
