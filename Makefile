@@ -7,7 +7,7 @@ SWIFT ?= swift
 MODELS := models/seed003-dense.yaml models/seed003-conv.yaml models/seed003-conv-maxpool.yaml \
           models/seed003-conv-avgpool.yaml models/seed000-conv3x3-64.yaml models/seed000-conv7x7-32.yaml
 
-.PHONY: deps build run quick experiments summaries bench bench-lc bench-dense-bound bench-kernels bench-mpi test fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
+.PHONY: deps build run quick experiments summaries bench bench-lc bench-dense-bound bench-kernels bench-mpi test example docs fixtures verify-keras verify-safetensors verify-onnx keras-models onnx-proto fuzz keras-reference clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -90,7 +90,18 @@ test:
 	.build/release/convkit bench --quick --rounds 1 --json .build/bench-quick.json
 	python3 scripts/check_bench_record.py .build/bench-quick.json
 	python3 scripts/render_benchmarks.py --check
+	$(MAKE) example
+	$(MAKE) docs
 	$(SWIFT) test
+
+# The example package (Examples/TrainSmallCNN): ConvKit used as a library by another package.
+example:
+	cd Examples/TrainSmallCNN && $(SWIFT) run -c release
+
+# The DocC catalog of the library (Sources/ConvKit/ConvKit.docc) as a static website in .build/docs.
+docs:
+	$(SWIFT) package --disable-sandbox --allow-writing-to-directory .build/docs generate-documentation --target ConvKit \
+	  --transform-for-static-hosting --output-path .build/docs --warnings-as-errors
 
 # Regenerates the NumPy reference values the forward tests compare against.
 fixtures:
