@@ -40,25 +40,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let net = try loadModel(model)
-        var x: Tensor
-        let lower = input.lowercased()
-        if lower.hasSuffix(".npy") {
-            x = try NPY.read(path: input)
-        } else if [".png", ".pgm", ".pnm"].contains(where: lower.hasSuffix) {
-            guard net.inputShape.count == 3 else { throw ConvKitError("\(net.name) takes \(kerasShape(net.inputShape)), not images") }
-            x = try ImageFile.read(path: input, channels: net.inputShape[2])
-            if Array(x.shape[1...2]) != Array(net.inputShape[0...1]) {
-                x = Augmentation.resize(x, height: net.inputShape[0], width: net.inputShape[1])
-            }
-            if invert { x = Tensor(shape: x.shape, scalars: x.scalars.map { 1 - $0 }) }
-        } else {
-            let (shape, values) = try IDX.read(path: input)
-            x = Tensor(shape: shape, scalars: values.map { Float($0) / 255 })
-        }
-        if x.shape == net.inputShape { x = x.reshaped(to: [1] + x.shape) }
-        if x.rank == net.inputShape.count && Array(x.shape.dropFirst()) + [1] == net.inputShape {
-            x = x.reshaped(to: x.shape + [1])   // [n, h, w] grey images
-        }
+        let x = try ModelInput.read(input, for: net.inputShape, invert: invert)
         let p = try net.predict(x, batchSize: 256)
         let classes = p.shape.last!
         for row in 0..<min(show, p.shape[0]) {

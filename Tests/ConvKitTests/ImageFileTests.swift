@@ -61,4 +61,23 @@ import Testing
             #expect(error?.description.contains(path) == true)
         }
     }
+
+    /// `convkit predict`'s input: any format, shaped for the model.
+    @Test func modelInputShapesEachFormatForTheModel() throws {
+        let pgm = try temporaryFile(Array("P5 2 1 255\n".utf8) + [0, 255], ".pgm")
+        let npy = FileManager.default.temporaryDirectory.appendingPathComponent("model-input-\(UUID().uuidString).npy").path
+        defer { for p in [pgm, npy] { try? FileManager.default.removeItem(atPath: p) } }
+        // One 2×1 grey image, resized to the model's 2×4 input (bilinear keeps 0…1) and inverted.
+        let image = try ModelInput.read(pgm, for: [2, 4, 1], invert: true)
+        #expect(image.shape == [1, 2, 4, 1])
+        #expect(image.scalars.first == 1 && image.scalars.last == 0)
+        // One example without a batch axis gets one.
+        try NPY.write(Tensor(shape: [2, 4, 1], scalars: (0..<8).map(Float.init)), to: npy)
+        #expect(try ModelInput.read(npy, for: [2, 4, 1]).shape == [1, 2, 4, 1])
+        // [n, h, w] grey images get a channel axis.
+        try NPY.write(Tensor(shape: [3, 2, 4], scalars: (0..<24).map(Float.init)), to: npy)
+        #expect(try ModelInput.read(npy, for: [2, 4, 1]).shape == [3, 2, 4, 1])
+        let error = #expect(throws: ConvKitError.self) { try ModelInput.read(pgm, for: [10]) }
+        #expect(error?.description.contains("does not take images") == true)
+    }
 }
