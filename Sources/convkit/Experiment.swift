@@ -91,64 +91,25 @@ struct Train: ParsableCommand {
     @Option(help: "Under mpirun: sum gradients in buckets of at least N floats, started during backward; 0 sums once after backward (the default when all ranks share one machine; 262144 across machines).")
     var bucketSize: Int?
 
-    /// What `--resume` needs to repeat the run: the settings, saved in the report folder.
-    struct Settings: Codable {
-        var file: String, epochs: Int, batchSize: Int, limit: Int?, testLimit: Int?, validationSplit: Double
-        var optimizer: OptimizerKind, learningRate: Float?, momentum: Float, seed: UInt64, data: String?, checkpointEvery: Int?
-        // Optional so that the train.json of earlier versions still resumes.
-        var nesterov: Bool?, weightDecay: Float?, weightDecayMode: WeightDecayMode?, schedule: ScheduleKind?, labelSmoothing: Float?
-
-        var recipe: Recipe {
-            Recipe(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit, optimizer: optimizer, learningRate: learningRate,
-                   momentum: momentum, nesterov: nesterov ?? false, weightDecay: weightDecay, weightDecayMode: weightDecayMode ?? .decoupled,
-                   schedule: schedule ?? .constant, labelSmoothing: labelSmoothing ?? 0, seed: seed)
-        }
-    }
-
     func run() throws {
+        let job: TrainingJob, folder: String
         if let resume {
             guard file == nil else { throw ValidationError("--resume takes the model and settings from \(resume)/train.json; give no model file") }
-            let path = "\(resume)/train.json"
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw ConvKitError("\(path): missing; --resume needs the report folder of a `convkit train` run")
-            }
-            let settings: Settings
-            do { settings = try JSONDecoder().decode(Settings.self, from: data) } catch {
-                throw ConvKitError("\(path): not the settings of a `convkit train` run (\(error))")
-            }
-            try withDistribution(gradientBucketSize: bucketSize) { try train(settings, folder: resume, resume: true, distributed: $0) }
-            return
+            (job, folder) = (try TrainingJob.load(from: resume), resume)
+        } else {
+            guard let file else { throw ValidationError("give a model file, or --resume DIR") }
+            let recipe = Recipe(epochs: epochs, batchSize: batchSize, validationSplit: validationSplit, optimizer: optimizer,
+                                learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay,
+                                weightDecayMode: weightDecayMode, schedule: schedule, labelSmoothing: labelSmoothing, seed: seed)
+            try recipe.validate()
+            job = TrainingJob(file: file, recipe: recipe, limit: limit, testLimit: testLimit, data: data, checkpointEvery: checkpointEvery)
+            folder = out ?? "reports/\(job.name)"
         }
-        guard let file else { throw ValidationError("give a model file, or --resume DIR") }
-        let settings = Settings(file: URL(fileURLWithPath: file).standardized.path, epochs: epochs, batchSize: batchSize, limit: limit,
-                                testLimit: testLimit, validationSplit: validationSplit, optimizer: optimizer,
-                                learningRate: learningRate, momentum: momentum, seed: seed,
-                                data: data.map { URL(fileURLWithPath: $0).standardized.path }, checkpointEvery: checkpointEvery,
-                                nesterov: nesterov, weightDecay: weightDecay, weightDecayMode: weightDecayMode, schedule: schedule,
-                                labelSmoothing: labelSmoothing)
-        try settings.recipe.validate()
-        let folder = out ?? "reports/\(URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)"
         try withDistribution(gradientBucketSize: bucketSize) { distributed in
-            if (distributed?.rank ?? 0) == 0 {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try writeDurably([UInt8](try encoder.encode(settings)), to: "\(folder)/train.json")
-            }
-            try train(settings, folder: folder, resume: false, distributed: distributed)
-        }
-    }
-
-    private func train(_ s: Settings, folder: String, resume: Bool, distributed: (any DistributedStrategy)?) throws {
-        let name = URL(fileURLWithPath: s.file).deletingPathExtension().lastPathComponent
-        let experiment = Experiment(
-            name: name, title: "Training \(name)", models: [s.file],
-            data: .init(dataset: s.data, trainLimit: s.limit, testLimit: s.testLimit),
-            recipe: s.recipe)
-        let seconds = try experiment.runAndReport(quick: false, folder: folder, options: StudyOptions(
-            distributed: distributed, checkpoints: CheckpointOptions(everySteps: s.checkpointEvery, resume: resume)))
-        if (distributed?.rank ?? 0) == 0 {
-            Console.line("Done in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)")
+            let isRoot = (distributed?.rank ?? 0) == 0
+            if resume == nil && isRoot { try job.save(in: folder) }
+            let seconds = try job.run(folder: folder, resume: resume != nil, distributed: distributed)
+            if isRoot { Console.line("Done in \(Int(seconds))s. Report: \(folder)/report.html (also report.md, results.json, figures)") }
         }
     }
 }
