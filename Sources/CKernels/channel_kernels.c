@@ -1,4 +1,4 @@
-// BatchNormalization's, ReLU's, max pooling's and addition's loops for each instruction set
+// BatchNormalization's, ReLU's, max pooling's and addition's loops, and the optimizers' steps, for each instruction set
 // (channel_template.h, included below once per path, on generic_vectors.h's vectors). They are
 // memory-bound: the wider path's gain is fewer instructions per byte, which still shows at the
 // sizes that stay in L2.
@@ -108,4 +108,14 @@ void convkit_max_pool_gradient(const float *dy, const float *x, const float *y, 
                                int64_t inputPixels, int64_t outputPixels, int64_t channels, const int64_t *taps,
                                int64_t tapCount, int isa) {
     DISPATCH(max_pool_gradient, dy, x, y, dx, routed, images, inputPixels, outputPixels, channels, taps, tapCount)
+}
+
+void convkit_sgd_step(float *w, const float *g, float *v, int64_t count, float lr, float keep, float decay, float momentum,
+                      int nesterov, int isa) {
+    DISPATCH(sgd, w, g, v, count, lr, keep, decay, momentum, nesterov)
+}
+
+void convkit_adam_step(float *w, const float *g, float *m, float *v, int64_t count, float stepSize, float keep, float decay,
+                       float beta1, float beta2, float epsilon, int isa) {
+    DISPATCH(adam, w, g, m, v, count, stepSize, keep, decay, beta1, beta2, epsilon)
 }

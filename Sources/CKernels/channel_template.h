@@ -177,6 +177,48 @@ static TARGET void ISA(max_pool_gradient)(const float *dy, const float *x, const
     }
 }
 
+// SGD over `n` weights, Keras' rule: w ← keep·w; g' = g + decay·w; without momentum
+// w ← w − lr·g'; with it v ← μ·v − lr·g', then w ← w + μ·v − lr·g' (Nesterov) or w ← w + v.
+static TARGET void ISA(sgd)(float *w, const float *g, float *v, int64_t n, float lr, float keep, float decay, float mu,
+                            int nesterov) {
+    int64_t i = 0;
+#define SGD(T, L, S, W)                                                                        \
+    for (; i + W <= n; i += W) {                                                               \
+        T wi = L(w + i) * keep;                                                                \
+        T gi = L(g + i) + decay * wi;                                                          \
+        if (mu == 0) { S(w + i, wi - lr * gi); continue; }                                     \
+        T vi = mu * L(v + i) - lr * gi;                                                        \
+        S(v + i, vi);                                                                          \
+        S(w + i, wi + (nesterov ? mu * vi - lr * gi : vi));                                    \
+    }
+    SGD(VEC, LOAD, STORE, STEP)
+    SGD(v8, LOAD8, STORE8, 8)
+    SGD(float, LOAD1, STORE1, 1)
+#undef SGD
+}
+
+// Adam over `n` weights: w ← keep·w; g' = g + decay·w; m ← m + (g' − m)(1 − β1);
+// v ← v + (g'² − v)(1 − β2); w ← w − stepSize·m / (√v + ε).
+static TARGET void ISA(adam)(float *w, const float *g, float *m, float *v, int64_t n, float stepSize, float keep, float decay,
+                             float beta1, float beta2, float epsilon) {
+    int64_t i = 0;
+#define ADAM(T, L, S, W, SQRT)                                                                 \
+    for (; i + W <= n; i += W) {                                                               \
+        T wi = L(w + i) * keep;                                                                \
+        T gi = L(g + i) + decay * wi;                                                          \
+        T mi = L(m + i), vi = L(v + i);                                                        \
+        mi += (gi - mi) * (1 - beta1);                                                         \
+        vi += (gi * gi - vi) * (1 - beta2);                                                    \
+        S(m + i, mi);                                                                          \
+        S(v + i, vi);                                                                          \
+        S(w + i, wi - stepSize * mi / (SQRT(vi) + epsilon));                                   \
+    }
+    ADAM(VEC, LOAD, STORE, STEP, __builtin_elementwise_sqrt)
+    ADAM(v8, LOAD8, STORE8, 8, __builtin_elementwise_sqrt)
+    ADAM(float, LOAD1, STORE1, 1, __builtin_sqrtf)
+#undef ADAM
+}
+
 #undef TEMPLATE_INLINE
 #undef ISA
 #undef TARGET

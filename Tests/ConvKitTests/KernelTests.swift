@@ -338,4 +338,57 @@ import Testing
             #expect(outReluGradient == zip(withNaN, b).map { $0 > 0 ? $1 : 0 }, "\(isa)")
         }
     }
+
+    /// Each path's optimizer steps (SGD in each form, Adam with both decays) against the rules
+    /// written out in Double, at sizes that end in each loop width, split over the cores.
+    @Test(arguments: [4099, 16, 7])
+    func optimizerStepsMatchTheirRulesOnEveryPath(count n: Int) {
+        let w0 = randomTensor([n], seed: 51).scalars, g = randomTensor([n], seed: 52).scalars
+        let v0 = randomTensor([n], seed: 53, scale: 0.1).scalars, m0 = randomTensor([n], seed: 54, scale: 0.1).scalars
+        let s0 = randomTensor([n], seed: 55).scalars.map { $0 * $0 }
+        func close(_ a: [Float], _ b: [Double], _ what: String) {
+            // A few float operations on values near 1: a few units of float rounding each.
+            let worst = zip(a, b).map { abs(Double($0) - $1) / (1 + abs($1)) }.max() ?? 0
+            #expect(worst < 2e-6, "\(what): \(worst)")
+        }
+        // (momentum, nesterov, keep, decay): plain, momentum, Nesterov with coupled decay, decoupled.
+        let forms: [(Float, Bool, Float, Float)] = [(0, false, 1, 0), (0.9, false, 1, 0), (0.9, true, 1, 0.01), (0.8, false, 0.998, 0)]
+        for isa in InstructionSet.testable {
+            for (mu, nesterov, keep, decay) in forms {
+                var w = w0, v = v0
+                w.withUnsafeMutableBufferPointer { wp in v.withUnsafeMutableBufferPointer { vp in g.withUnsafeBufferPointer { gp in
+                    ChannelArithmetic.sgdStep(weights: wp.baseAddress!, gradient: gp.baseAddress!, velocity: vp.baseAddress!, count: n,
+                                              rate: 0.05, keep: keep, decay: decay, momentum: mu, nesterov: nesterov, isa: isa)
+                }}}
+                var expectedW = [Double](), expectedV = [Double]()
+                for i in 0..<n {
+                    let wi = Double(w0[i]) * Double(keep), gi = Double(g[i]) + Double(decay) * wi
+                    if mu == 0 { expectedW.append(wi - 0.05 * gi); expectedV.append(Double(v0[i])); continue }
+                    let vi = Double(mu) * Double(v0[i]) - 0.05 * gi
+                    expectedV.append(vi)
+                    expectedW.append(wi + (nesterov ? Double(mu) * vi - 0.05 * gi : vi))
+                }
+                close(w, expectedW, "\(isa) SGD μ \(mu) Nesterov \(nesterov) keep \(keep) decay \(decay): weights")
+                close(v, expectedV, "\(isa) SGD μ \(mu): velocity")
+            }
+            var w = w0, m = m0, s = s0
+            w.withUnsafeMutableBufferPointer { wp in m.withUnsafeMutableBufferPointer { mp in s.withUnsafeMutableBufferPointer { sp in
+                g.withUnsafeBufferPointer { gp in
+                    ChannelArithmetic.adamStep(weights: wp.baseAddress!, gradient: gp.baseAddress!, m: mp.baseAddress!, v: sp.baseAddress!,
+                                               count: n, stepSize: 0.01, keep: 0.999, decay: 0.02, beta1: 0.9, beta2: 0.999, epsilon: 1e-7,
+                                               isa: isa)
+                }
+            }}}
+            var expectedW = [Double](), expectedM = [Double](), expectedS = [Double]()
+            for i in 0..<n {
+                let wi = Double(w0[i]) * 0.999, gi = Double(g[i]) + 0.02 * wi
+                let mi = Double(m0[i]) + (gi - Double(m0[i])) * 0.1, si = Double(s0[i]) + (gi * gi - Double(s0[i])) * 0.001
+                expectedM.append(mi); expectedS.append(si)
+                expectedW.append(wi - 0.01 * mi / (si.squareRoot() + 1e-7))
+            }
+            close(w, expectedW, "\(isa) Adam: weights")
+            close(m, expectedM, "\(isa) Adam: m")
+            close(s, expectedS, "\(isa) Adam: v")
+        }
+    }
 }

@@ -50,4 +50,16 @@ void convkit_max_pool_gradient(const float *dy, const float *x, const float *y, 
                                int64_t inputPixels, int64_t outputPixels, int64_t channels, const int64_t *taps,
                                int64_t tapCount, int isa);
 
+/// One SGD step on `count` weights (Keras' rule): w ← keep·w (decoupled decay), g' = g +
+/// decay·w (coupled decay); without momentum w ← w − lr·g' (`v` unused, may be NULL); with it
+/// v ← momentum·v − lr·g', then w ← w + momentum·v − lr·g' with `nesterov`, else w ← w + v.
+void convkit_sgd_step(float *w, const float *g, float *v, int64_t count, float lr, float keep, float decay, float momentum,
+                      int nesterov, int isa);
+
+/// One Adam step on `count` weights: w ← keep·w, g' = g + decay·w, m ← m + (g' − m)(1 − β1),
+/// v ← v + (g'² − v)(1 − β2), w ← w − stepSize·m / (√v + ε) (`stepSize` carries the bias
+/// corrections).
+void convkit_adam_step(float *w, const float *g, float *m, float *v, int64_t count, float stepSize, float keep, float decay,
+                       float beta1, float beta2, float epsilon, int isa);
+
 #endif

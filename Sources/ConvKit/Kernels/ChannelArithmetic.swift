@@ -99,6 +99,32 @@ enum ChannelArithmetic {
         }
     }
 
+    /// SGD's step on `count` weights, across the cores (`convkit_sgd_step`): `keep` scales the
+    /// weights first (decoupled decay), `decay` adds decay·w to the gradient (coupled decay);
+    /// `velocity` is needed only with momentum.
+    static func sgdStep(weights w: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>, velocity v: UnsafeMutablePointer<Float>?,
+                        count: Int, rate: Float, keep: Float, decay: Float, momentum: Float, nesterov: Bool,
+                        isa: InstructionSet = .active) {
+        let (wp, gp, vp, code) = (SharedPointer(w), SharedPointer(g), v.map(SharedPointer.init), isa.code)
+        Parallel.forEachChunk(count, values: count) { range, _ in
+            let i = range.lowerBound
+            convkit_sgd_step(wp.base + i, gp.base + i, vp.map { $0.base + i }, Int64(range.count), rate, keep, decay, momentum,
+                             nesterov ? 1 : 0, code)
+        }
+    }
+
+    /// Adam's step on `count` weights, across the cores (`convkit_adam_step`).
+    static func adamStep(weights w: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                         v: UnsafeMutablePointer<Float>, count: Int, stepSize: Float, keep: Float, decay: Float, beta1: Float,
+                         beta2: Float, epsilon: Float, isa: InstructionSet = .active) {
+        let (wp, gp, mp, vp, code) = (SharedPointer(w), SharedPointer(g), SharedPointer(m), SharedPointer(v), isa.code)
+        Parallel.forEachChunk(count, values: count) { range, _ in
+            let i = range.lowerBound
+            convkit_adam_step(wp.base + i, gp.base + i, mp.base + i, vp.base + i, Int64(range.count), stepSize, keep, decay,
+                              beta1, beta2, epsilon, code)
+        }
+    }
+
     /// The per-channel arrays side by side in one buffer the workers can share.
     private static func withChannelConstants(_ arrays: [[Float]], _ body: (SharedPointer<Float>) -> Void) {
         let c = arrays[0].count

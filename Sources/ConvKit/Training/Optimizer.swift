@@ -66,18 +66,12 @@ extension WeightDecay {
     var coupledRate: Float {
         if case .coupled(let rate) = self { rate } else { 0 }
     }
-}
 
-func applyDecoupledDecay(_ p: Parameter, _ decay: WeightDecay, _ lr: Float) {
-    if case .decoupled(let rate) = decay {
-        for i in 0..<p.count { p.value.scalars[i] -= lr * rate * p.value.scalars[i] }
+    /// The factor decoupled decay scales the weights by before a step at learning rate `rate`,
+    /// `1 − rate·decay`; 1 otherwise.
+    func keep(rate: Float) -> Float {
+        if case .decoupled(let decay) = self { 1 - rate * decay } else { 1 }
     }
-}
-
-/// Runs an element-wise update over `0..<count` in slices across the cores (each element's
-/// arithmetic is the same however it is sliced).
-func forEachSlice(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
-    Parallel.forEachChunk(count, values: count) { slice, _ in body(slice) }
 }
 
 /// Keras' SGD: `v ← μ·v − lr·g; w ← w + v`, or with Nesterov `w ← w + μ·v − lr·g`.
@@ -114,27 +108,20 @@ public final class SGD: Optimizer {
             if let trajectory = trajectories.removeValue(forKey: key), momentum != 0 {
                 velocity[key] = trajectory.currentVelocity()   // back to the dense update
             }
-            applyDecoupledDecay(p, weightDecay, lr)
-            // Pointer loops: indexing `p.value.scalars` element by element checked uniqueness
-            // each time (16% of a dense-model step). Coupled decay is added in the loop rather
-            // than in a copy of the gradient: LC-blocks at E = 128 have 34M spatial weights.
-            let (momentum, nesterov, decay, count) = (momentum, nesterov, weightDecay.coupledRate, p.gradient.count)
+            // The per-path C loop (channel_kernels.c), across the cores; coupled decay is added
+            // inside it rather than to a copy of the gradient (LC-blocks at E = 128 have 34M
+            // spatial weights).
+            let (keep, decay, count) = (weightDecay.keep(rate: lr), weightDecay.coupledRate, p.gradient.count)
             p.value.scalars.withUnsafeMutableBufferPointer { w in
                 p.gradient.scalars.withUnsafeBufferPointer { g in
-                    let (w, g) = (SharedPointer(w.baseAddress!), SharedPointer(g.baseAddress!))
-                    if momentum == 0 {
-                        forEachSlice(count) { for i in $0 { w[i] -= lr * (g[i] + decay * w[i]) } }
+                    guard momentum != 0 else {
+                        ChannelArithmetic.sgdStep(weights: w.baseAddress!, gradient: g.baseAddress!, velocity: nil, count: count, rate: lr,
+                                                  keep: keep, decay: decay, momentum: 0, nesterov: nesterov)
                         return
                     }
                     velocity[key, default: [Float](repeating: 0, count: count)].withUnsafeMutableBufferPointer { v in
-                        let v = SharedPointer(v.baseAddress!)
-                        forEachSlice(count) { slice in
-                            for i in slice {
-                                let gi = g[i] + decay * w[i]
-                                v[i] = momentum * v[i] - lr * gi
-                                w[i] += nesterov ? momentum * v[i] - lr * gi : v[i]
-                            }
-                        }
+                        ChannelArithmetic.sgdStep(weights: w.baseAddress!, gradient: g.baseAddress!, velocity: v.baseAddress!, count: count,
+                                                  rate: lr, keep: keep, decay: decay, momentum: momentum, nesterov: nesterov)
                     }
                 }
             }
@@ -234,24 +221,15 @@ public final class Adam: Optimizer {
         let lr = learningRate, t = Float(iterations + 1)
         let stepSize = lr * (1 - pow(beta2, t)).squareRoot() / (1 - pow(beta1, t))
         for (key, p) in parameters where p.gradient.count == p.count {
-            applyDecoupledDecay(p, weightDecay, lr)
             let count = p.gradient.count
             var (m, v) = moments.removeValue(forKey: key) ?? ([Float](repeating: 0, count: count), [Float](repeating: 0, count: count))
-            let (beta1, beta2, epsilon, decay) = (beta1, beta2, epsilon, weightDecay.coupledRate)
             p.value.scalars.withUnsafeMutableBufferPointer { w in
-                m.withUnsafeMutableBufferPointer { m in
-                    v.withUnsafeMutableBufferPointer { v in
-                        p.gradient.scalars.withUnsafeBufferPointer { g in
-                            let (w, m, v, g) = (SharedPointer(w.baseAddress!), SharedPointer(m.baseAddress!),
-                                                SharedPointer(v.baseAddress!), SharedPointer(g.baseAddress!))
-                            forEachSlice(count) { slice in
-                                for i in slice {
-                                    let gi = g[i] + decay * w[i]
-                                    m[i] += (gi - m[i]) * (1 - beta1)
-                                    v[i] += (gi * gi - v[i]) * (1 - beta2)
-                                    w[i] -= stepSize * m[i] / (v[i].squareRoot() + epsilon)
-                                }
-                            }
+                p.gradient.scalars.withUnsafeBufferPointer { g in
+                    m.withUnsafeMutableBufferPointer { m in
+                        v.withUnsafeMutableBufferPointer { v in
+                            ChannelArithmetic.adamStep(weights: w.baseAddress!, gradient: g.baseAddress!, m: m.baseAddress!, v: v.baseAddress!,
+                                                       count: count, stepSize: stepSize, keep: weightDecay.keep(rate: lr),
+                                                       decay: weightDecay.coupledRate, beta1: beta1, beta2: beta2, epsilon: epsilon)
                         }
                     }
                 }
