@@ -119,3 +119,13 @@ void convkit_adam_step(float *w, const float *g, float *m, float *v, int64_t cou
                        float beta1, float beta2, float epsilon, int isa) {
     DISPATCH(adam, w, g, m, v, count, stepSize, keep, decay, beta1, beta2, epsilon)
 }
+
+void convkit_tap_products(const float *x, int64_t xImage, const float *w, int64_t wImage, float *out, int64_t outImage,
+                          const int64_t *taps, int64_t tapCount, int64_t images, int64_t channels, int64_t stride, int isa) {
+    DISPATCH(tap_products, x, xImage, w, wImage, out, outImage, taps, tapCount, images, channels, stride)
+}
+
+void convkit_tap_scaled_sums(const float *x, int64_t xImage, const float *scale, float *out, int64_t outImage, const int64_t *taps,
+                             int64_t tapCount, int64_t images, int64_t channels, int isa) {
+    DISPATCH(tap_scaled_sums, x, xImage, scale, out, outImage, taps, tapCount, images, channels)
+}

@@ -177,6 +177,48 @@ static TARGET void ISA(max_pool_gradient)(const float *dy, const float *x, const
     }
 }
 
+// Over `images` images and the taps (o, a, b) (three pixel indices each): out[o] += x[a]·w[b]
+// per channel (a depthwise convolution's passes). Each operand's images lie `*Image` values
+// apart (0: one array for all, as a kernel); its rows `stride` values apart, `c` used.
+static TARGET void ISA(tap_products)(const float *x, int64_t xImage, const float *w, int64_t wImage, float *out, int64_t outImage,
+                                     const int64_t *taps, int64_t tapCount, int64_t images, int64_t c, int64_t stride) {
+    for (int64_t n = 0; n < images; n++) {
+        const float *xn = x + n * xImage, *wn = w + n * wImage;
+        float *on = out + n * outImage;
+        for (int64_t t = 0; t < tapCount; t++) {
+            const float *xi = xn + taps[3 * t + 1] * stride, *wi = wn + taps[3 * t + 2] * stride;
+            float *o = on + taps[3 * t] * stride;
+            int64_t j = 0;
+#define TAP_PRODUCT(T, L, S, W) for (; j + W <= c; j += W) S(o + j, L(o + j) + L(xi + j) * L(wi + j));
+            TAP_PRODUCT(VEC, LOAD, STORE, STEP)
+            TAP_PRODUCT(v8, LOAD8, STORE8, 8)
+            TAP_PRODUCT(float, LOAD1, STORE1, 1)
+#undef TAP_PRODUCT
+        }
+    }
+}
+
+// Over `images` images and the taps (o, a): out[o] += x[a]·scale[t] per channel (average
+// pooling's passes, the scale one over the window's real cells).
+static TARGET void ISA(tap_scaled_sums)(const float *x, int64_t xImage, const float *scale, float *out, int64_t outImage,
+                                        const int64_t *taps, int64_t tapCount, int64_t images, int64_t c) {
+    for (int64_t n = 0; n < images; n++) {
+        const float *xn = x + n * xImage;
+        float *on = out + n * outImage;
+        for (int64_t t = 0; t < tapCount; t++) {
+            const float *xi = xn + taps[2 * t + 1] * c;
+            float *o = on + taps[2 * t] * c;
+            float k = scale[t];
+            int64_t j = 0;
+#define TAP_SUM(T, L, S, W) for (; j + W <= c; j += W) S(o + j, L(o + j) + L(xi + j) * k);
+            TAP_SUM(VEC, LOAD, STORE, STEP)
+            TAP_SUM(v8, LOAD8, STORE8, 8)
+            TAP_SUM(float, LOAD1, STORE1, 1)
+#undef TAP_SUM
+        }
+    }
+}
+
 // SGD over `n` weights, Keras' rule: w ← keep·w; g' = g + decay·w; without momentum
 // w ← w − lr·g'; with it v ← μ·v − lr·g', then w ← w + μ·v − lr·g' (Nesterov) or w ← w + v.
 static TARGET void ISA(sgd)(float *w, const float *g, float *v, int64_t n, float lr, float keep, float decay, float mu,

@@ -32,6 +32,8 @@ import Testing
         Case(input: [4, 5, 7], cin: 5, cout: 20, kernel: [3, 2, 3], strides: [1, 1, 1], dilations: [1, 1, 1], padding: .same, groups: 1),
         Case(input: [14], cin: 1, cout: 64, kernel: [5], strides: [1], dilations: [1], padding: .same, groups: 1),
         Case(input: [5, 30], cin: 16, cout: 48, kernel: [3, 1], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 1),
+        // Depthwise with multiplier 1 on the tap loops: 37 channels = 16 + 16 + 5 (AVX-512: 32 + 5).
+        Case(input: [7, 6], cin: 37, cout: 37, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .same, groups: 37),
         // Winograd (F(4×4, 3×3) forward and input gradient, F(2×2, 3×3) kernel gradient): 7×9 leaves partial tiles at the bottom and right edges.
         Case(input: [7, 9], cin: 9, cout: 10, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1),
     ]
@@ -64,7 +66,9 @@ import Testing
             #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, isa: isa), naiveDx) < 1e-5, "input gradient \(isa)")
             #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, isa: isa), naiveDw) < 1e-5, "kernel gradient \(isa)")
         }
-        #expect(relativeError(Convolution.backwardBias(dy), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient")
+        for isa in InstructionSet.testable {
+            #expect(relativeError(Convolution.backwardBias(dy, isa: isa), ConvolutionReference.backwardBias(dy)) < 1e-5, "bias gradient \(isa)")
+        }
     }
 
     /// The paths the tests compare: all four on an AVX-512 CPU; AVX2, its AVX-512 emulation and
@@ -138,8 +142,12 @@ import Testing
                     "max backward, \(isa)")
         }
         x.scalars[x.count / 2] = 0.5
-        #expect(relativeError(Pooling.averageForward(x, geometry: g), PoolingReference.averageForward(x, geometry: g)) < 1e-6, "average forward")
-        #expect(relativeError(Pooling.averageBackward(dy, geometry: g), PoolingReference.averageBackward(dy, geometry: g)) < 1e-6, "average backward")
+        for isa in InstructionSet.testable {
+            #expect(relativeError(Pooling.averageForward(x, geometry: g, isa: isa), PoolingReference.averageForward(x, geometry: g)) < 1e-6,
+                    "average forward, \(isa)")
+            #expect(relativeError(Pooling.averageBackward(dy, geometry: g, isa: isa), PoolingReference.averageBackward(dy, geometry: g)) < 1e-6,
+                    "average backward, \(isa)")
+        }
     }
 
     /// Max pooling keeps no argmax: the gradient goes to the first cell equal to the maximum, on

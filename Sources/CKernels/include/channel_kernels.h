@@ -50,6 +50,19 @@ void convkit_max_pool_gradient(const float *dy, const float *x, const float *y, 
                                int64_t inputPixels, int64_t outputPixels, int64_t channels, const int64_t *taps,
                                int64_t tapCount, int isa);
 
+/// For each of `images` images and each tap (o, a, b) of `taps` (three pixel indices per tap):
+/// out[o] += x[a]·w[b] per channel, for `channels` channels of rows `stride` floats long. Each
+/// operand's images lie `xImage`, `wImage`, `outImage` floats apart (0: one array shared by all
+/// images, as a kernel). A depthwise convolution's forward, input-gradient and kernel-gradient
+/// passes.
+void convkit_tap_products(const float *x, int64_t xImage, const float *w, int64_t wImage, float *out, int64_t outImage,
+                          const int64_t *taps, int64_t tapCount, int64_t images, int64_t channels, int64_t stride, int isa);
+
+/// For each image and each tap t = (o, a) of `taps`: out[o] += x[a]·scale[t] per channel (rows
+/// of `channels` floats): average pooling's forward and backward passes.
+void convkit_tap_scaled_sums(const float *x, int64_t xImage, const float *scale, float *out, int64_t outImage, const int64_t *taps,
+                             int64_t tapCount, int64_t images, int64_t channels, int isa);
+
 /// One SGD step on `count` weights (Keras' rule): w ← keep·w (decoupled decay), g' = g +
 /// decay·w (coupled decay); without momentum w ← w − lr·g' (`v` unused, may be NULL); with it
 /// v ← momentum·v − lr·g', then w ← w + momentum·v − lr·g' with `nesterov`, else w ← w + v.

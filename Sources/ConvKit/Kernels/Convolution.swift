@@ -1,3 +1,4 @@
+import CKernels
 /// The convolution core behind every conv layer: N-dimensional (rank 1–3), channels-last
 /// input `[batch, spatial…, cin]`, HWIO kernel `[spatial…, cin/groups, cout]`, with strides,
 /// dilation, groups and padding taken from a `ConvGeometry`.
@@ -32,7 +33,7 @@ public enum Convolution {
                             return
                         case .depthwise:
                             y.initialize(repeating: 0, count: out.count)
-                            depthwiseForward(x, w, y, g)
+                            depthwiseForward(x, w, y, g, isa: isa)
                         case .pointwise:
                             pointwiseForward(x, w, y, g)
                         }
@@ -59,7 +60,7 @@ public enum Convolution {
                         stridedBackwardInput(dy, w, dx, g)
                     case .depthwise:
                         dx.initialize(repeating: 0, count: out.count)
-                        depthwiseBackwardInput(dy, w, dx, g)
+                        depthwiseBackwardInput(dy, w, dx, g, isa: isa)
                     case .pointwise:
                         pointwiseBackwardInput(dy, w, dx, g)
                     }
@@ -78,7 +79,7 @@ public enum Convolution {
                     let (x, dy, dw) = (x.baseAddress!, dy.baseAddress!, dwp.baseAddress!)
                     switch path(g) {
                     case .direct: ConvolutionDirect.backwardKernel(x, dy, dw, g, isa: isa)
-                    case .depthwise: depthwiseBackwardKernel(x, dy, dw, g)
+                    case .depthwise: depthwiseBackwardKernel(x, dy, dw, g, isa: isa)
                     case .pointwise: pointwiseBackwardKernel(x, dy, dw, g)
                     }
                 }
@@ -87,19 +88,14 @@ public enum Convolution {
         return dw
     }
 
-    /// Sum of the output gradient over batch and pixels, per output channel.
-    public static func backwardBias(_ gradOutput: Tensor) -> Tensor {
+    /// Sum of the output gradient over batch and pixels, per output channel: the per-path
+    /// channel sums across the cores (`ChannelArithmetic.sums`), accumulated in Double.
+    public static func backwardBias(_ gradOutput: Tensor, isa: InstructionSet = .active) -> Tensor {
         let c = gradOutput.shape.last!
-        var db = Tensor(zeros: [c])
-        gradOutput.scalars.withUnsafeBufferPointer { dy in
-            db.scalars.withUnsafeMutableBufferPointer { b in
-                for p in 0..<(dy.count / c) {
-                    let row = dy.baseAddress! + p * c
-                    for oc in 0..<c { b[oc] += row[oc] }
-                }
-            }
+        let sums = gradOutput.scalars.withUnsafeBufferPointer { dy in
+            ChannelArithmetic.sums(dy.baseAddress!, times: nil, rows: dy.count / c, channels: c, isa: isa).sum
         }
-        return db
+        return Tensor(shape: [c], scalars: sums.map { Float($0) })
     }
 
     private static func check(_ t: Tensor, _ shape: [Int], _ what: String) {
@@ -188,49 +184,94 @@ public enum Convolution {
     }
 
     // MARK: Depthwise (one input channel per group, `multiplier` outputs each)
+    //
+    // Multiplier 1 (every depthwise layer of the seed models) runs the per-path tap loops of
+    // channel_kernels.c across the cores; other multipliers keep the plain loops.
 
-    private static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    /// The (output pixel, tap, input pixel) triples of one image, as the C loops take them.
+    private static func depthwiseTaps(_ g: ConvGeometry, order: (Int, Int, Int) -> (Int, Int, Int)) -> [Int64] {
+        var taps = [Int64]()
+        g.forEachTap { o, t, i in let (a, b, c) = order(o, t, i); taps += [Int64(a), Int64(b), Int64(c)] }
+        return taps
+    }
+
+    private static func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                         _ g: ConvGeometry, isa: InstructionSet) {
         let (cin, cout, m) = (g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
-        for n in 0..<g.batch {
-            let xi = x + n * g.inputPixels * cin, yi = y + n * g.outputPixels * cout
-            g.forEachTap { o, t, i in
-                let dst = yi + o * cout, src = xi + i * cin, wt = w + t * cout
-                if m == 1 {
-                    for c in 0..<cout { dst[c] += src[c] * wt[c] }
-                } else {
+        guard m == 1 else {
+            for n in 0..<g.batch {
+                let xi = x + n * g.inputPixels * cin, yi = y + n * g.outputPixels * cout
+                g.forEachTap { o, t, i in
+                    let dst = yi + o * cout, src = xi + i * cin, wt = w + t * cout
                     for oc in 0..<cout { dst[oc] += src[oc / m] * wt[oc] }
                 }
             }
+            return
+        }
+        let taps = depthwiseTaps(g) { o, t, i in (o, i, t) }
+        let (xs, ws, ys, code, c) = (SharedPointer(x), SharedPointer(w), SharedPointer(y), isa.code, cin)
+        let (xImage, yImage): (Int, Int) = (g.inputPixels * c, g.outputPixels * c)
+        let work: Int = g.batch * yImage * g.kernelTaps
+        Parallel.forEachChunk(g.batch, values: work) { images, _ in
+            let first: Int = images.lowerBound
+            convkit_tap_products(xs.base + first * xImage, Int64(xImage), ws.base, 0, ys.base + first * yImage, Int64(yImage), taps,
+                                 Int64(taps.count / 3), Int64(images.count), Int64(c), Int64(c), code)
         }
     }
 
-    private static func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    private static func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                               _ g: ConvGeometry, isa: InstructionSet) {
         let (cin, cout, m) = (g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
-        for n in 0..<g.batch {
-            let dxi = dx + n * g.inputPixels * cin, dyi = dy + n * g.outputPixels * cout
-            g.forEachTap { o, t, i in
-                let src = dyi + o * cout, dst = dxi + i * cin, wt = w + t * cout
-                if m == 1 {
-                    for c in 0..<cin { dst[c] += src[c] * wt[c] }
-                } else {
+        guard m == 1 else {
+            for n in 0..<g.batch {
+                let dxi = dx + n * g.inputPixels * cin, dyi = dy + n * g.outputPixels * cout
+                g.forEachTap { o, t, i in
+                    let src = dyi + o * cout, dst = dxi + i * cin, wt = w + t * cout
                     for oc in 0..<cout { dst[oc / m] += src[oc] * wt[oc] }
                 }
             }
+            return
+        }
+        let taps = depthwiseTaps(g) { o, t, i in (i, o, t) }
+        let (dys, ws, dxs, code, c) = (SharedPointer(dy), SharedPointer(w), SharedPointer(dx), isa.code, cin)
+        let (xImage, yImage): (Int, Int) = (g.inputPixels * c, g.outputPixels * c)
+        let work: Int = g.batch * yImage * g.kernelTaps
+        Parallel.forEachChunk(g.batch, values: work) { images, _ in
+            let first: Int = images.lowerBound
+            convkit_tap_products(dys.base + first * yImage, Int64(yImage), ws.base, 0, dxs.base + first * xImage, Int64(xImage), taps,
+                                 Int64(taps.count / 3), Int64(images.count), Int64(c), Int64(c), code)
         }
     }
 
-    private static func depthwiseBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    private static func depthwiseBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                                _ g: ConvGeometry, isa: InstructionSet) {
         let (cin, cout, m) = (g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
-        for n in 0..<g.batch {
-            let xi = x + n * g.inputPixels * cin, dyi = dy + n * g.outputPixels * cout
-            g.forEachTap { o, t, i in
-                let src = xi + i * cin, grad = dyi + o * cout, dst = dw + t * cout
-                if m == 1 {
-                    for c in 0..<cout { dst[c] += src[c] * grad[c] }
-                } else {
+        guard m == 1 else {
+            for n in 0..<g.batch {
+                let xi = x + n * g.inputPixels * cin, dyi = dy + n * g.outputPixels * cout
+                g.forEachTap { o, t, i in
+                    let src = xi + i * cin, grad = dyi + o * cout, dst = dw + t * cout
                     for oc in 0..<cout { dst[oc] += src[oc / m] * grad[oc] }
                 }
             }
+            return
         }
+        // The kernel is shared by every image: each worker sums its images into its own copy,
+        // and the copies are added in worker order (the same split gives the same sum).
+        let taps = depthwiseTaps(g) { o, t, i in (t, i, o) }
+        let c = cin, size = g.kernelTaps * c
+        let (xImage, yImage): (Int, Int) = (g.inputPixels * c, g.outputPixels * c)
+        let work: Int = g.batch * yImage * g.kernelTaps
+        let workers = Parallel.chunkCount(g.batch, values: work)
+        let partial = UnsafeMutablePointer<Float>.allocate(capacity: workers * size)
+        partial.initialize(repeating: 0, count: workers * size)
+        defer { partial.deallocate() }
+        let (xs, dys, ps, code) = (SharedPointer(x), SharedPointer(dy), SharedPointer(partial), isa.code)
+        Parallel.forEachChunk(g.batch, values: work) { images, worker in
+            let first: Int = images.lowerBound
+            convkit_tap_products(xs.base + first * xImage, Int64(xImage), dys.base + first * yImage, Int64(yImage), ps.base + worker * size, 0,
+                                 taps, Int64(taps.count / 3), Int64(images.count), Int64(c), Int64(c), code)
+        }
+        for worker in 0..<workers { for k in 0..<size { dw[k] += partial[worker * size + k] } }
     }
 }

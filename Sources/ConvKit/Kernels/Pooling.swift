@@ -57,49 +57,51 @@ public enum Pooling {
         return dx
     }
 
-    public static func averageForward(_ input: Tensor, geometry g: ConvGeometry) -> Tensor {
+    /// The mean of each window's real cells (the per-path tap loops of channel_kernels.c).
+    public static func averageForward(_ input: Tensor, geometry g: ConvGeometry, isa: InstructionSet = .active) -> Tensor {
         let c = g.inputChannels
         var out = Tensor(zeros: g.outputShape)
-        let counts = cellCounts(g)
+        let (taps, scales) = averageTaps(g)
         input.scalars.withUnsafeBufferPointer { x in
             out.scalars.withUnsafeMutableBufferPointer { y in
-                let (xs, ys) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!))
+                let (xs, ys, code) = (SharedPointer(x.baseAddress!), SharedPointer(y.baseAddress!), isa.code)
+                let (xImage, yImage) = (g.inputPixels * c, g.outputPixels * c)
                 forEachImageRange(g, values: x.count) { images in
-                    for n in images {
-                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                        g.forEachTap { o, _, i in
-                            for ch in 0..<c { ys.base[yBase + o * c + ch] += xs.base[xBase + i * c + ch] }
-                        }
-                        for o in 0..<g.outputPixels {
-                            let scale = 1 / Float(counts[o])
-                            for ch in 0..<c { ys.base[yBase + o * c + ch] *= scale }
-                        }
-                    }
+                    convkit_tap_scaled_sums(xs.base + images.lowerBound * xImage, Int64(xImage), scales, ys.base + images.lowerBound * yImage,
+                                            Int64(yImage), taps, Int64(scales.count), Int64(images.count), Int64(c), code)
                 }
             }
         }
         return out
     }
 
-    public static func averageBackward(_ gradOutput: Tensor, geometry g: ConvGeometry) -> Tensor {
+    /// Each output gradient spread evenly over its window's real cells.
+    public static func averageBackward(_ gradOutput: Tensor, geometry g: ConvGeometry, isa: InstructionSet = .active) -> Tensor {
         let c = g.inputChannels
         var dx = Tensor(zeros: g.inputShape)
-        let counts = cellCounts(g)
+        let (forwardTaps, scales) = averageTaps(g)
+        // The same taps read the other way: (input pixel, output pixel).
+        var swapped = forwardTaps
+        for t in 0..<scales.count { swapped.swapAt(2 * t, 2 * t + 1) }
+        let taps = swapped
         gradOutput.scalars.withUnsafeBufferPointer { dy in
             dx.scalars.withUnsafeMutableBufferPointer { d in
-                let (dys, ds) = (SharedPointer(dy.baseAddress!), SharedPointer(d.baseAddress!))
+                let (dys, ds, code) = (SharedPointer(dy.baseAddress!), SharedPointer(d.baseAddress!), isa.code)
+                let (xImage, yImage) = (g.inputPixels * c, g.outputPixels * c)
                 forEachImageRange(g, values: d.count) { images in
-                    for n in images {
-                        let xBase = n * g.inputPixels * c, yBase = n * g.outputPixels * c
-                        g.forEachTap { o, _, i in
-                            let scale = 1 / Float(counts[o])
-                            for ch in 0..<c { ds.base[xBase + i * c + ch] += dys.base[yBase + o * c + ch] * scale }
-                        }
-                    }
+                    convkit_tap_scaled_sums(dys.base + images.lowerBound * yImage, Int64(yImage), scales, ds.base + images.lowerBound * xImage,
+                                            Int64(xImage), taps, Int64(scales.count), Int64(images.count), Int64(c), code)
                 }
             }
         }
         return dx
+    }
+
+    /// The (output, input) pixel pairs of the windows and, per pair, one over its window's
+    /// count of real cells.
+    private static func averageTaps(_ g: ConvGeometry) -> (taps: [Int64], scales: [Float]) {
+        let counts = cellCounts(g), taps = tapPairs(g)
+        return (taps, (0..<(taps.count / 2)).map { 1 / Float(counts[Int(taps[2 * $0])]) })
     }
 
     /// Images are independent: split them across the workers when the tensor is large.
