@@ -53,8 +53,10 @@ public final class LCConv2D: Layer {
     public var computation: Computation { requestedComputation ?? (intermediate == .none ? .folded : .twoConvolutions) }
 
     private let intermediateNormalization: BatchNormalization?
-    /// The two convolutions (`TwoStageConvolution`) and the one convolution of the folded block.
-    private var stages: TwoStageConvolution?, foldedGeometry: ConvGeometry?
+    /// The two convolutions and their fold (`TwoStageConvolution`).
+    private var stages: TwoStageConvolution?
+    /// The one convolution of the folded block.
+    private var foldedGeometry: ConvGeometry? { stages?.folded }
     private var cachedInput = Tensor(zeros: [0]), cachedFoldedKernel = Tensor(zeros: [0])
     /// The ablation's middle tensor before and after its ReLU, for the ReLU's gradient.
     private var cachedNormalizedMiddle = Tensor(zeros: [0]), cachedRectifiedMiddle = Tensor(zeros: [0])
@@ -93,8 +95,6 @@ public final class LCConv2D: Layer {
         let stages = try TwoStageConvolution(inputShape: shape, middleChannels: filters * expansion, outputChannels: filters,
                                              kernelSize: kernel, strides: stride, dilations: dilation, padding: padding)
         self.stages = stages
-        foldedGeometry = try ConvGeometry(batch: 1, inputSize: [shape[0], shape[1]], inputChannels: shape[2], outputChannels: filters,
-                                          kernelSize: kernel, strides: stride, dilations: dilation, padding: padding)
         let s = try addParameter("spatial_kernel", shape: stages.spatial.kernelShape, initializer: spatialInitializer, generator: &generator)
         s.trainable = !frozenSpatial
         try addParameter("combination_kernel", shape: stages.combination.kernelShape, initializer: combinationInitializer, generator: &generator)
@@ -141,15 +141,14 @@ public final class LCConv2D: Layer {
         let (learnsSpatial, learnsCombination) = (updates(spatialKernel), updates(combinationKernel))
         if learnsSpatial || learnsCombination {
             let dW = Convolution.backwardKernel(cachedInput, gradOutput: dz, geometry: g)
-            let rows = g.patchLength, middle = filters * expansion
             if context.optimizerTakesGradientsInBasis, let basis = gradientBasis(of: combinationKernel) {
                 combinationKernel.gradient = Tensor(zeros: [0])
                 combinationKernel.gradientInBasis = (basis, dW)
             } else if learnsCombination {
-                multiply(spatialKernel.value, transposed: true, dW, transposed: false, into: combinationKernel, m: middle, n: filters, k: rows)
+                overwriteGradient(of: combinationKernel) { stages!.combinationGradient(fromFolded: dW, spatialKernel: spatialKernel.value, into: &$0) }
             }
             if learnsSpatial {
-                multiply(dW, transposed: false, combinationKernel.value, transposed: true, into: spatialKernel, m: rows, n: middle, k: filters)
+                overwriteGradient(of: spatialKernel) { stages!.spatialGradient(fromFolded: dW, combinationKernel: combinationKernel.value, into: &$0) }
             }
         }
         if !context.needsInputGradient { return [Tensor(zeros: [0])] }
@@ -210,32 +209,16 @@ public final class LCConv2D: Layer {
            let image = combinationKernel.deferredValue?.image(under: basis) {
             return image.reshaped(to: g.kernelShape)
         }
-        var kernel = Tensor(zeros: g.kernelShape)
-        multiply(spatialKernel.value, transposed: false, combinationKernel.value, transposed: false, into: &kernel,
-                 m: g.patchLength, n: filters, k: filters * expansion)
-        return kernel
+        return stages!.foldedKernel(spatialKernel: spatialKernel.value, combinationKernel: combinationKernel.value)
     }
 
-    /// `p.gradient` = op(a)·op(b), written over the previous step's gradient when it has the
-    /// size: at E = 128 a new 136 MB gradient each step would fault in every page again.
-    private func multiply(_ a: Tensor, transposed ta: Bool, _ b: Tensor, transposed tb: Bool, into p: Parameter, m: Int, n: Int, k: Int) {
+    /// Writes `p.gradient` over the previous step's buffer: at E = 128 a new 136 MB gradient
+    /// each step would fault in every page again.
+    private func overwriteGradient(of p: Parameter, _ write: (inout Tensor) -> Void) {
         var gradient = p.gradient
         p.gradient = Tensor(zeros: [0])   // `gradient` is then the buffer's only owner: no copy
-        if gradient.shape != p.value.shape { gradient = Tensor(zeros: p.value.shape) }
-        multiply(a, transposed: ta, b, transposed: tb, into: &gradient, m: m, n: n, k: k)
+        write(&gradient)
         p.gradient = gradient
-    }
-
-    /// `c` = op(a)·op(b), an m×n matrix.
-    private func multiply(_ a: Tensor, transposed ta: Bool, _ b: Tensor, transposed tb: Bool, into c: inout Tensor, m: Int, n: Int, k: Int) {
-        a.scalars.withUnsafeBufferPointer { a in
-            b.scalars.withUnsafeBufferPointer { b in
-                c.scalars.withUnsafeMutableBufferPointer { c in
-                    GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a.baseAddress!, lda: ta ? m : k,
-                                  b: b.baseAddress!, ldb: tb ? k : n, c: c.baseAddress!, ldc: n)
-                }
-            }
-        }
     }
 
     /// The single convolution this block computes: kernel `[kh, kw, in, filters]` =

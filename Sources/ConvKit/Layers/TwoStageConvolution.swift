@@ -4,8 +4,10 @@
 /// with bias. It holds both geometries and, during training, what backward needs: the input
 /// and the 1×1 convolution's input.
 ///
-/// LCConv2D with nothing between the stages trains without the middle tensor instead (the
-/// folded path, `LCConv2D.Computation.folded`); this is its naive twin.
+/// With an ungrouped spatial stage and nothing between, the stages are one convolution with
+/// kernel W = S·C (S as `[kh·kw·in, middle]`, C as `[middle, out]`), whose kernel gradient dW
+/// gives the stages' exact gradients, dS = dW·Cᵀ and dC = Sᵀ·dW: LCConv2D trains that way
+/// (`LCConv2D.Computation.folded`), and the two stages are its naive twin.
 struct TwoStageConvolution {
     /// The operation between the stages: forward, and backward from the gradient of its output
     /// to that of its input (the owner keeps what the backward needs).
@@ -15,6 +17,8 @@ struct TwoStageConvolution {
     }
 
     private(set) var spatial: ConvGeometry, combination: ConvGeometry
+    /// The one convolution of the folded stages (nil for a grouped spatial stage).
+    let folded: ConvGeometry?
     private var cachedInput = Tensor(zeros: [0]), cachedCombinationInput = Tensor(zeros: [0])
 
     /// `inputShape` is `[height, width, channels]`; `groups` splits the spatial stage (the
@@ -27,6 +31,35 @@ struct TwoStageConvolution {
         combination = try ConvGeometry(batch: 1, inputSize: Array(spatial.outputSize.suffix(2)), inputChannels: middleChannels,
                                        outputChannels: outputChannels, kernelSize: [1, 1], strides: [1, 1], dilations: [1, 1],
                                        padding: .valid)
+        folded = groups > 1 ? nil : try ConvGeometry(
+            batch: 1, inputSize: [inputShape[0], inputShape[1]], inputChannels: inputShape[2], outputChannels: outputChannels,
+            kernelSize: kernelSize, strides: strides, dilations: dilations, padding: padding)
+    }
+
+    // MARK: Folded
+
+    /// W = S·C, as a kernel `[kh, kw, in, out]`.
+    func foldedKernel(spatialKernel s: Tensor, combinationKernel c: Tensor) -> Tensor {
+        let f = folded!
+        var w = [Float](repeating: 0, count: f.kernelShape.reduce(1, *))
+        GEMM.multiply(s.scalars, c.scalars, into: &w, m: f.patchLength, n: f.outputChannels, k: combination.inputChannels)
+        return Tensor(shape: f.kernelShape, scalars: w)
+    }
+
+    /// dS = dW·Cᵀ into `gradient` (reused when it has S's shape).
+    func spatialGradient(fromFolded dW: Tensor, combinationKernel c: Tensor, into gradient: inout Tensor) {
+        let f = folded!
+        if gradient.shape != spatial.kernelShape { gradient = Tensor(zeros: spatial.kernelShape) }
+        GEMM.multiply(dW.scalars, c.scalars, transposingB: true, into: &gradient.scalars, m: f.patchLength,
+                      n: combination.inputChannels, k: f.outputChannels)
+    }
+
+    /// dC = Sᵀ·dW into `gradient` (reused when it has C's shape).
+    func combinationGradient(fromFolded dW: Tensor, spatialKernel s: Tensor, into gradient: inout Tensor) {
+        let f = folded!
+        if gradient.shape != combination.kernelShape { gradient = Tensor(zeros: combination.kernelShape) }
+        GEMM.multiply(s.scalars, dW.scalars, transposingA: true, into: &gradient.scalars, m: combination.inputChannels,
+                      n: f.outputChannels, k: f.patchLength)
     }
 
     /// The middle tensor's shape without the batch axis, for the operation between the stages.
