@@ -87,8 +87,9 @@ extension RandomFilterStudy {
                            yLabel: "test accuracy, learned − frozen", series: gapSeries, xTicks: kernelSizes.sorted().map(Double.init)), "gap-kernel")
         let diversity = Variant.allCases.enumerated().compactMap { index, v -> LineChart.Series? in
             guard let run = table1Run(r, v) else { return nil }
+            // Frozen dashed: at large E learned filters barely move, and the two lines coincide.
             return .init(label: v.rawValue, points: run.entropyByEpoch.enumerated().map { (Double($0), Statistics.mean($1)) },
-                         colorIndex: [2, 0, 1][index], markers: true)
+                         colorIndex: [2, 0, 1][index], dashed: v == .lcFrozen, markers: true)
         }
         try draw(LineChart(title: "Filter diversity during training (k = 3, E = \(table1Expansion), first seed)", xLabel: "epoch",
                            yLabel: "variance entropy of the spatial filters", series: diversity,
