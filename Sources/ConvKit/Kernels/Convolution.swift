@@ -209,14 +209,7 @@ public enum Convolution {
             return
         }
         let taps = depthwiseTaps(g) { o, t, i in (o, i, t) }
-        let (xs, ws, ys, code, c) = (SharedPointer(x), SharedPointer(w), SharedPointer(y), isa.code, cin)
-        let (xImage, yImage): (Int, Int) = (g.inputPixels * c, g.outputPixels * c)
-        let work: Int = g.batch * yImage * g.kernelTaps
-        Parallel.forEachChunk(g.batch, values: work) { images, _ in
-            let first: Int = images.lowerBound
-            convkit_tap_products(xs.base + first * xImage, Int64(xImage), ws.base, 0, ys.base + first * yImage, Int64(yImage), taps,
-                                 Int64(taps.count / 3), Int64(images.count), Int64(c), Int64(c), code)
-        }
+        perImageTapProducts(x, imageLength: g.inputPixels * cin, kernel: w, into: y, imageLength: g.outputPixels * cin, taps: taps, g, isa: isa)
     }
 
     private static func depthwiseBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
@@ -233,13 +226,21 @@ public enum Convolution {
             return
         }
         let taps = depthwiseTaps(g) { o, t, i in (i, o, t) }
-        let (dys, ws, dxs, code, c) = (SharedPointer(dy), SharedPointer(w), SharedPointer(dx), isa.code, cin)
-        let (xImage, yImage): (Int, Int) = (g.inputPixels * c, g.outputPixels * c)
-        let work: Int = g.batch * yImage * g.kernelTaps
+        perImageTapProducts(dy, imageLength: g.outputPixels * cin, kernel: w, into: dx, imageLength: g.inputPixels * cin, taps: taps, g,
+                            isa: isa)
+    }
+
+    /// out[a] += input[b]·kernel[t] per channel for each tap (a, b, t), images split across
+    /// the workers: the forward and input-gradient passes of a depthwise convolution.
+    private static func perImageTapProducts(_ input: UnsafePointer<Float>, imageLength inputImage: Int, kernel w: UnsafePointer<Float>,
+                                            into out: UnsafeMutablePointer<Float>, imageLength outImage: Int, taps: [Int64],
+                                            _ g: ConvGeometry, isa: InstructionSet) {
+        let (inputs, ws, outs, code, c) = (SharedPointer(input), SharedPointer(w), SharedPointer(out), isa.code, g.inputChannels)
+        let work: Int = g.batch * g.outputPixels * c * g.kernelTaps
         Parallel.forEachChunk(g.batch, values: work) { images, _ in
             let first: Int = images.lowerBound
-            convkit_tap_products(dys.base + first * yImage, Int64(yImage), ws.base, 0, dxs.base + first * xImage, Int64(xImage), taps,
-                                 Int64(taps.count / 3), Int64(images.count), Int64(c), Int64(c), code)
+            convkit_tap_products(inputs.base + first * inputImage, Int64(inputImage), ws.base, 0, outs.base + first * outImage,
+                                 Int64(outImage), taps, Int64(taps.count / 3), Int64(images.count), Int64(c), Int64(c), code)
         }
     }
 

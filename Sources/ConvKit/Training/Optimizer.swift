@@ -144,9 +144,8 @@ public final class SGD: Optimizer {
         }
         velocity[key] = nil
         trajectories[key] = trajectory
-        let decoupled: Float = if case .decoupled(let rate) = weightDecay { rate } else { 0 }
         trajectory!.step(coordinates: coordinates, rate: lr, momentum: momentum, nesterov: nesterov,
-                         coupledDecay: weightDecay.coupledRate, decoupledDecay: decoupled)
+                         coupledDecay: weightDecay.coupledRate, keep: weightDecay.keep(rate: lr))
         p.deferValue(to: trajectory!)
     }
 

@@ -101,8 +101,9 @@ final class SubspaceTrajectory: DeferredParameterValue {
 
     /// One SGD step with coordinates h of the gradient (g = Sᵀ·h), in the order of `SGD.apply`:
     /// decoupled decay, coupled decay added to the gradient, then momentum (Keras' form).
-    func step(coordinates h: [Float], rate: Float, momentum: Float, nesterov: Bool, coupledDecay: Float, decoupledDecay: Float) {
-        if decoupledDecay != 0 { weights = weights.scaled(by: 1 - rate * decoupledDecay) }
+    /// `keep` scales the weights first (decoupled decay: `WeightDecay.keep(rate:)`).
+    func step(coordinates h: [Float], rate: Float, momentum: Float, nesterov: Bool, coupledDecay: Float, keep: Float) {
+        if keep != 1 { weights = weights.scaled(by: keep) }
         let gradient = weights.scaled(by: coupledDecay) + Point(x: 0, y: 0, m: h)
         if momentum == 0 {
             weights = weights + gradient.scaled(by: -rate)
