@@ -23,7 +23,7 @@ struct ExperimentCommand: ParsableCommand {
     @Flag(help: "Continue from the checkpoints in the report folder: finished models are not trained again.")
     var resume = false
 
-    @Option(help: "Studies of separate runs (seed002): train only these runs, e.g. E=128 or seed=1,variant=frozen (keys E, k, seed, variant).")
+    @Option(help: "Studies of separate runs (seed002): train only these runs, e.g. E=128 or seed=1,variant=frozen (keys E, k, seed, variant, and between=none|relu|batch_norm|batch_norm_relu for the ablation).")
     var only: String?
 
     func run() throws {

@@ -25,6 +25,7 @@ import Testing
             kernel_sizes: [3, 5]
             kernel_expansions: [1]
             grid: {train_limit: 64}
+            ablation: {expansion: 2, intermediates: [none, batch_norm_relu], train_limit: 64}
             fgsm_images: 20
             fgsm_epsilon: 0.00392156862745098
             \(extra)
@@ -35,19 +36,40 @@ import Testing
     @Test func thePlanPutsTable1FirstAndSharesRunsBetweenGroups() throws {
         let plan = try Self.study().plan(availableTrainImages: 60_000)
         // Table 1 (3 variants × 2 seeds), the claim point E = 4 is Table 1's, the sweep adds
-        // E = 1 (learned, frozen) on seed 0; the grid (64 images) adds k 3 and 5: a baseline and E = 1 each.
+        // E = 1 (learned, frozen) on seed 0; the grid (64 images) adds k 3 and 5: a baseline and
+        // E = 1 each; the ablation (64 images) the plain and the BatchNorm+ReLU block at E = 2.
         #expect(plan.prefix(6).map(\.id) == [
             "baseline-k3-s0-ep1-n96", "lc-learned-k3-e4-s0-ep1-n96", "lc-frozen-k3-e4-s0-ep1-n96",
             "baseline-k3-s1-ep1-n96", "lc-learned-k3-e4-s1-ep1-n96", "lc-frozen-k3-e4-s1-ep1-n96",
         ])
-        #expect(plan.count == 6 + 2 + 6)
+        #expect(plan.count == 6 + 2 + 6 + 4)
         #expect(Set(plan.map(\.id)).count == plan.count)
         #expect(plan.filter { $0.trainImages == 64 }.map(\.id) == [
             "baseline-k3-s0-ep1-n64", "lc-learned-k3-e1-s0-ep1-n64", "lc-frozen-k3-e1-s0-ep1-n64",
             "baseline-k5-s0-ep1-n64", "lc-learned-k5-e1-s0-ep1-n64", "lc-frozen-k5-e1-s0-ep1-n64",
+            "lc-learned-k3-e2-s0-ep1-n64", "lc-frozen-k3-e2-s0-ep1-n64",
+            "lc-learned-k3-e2-batch_norm_relu-s0-ep1-n64", "lc-frozen-k3-e2-batch_norm_relu-s0-ep1-n64",
         ])
+        #expect(plan.last?.intermediate == .batchNormReLU && plan[plan.count - 3].intermediate == nil)
         // A limit above the data set is the data set.
         #expect(try Self.study().plan(availableTrainImages: 80).first?.trainImages == 80)
+    }
+
+    /// With a sweep budget of its own and three seeds: the claim points (and their baseline)
+    /// for two seeds come before the rest of the sweep, which runs from small E up; the third
+    /// seed's claim runs follow it.
+    @Test func theSweepTrainsTwoSeedsAtClaimPointsBeforeTheRest() throws {
+        var study = try Self.study()
+        study.recipe.seeds = [0, 1, 2]
+        study.expansions = [4, 1]; study.claimExpansions = [4]
+        study.sweep = .init(epochs: 2)
+        let sweep = study.plan(availableTrainImages: 60_000).filter { $0.epochs == 2 }.map(\.id)
+        #expect(sweep == [
+            "baseline-k3-s0-ep2-n96", "lc-learned-k3-e4-s0-ep2-n96", "lc-frozen-k3-e4-s0-ep2-n96",
+            "baseline-k3-s1-ep2-n96", "lc-learned-k3-e4-s1-ep2-n96", "lc-frozen-k3-e4-s1-ep2-n96",
+            "lc-learned-k3-e1-s0-ep2-n96", "lc-frozen-k3-e1-s0-ep2-n96",
+            "baseline-k3-s2-ep2-n96", "lc-learned-k3-e4-s2-ep2-n96", "lc-frozen-k3-e4-s2-ep2-n96",
+        ])
     }
 
     @Test func onlySelectsRunsAndNamesBadFilters() throws {
@@ -56,7 +78,10 @@ import Testing
         #expect(plan.filter(frozenSeed1.admits).map(\.id) == ["lc-frozen-k3-e4-s1-ep1-n96"])
         #expect(plan.filter(try RandomFilterStudy.RunFilter("E=1").admits).count == 6)   // sweep 2, grid 4
         #expect(plan.filter(try RandomFilterStudy.RunFilter("k=5").admits).count == 3)
-        for bad in ["E", "colour=red", "variant=random", "seed=one"] {
+        #expect(plan.filter(try RandomFilterStudy.RunFilter("between=batch_norm_relu").admits).map(\.id) == [
+            "lc-learned-k3-e2-batch_norm_relu-s0-ep1-n64", "lc-frozen-k3-e2-batch_norm_relu-s0-ep1-n64"])
+        #expect(plan.filter(try RandomFilterStudy.RunFilter("between=none, variant=learned, E=2").admits).map(\.id) == ["lc-learned-k3-e2-s0-ep1-n64"])
+        for bad in ["E", "colour=red", "variant=random", "seed=one", "between=tanh"] {
             #expect(throws: ConvKitError.self) { try RandomFilterStudy.RunFilter(bad) }
         }
     }
@@ -95,11 +120,19 @@ import Testing
         // The seed-1 record was kept as it was, not trained again.
         #expect(try Data(contentsOf: URL(fileURLWithPath: recordPath)) == before)
         let runs = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs")
-        #expect(runs.filter { $0.hasSuffix(".json") }.count == 14)
+        #expect(runs.filter { $0.hasSuffix(".json") }.count == 18)
         #expect(!runs.contains { $0.hasSuffix(".checkpoint") })
+        let ablated = try JSONDecoder().decode(RandomFilterStudy.RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/runs/lc-frozen-k3-e2-batch_norm_relu-s0-ep1-n64.json")))
+        #expect(ablated.spec.intermediate == .batchNormReLU && ablated.spec.expansion == 2)
+        // The operation is in the network: BatchNorm's 4 parameters per middle channel, c_out · E
+        // in each of the 7 k×k layers (stem 2, stages 2, 2, 4, 4, 8, 8 filters).
+        let plain = try JSONDecoder().decode(RandomFilterStudy.RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/runs/lc-frozen-k3-e2-s0-ep1-n64.json")))
+        #expect(ablated.parameters - plain.parameters == 4 * 2 * (2 + 2 + 2 + 4 + 4 + 8 + 8))
         let report = try String(contentsOfFile: folder + "/report.md", encoding: .utf8)
-        #expect(report.contains("Runs recorded: 14 of 14 planned"))
+        #expect(report.contains("Runs recorded: 18 of 18 planned"))
         #expect(report.contains("(n = 2)"))
+        #expect(report.contains("## Table 3: an operation between the two convolutions (k = 3, E = 2)"))
+        #expect(report.contains("| batch norm relu | "))
         // Rebuilt from the records alone, the report is the same.
         try study.rerender(folder: folder)
         #expect(try String(contentsOfFile: folder + "/report.md", encoding: .utf8) == report)
@@ -146,6 +179,14 @@ import Testing
         #expect(RandomFilterStudy.verdict(D(value: 0.002), .greater).text == "held (one seed)")
         #expect(RandomFilterStudy.verdict(D(value: 0), .greater).held == false)
         #expect(RandomFilterStudy.verdict(D(value: 0), .atLeast).held == true)
+        // At every point: one clear failure decides; noise anywhere leaves it open; one-seed points are named.
+        #expect(RandomFilterStudy.verdict(all: [large, large], .less).text == "held")
+        #expect(RandomFilterStudy.verdict(all: [large, D(value: -0.01)], .less).text == "held (one seed at some points)")
+        #expect(RandomFilterStudy.verdict(all: [large, small], .less).text == "inside the noise")
+        #expect(RandomFilterStudy.verdict(all: [small, D(value: 0.05, standardError: 0.01, degreesOfFreedom: 4)], .less).held == false)
+        #expect(RandomFilterStudy.verdict(all: [large, D(value: 0.01)], .less).text == "**not held** (one seed at some points)")
+        #expect(RandomFilterStudy.verdict(all: [D(value: -0.01), D(value: -0.02)], .less).text == "held (one seed)")
+        #expect(RandomFilterStudy.verdict(all: [], .less).held == nil)
     }
 }
 

@@ -27,7 +27,7 @@
 /// `intermediate_beta`, `intermediate_moving_mean` and `intermediate_moving_variance`.
 public final class LCConv2D: Layer {
     /// What sits between the spatial and the combining convolution.
-    public enum Intermediate: String, Sendable, CaseIterable {
+    public enum Intermediate: String, Codable, Sendable, CaseIterable {
         case none, relu, batchNorm = "batch_norm", batchNormReLU = "batch_norm_relu"
         var normalizes: Bool { self == .batchNorm || self == .batchNormReLU }
         var rectifies: Bool { self == .relu || self == .batchNormReLU }

@@ -16,18 +16,21 @@ extension RandomFilterStudy {
         }
     }
 
-    func cell(_ r: Results, _ v: Variant, k: Int, e: Int, budget: RunBudget, _ metric: (RunRecord) -> Double = \.testAccuracy) -> Cell {
+    /// `between`: the ablation's operation (nil: the paper's block, and every baseline).
+    func cell(_ r: Results, _ v: Variant, k: Int, e: Int, budget: RunBudget, between: LCConv2D.Intermediate? = nil,
+              _ metric: (RunRecord) -> Double = \.testAccuracy) -> Cell {
         Cell(values: r.runs.filter {
-            $0.spec.variant == v && $0.spec.kernelSize == k && (v == .baseline || $0.spec.expansion == e)
+            $0.spec.variant == v && $0.spec.kernelSize == k && (v == .baseline || $0.spec.expansion == e) && $0.spec.intermediate == between
                 && $0.spec.epochs == budget.epochs && $0.spec.trainImages == budget.trainImages
         }.map(metric))
     }
 
-    /// The first recorded Table 1 run of variant `v` (the first seed's, in plan order).
-    func table1Run(_ r: Results, _ v: Variant) -> RunRecord? {
-        r.runs.first { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
-            && $0.spec.epochs == r.budgets.table1.epochs && $0.spec.trainImages == r.budgets.table1.trainImages }
+    /// The recorded Table 1 runs of variant `v`, the first seed's first (plan order).
+    func table1Runs(_ r: Results, _ v: Variant) -> [RunRecord] {
+        r.runs.filter { $0.spec.variant == v && $0.spec.kernelSize == 3 && (v == .baseline || $0.spec.expansion == table1Expansion)
+            && $0.spec.intermediate == nil && $0.spec.epochs == r.budgets.table1.epochs && $0.spec.trainImages == r.budgets.table1.trainImages }
     }
+    func table1Run(_ r: Results, _ v: Variant) -> RunRecord? { table1Runs(r, v).first }
 
     /// Learned minus frozen accuracy at (k, E) as a Welch difference (nil when a side is missing).
     func gap(_ r: Results, k: Int, e: Int, budget: RunBudget) -> Statistics.Difference? {
@@ -119,7 +122,8 @@ extension RandomFilterStudy {
         md += ", standardised with the mean and std of the images each run trains on.\n"
         let rc = recipe
         md += "- Recipe: batch \(rc.batchSize), \(rc.description), over each run; the last epoch is evaluated. Seeds \(rc.allSeeds.map(String.init).joined(separator: ", ")).\n"
-        md += "- Budgets: Table 1, \(budgetText(b.table1)); expansion sweep, \(budgetText(b.sweep)); k × E grid, \(budgetText(b.grid)).\n"
+        md += "- Budgets: Table 1, \(budgetText(b.table1)); expansion sweep, \(budgetText(b.sweep)); k × E grid, \(budgetText(b.grid))"
+        md += (b.ablation.map { "; ablation, \(budgetText($0))" } ?? "") + ".\n"
         md += "- FGSM: ε = \(String(format: "%.4g", fgsmEpsilon)) in pixel units, \(fgsmImages.map { "the first \(groupedDigits($0))" } ?? "all") test images, gradient in inference mode, clipped to the valid pixel range.\n"
         let missing = r.planned.filter { spec in !r.runs.contains { $0.spec == spec } }
         md += "- Runs recorded: \(r.runs.count) of \(r.planned.count) planned"
@@ -165,11 +169,29 @@ extension RandomFilterStudy {
         }
         md += "\nOne seed per cell; gap = learned − frozen, in points.\n\n" + figure("gap-kernel", "gap against k")
 
+        if let ablation, let budget = b.ablation {
+            md += "## Table 3: an operation between the two convolutions (k = 3, E = \(ablation.expansion))\n\n"
+            md += "The paper's ablation puts a ReLU, a BatchNorm, or both between an LC-block's k×k and 1×1 convolutions. Such a block is no longer linear: it cannot fold and trains as two convolutions, so this part uses a smaller E than the paper's 64 and the budget above. Test accuracy % (FGSM accuracy %), one seed.\n\n"
+            md += "| Between the convolutions | LC learned | LC frozen | learned − frozen |\n|---|---:|---:|---:|\n"
+            for op in ablation.intermediates {
+                let between = op == .none ? nil : op
+                let learned = cell(r, .lcLearned, k: 3, e: ablation.expansion, budget: budget, between: between)
+                let frozen = cell(r, .lcFrozen, k: 3, e: ablation.expansion, budget: budget, between: between)
+                func text(_ c: Cell, _ v: Variant) -> String {
+                    guard let acc = c.values.first else { return "–" }
+                    return "\(pct(acc)) (\(pct(cell(r, v, k: 3, e: ablation.expansion, budget: budget, between: between, \.robustAccuracy).values.first)))"
+                }
+                let gap = learned.values.first.flatMap { l in frozen.values.first.map { String(format: "%+.2f", (l - $0) * 100) } } ?? "–"
+                md += "| \(op == .none ? "nothing (the paper's block)" : op.rawValue.replacingOccurrences(of: "_", with: " ")) | \(text(learned, .lcLearned)) | \(text(frozen, .lcFrozen)) | \(gap) |\n"
+            }
+            md += "\n"
+        }
+
         md += "## Filter diversity\n\nThe variance entropy of each layer's spatial filters (0: every filter a multiple of one pattern; 1: spread evenly, like i.i.d. random filters), averaged over the k×k layers, at initialisation and after every epoch of the first seed's Table 1 runs (the paper's Fig. 5).\n\n"
         md += "| Variant | at init | after training | effective filters (LC folded) |\n|---|---:|---:|---:|\n"
         for v in Variant.allCases {
             guard let run = table1Run(r, v) else { continue }
-            md += "| \(v.rawValue) | \(String(format: "%.3f", Statistics.mean(run.entropyByEpoch.first ?? []))) | \(String(format: "%.3f", run.spatialEntropy)) | \(String(format: "%.3f", run.effectiveEntropy)) |\n"
+            md += "| \(v.rawValue) | \(String(format: "%.3f", Statistics.mean(run.entropyByEpoch.first ?? []))) | \(String(format: "%.3f", run.spatialEntropy)) | \(run.effectiveEntropy.map { String(format: "%.3f", $0) } ?? "–") |\n"
         }
         md += "\n" + figure("entropy-training", "entropy during training")
 
@@ -208,6 +230,20 @@ extension RandomFilterStudy {
         return rightSign ? ("held", true) : ("**not held**", false)
     }
 
+    /// The verdict on a claim that must hold at several points: not held if it fails clearly
+    /// at one; held if it holds at all; otherwise inside the noise, or judged by the sign alone
+    /// where points have one seed.
+    static func verdict(all differences: [Statistics.Difference], _ expectation: Expectation) -> (text: String, held: Bool?) {
+        let verdicts = differences.map { verdict($0, expectation) }
+        let seedCount = verdicts.allSatisfy { $0.text.contains("one seed") } ? " (one seed)"
+            : verdicts.contains { $0.text.contains("one seed") } ? " (one seed at some points)" : ""
+        if verdicts.isEmpty { return ("not measured", nil) }
+        if verdicts.contains(where: { $0.held == false && !$0.text.contains("one seed") }) { return ("**not held**", false) }
+        if verdicts.allSatisfy({ $0.held == true }) { return ("held" + seedCount, true) }
+        if verdicts.contains(where: { $0.text == "inside the noise" }) { return ("inside the noise", nil) }
+        return ("**not held**" + seedCount, false)
+    }
+
     /// The seed's claims, each with what was measured and its verdict.
     func claims(_ r: Results) -> [(claim: String, measured: String, verdict: String, held: Bool?)] {
         let b = r.budgets
@@ -224,6 +260,30 @@ extension RandomFilterStudy {
         let d1 = base.values.isEmpty || frozen.values.isEmpty ? nil : Statistics.welch(frozen.values, base.values)
         add("Frozen random spatial filters with learned combinations are at least as accurate as the learned baseline (E = \(table1Expansion))",
             d1.map { "frozen − baseline " + points($0) } ?? "runs missing", d1, .atLeast)
+        // 1b. Table 1's order: learned LC below the baseline.
+        let learned1 = cell(r, .lcLearned, k: 3, e: table1Expansion, budget: b.table1)
+        let d1b = base.values.isEmpty || learned1.values.isEmpty ? nil : Statistics.welch(learned1.values, base.values)
+        add("Learnable LC is less accurate than the baseline (Table 1, E = \(table1Expansion))",
+            d1b.map { "learned − baseline " + points($0) } ?? "runs missing", d1b, .less)
+        // 1c. Learned LC below the baseline at every E of the sweep: held only if it holds at
+        // every recorded E, not held if it fails clearly at one.
+        let sweepBase = cell(r, .baseline, k: 3, e: 1, budget: b.sweep)
+        let below = expansions.sorted().compactMap { e -> (Int, Statistics.Difference)? in
+            let learned = cell(r, .lcLearned, k: 3, e: e, budget: b.sweep)
+            return learned.values.isEmpty || sweepBase.values.isEmpty ? nil : (e, Statistics.welch(learned.values, sweepBase.values))
+        }
+        let everyE = Self.verdict(all: below.map(\.1), .less)
+        out.append(("Learnable LC is below the baseline at every E (k = 3)",
+                    below.isEmpty ? "runs missing" : "learned − baseline: " + below.map { String(format: "E=%d %+.2f", $0.0, $0.1.value * 100) }.joined(separator: ", ") + " points",
+                    everyE.text, everyE.held))
+        // 1d. ... and that shortfall shrinks as E grows: learned accuracy rises with log2 E.
+        let learnedSweep = r.runs.filter { $0.spec.variant == .lcLearned && $0.spec.kernelSize == 3 && $0.spec.intermediate == nil
+            && expansions.contains($0.spec.expansion) && $0.spec.epochs == b.sweep.epochs && $0.spec.trainImages == b.sweep.trainImages }
+        let learnedSlope = Set(learnedSweep.map(\.spec.expansion)).count >= 2
+            ? Statistics.slope(x: learnedSweep.map { log2(Double($0.spec.expansion)) }, y: learnedSweep.map(\.testAccuracy)) : nil
+        add("The learnable-LC shortfall against the baseline shrinks as E grows (k = 3)",
+            learnedSlope.map { String(format: "learned accuracy %+.2f points per doubling of E", $0.value * 100) + ($0.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "") } ?? "fewer than two E recorded",
+            learnedSlope, .greater)
         // 2. Frozen LC beats learned LC from E = 8.
         for e in Set([table1Expansion] + claimPoints).filter({ $0 >= 8 }).sorted() {
             let budget = e == table1Expansion ? b.table1 : b.sweep
@@ -231,7 +291,7 @@ extension RandomFilterStudy {
             add("Frozen random LC beats learnable LC from E = 8 (here E = \(e))", d.map { "frozen − learned " + points($0) } ?? "runs missing", d, .greater)
         }
         // 3. FGSM robustness grows with E (frozen LC): the slope against log2 E over every recorded sweep run.
-        let frozenSweep = r.runs.filter { $0.spec.variant == .lcFrozen && $0.spec.kernelSize == 3 && expansions.contains($0.spec.expansion)
+        let frozenSweep = r.runs.filter { $0.spec.variant == .lcFrozen && $0.spec.kernelSize == 3 && $0.spec.intermediate == nil && expansions.contains($0.spec.expansion)
             && $0.spec.epochs == b.sweep.epochs && $0.spec.trainImages == b.sweep.trainImages }
         let robustSlope = Set(frozenSweep.map(\.spec.expansion)).count >= 2
             ? Statistics.slope(x: frozenSweep.map { log2(Double($0.spec.expansion)) }, y: frozenSweep.map(\.robustAccuracy)) : nil
@@ -250,6 +310,15 @@ extension RandomFilterStudy {
         add("The learned-vs-frozen gap shrinks as E grows (k = 3)",
             gapSlope.map { _ in sweepGaps.map { String(format: "E=%d %+.2f", $0.2, $0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two E recorded",
             gapSlope, .less)
+        // 6. Learned LC has the least filter diversity (spatial filters after training, Table 1 runs).
+        let entropy = Dictionary(uniqueKeysWithValues: Variant.allCases.map { v in (v, table1Runs(r, v).map(\.spatialEntropy)) })
+        for other in [Variant.baseline, .lcFrozen] {
+            let (l, o) = (entropy[.lcLearned] ?? [], entropy[other] ?? [])
+            let d = l.isEmpty || o.isEmpty ? nil : Statistics.welch(l, o)
+            add("Learnable LC has the least diverse spatial filters: less than \(other.rawValue) (Table 1, E = \(table1Expansion))",
+                d.map { String(format: "variance entropy, learned − %@ %+.4f", other.rawValue, $0.value) + ($0.standardError.map { String(format: " (standard error %.4f)", $0) } ?? "") } ?? "runs missing",
+                d, .less)
+        }
         return out
     }
 }

@@ -8,7 +8,8 @@ import Foundation
 ///
 /// The study is a plan of runs, each a (variant, k, E, seed, budget): the paper's Table 1 row
 /// (every seed), the expansion sweep at k = 3 (every seed at the E values the paper makes
-/// claims about), and the k × E grid. Every run writes its own record (`runs/<id>.json`) when
+/// claims about), the k × E grid, and the Table 3 ablation (an operation between the block's two
+/// convolutions). Every run writes its own record (`runs/<id>.json`) when
 /// it finishes; running the study again skips recorded runs, continues an interrupted run from
 /// its checkpoint, and the report is rebuilt from the records alone. `--only` picks a subset,
 /// and under `mpirun` each rank trains its own share of the runs.
@@ -38,6 +39,8 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
     public var kernelSizes: [Int]
     public var kernelExpansions: [Int]
     public var grid: Budget?
+    /// Table 3: LC-blocks with an operation between their convolutions, learned and frozen.
+    public var ablation: Ablation?
     /// FGSM step in pixel units ([0, 1] images): 1/255 in the paper.
     public var fgsmEpsilon: Float = 1.0 / 255
     /// Test images attacked with FGSM; all of them when absent.
@@ -55,6 +58,17 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         enum CodingKeys: String, CodingKey { case epochs, trainLimit = "train_limit" }
     }
 
+    /// The paper's Table 3 ablation, at k = 3 and one E, on its own budget (the blocks cannot
+    /// fold, so they train as two convolutions and cost E times a plain one).
+    public struct Ablation: Codable, Sendable, Equatable {
+        public var expansion: Int
+        public var intermediates: [LCConv2D.Intermediate]
+        public var epochs: Int?
+        public var trainLimit: Int?
+        var budget: Budget { Budget(epochs: epochs, trainLimit: trainLimit) }
+        enum CodingKeys: String, CodingKey { case expansion, intermediates, epochs, trainLimit = "train_limit" }
+    }
+
     public struct PaperRow: Codable, Sendable {
         public var baseline: Double, lcLearned: Double, lcFrozen: Double
         public var baselineStd: Double?, lcLearnedStd: Double?, lcFrozenStd: Double?
@@ -70,18 +84,19 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         public var trainLimit: Int?, testLimit: Int?, epochs: Int?, batchSize: Int?, seeds: [UInt64]?
         public var table1Expansion: Int?, expansions: [Int]?, claimExpansions: [Int]?
         public var kernelSizes: [Int]?, kernelExpansions: [Int]?
+        public var ablation: Ablation?
         public var fgsmImages: Int?
         enum CodingKeys: String, CodingKey {
             case trainLimit = "train_limit", testLimit = "test_limit", epochs, batchSize = "batch_size", seeds, table1Expansion = "table1_expansion"
             case expansions, claimExpansions = "claim_expansions", kernelSizes = "kernel_sizes"
-            case kernelExpansions = "kernel_expansions", fgsmImages = "fgsm_images"
+            case kernelExpansions = "kernel_expansions", ablation, fgsmImages = "fgsm_images"
         }
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, title, description, tier, data, resize, depth, width, recipe, table1Expansion = "table1_expansion"
         case expansions, claimExpansions = "claim_expansions", sweep, kernelSizes = "kernel_sizes"
-        case kernelExpansions = "kernel_expansions", grid, fgsmEpsilon = "fgsm_epsilon", fgsmImages = "fgsm_images"
+        case kernelExpansions = "kernel_expansions", grid, ablation, fgsmEpsilon = "fgsm_epsilon", fgsmImages = "fgsm_images"
         case paper, quick, notes
     }
 
@@ -94,7 +109,7 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
     }
 
     func validate(_ path: String) throws {
-        let all = [table1Expansion] + expansions + claimPoints + kernelExpansions
+        let all = [table1Expansion] + expansions + claimPoints + kernelExpansions + [ablation?.expansion].compactMap { $0 }
         guard all.allSatisfy({ $0 >= 1 }) else { throw ConvKitError("\(path): every expansion must be at least 1") }
         guard !expansions.isEmpty else { throw ConvKitError("\(path): 'expansions' must list at least one E") }
         guard Set(claimPoints).isSubset(of: expansions) else {
@@ -103,7 +118,10 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         guard !kernelSizes.isEmpty, kernelSizes.allSatisfy({ $0 >= 1 && $0 % 2 == 1 }) else {
             throw ConvKitError("\(path): 'kernel_sizes' must list odd positive integers")
         }
-        for budget in [sweep, grid].compactMap({ $0 }) {
+        if let ablation, ablation.intermediates.isEmpty || Set(ablation.intermediates).count != ablation.intermediates.count {
+            throw ConvKitError("\(path): 'ablation.intermediates' must list distinct operations among \(LCConv2D.Intermediate.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        for budget in [sweep, grid, ablation?.budget].compactMap({ $0 }) {
             guard (budget.epochs ?? 1) >= 1, (budget.trainLimit ?? 1) >= 1 else {
                 throw ConvKitError("\(path): a budget's epochs and train_limit must be positive")
             }
@@ -125,6 +143,7 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         s.claimExpansions = quick.claimExpansions ?? s.claimPoints.filter(s.expansions.contains)
         s.kernelSizes = quick.kernelSizes ?? s.kernelSizes
         s.kernelExpansions = quick.kernelExpansions ?? s.kernelExpansions
+        s.ablation = quick.ablation.map { Ablation(expansion: $0.expansion, intermediates: $0.intermediates) }
         s.fgsmImages = quick.fgsmImages ?? s.fgsmImages
         s.sweep = nil; s.grid = nil
         return s
@@ -144,18 +163,23 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         public var kernelSize: Int
         /// 1 for the baseline.
         public var expansion: Int
+        /// The ablation's operation between an LC-block's convolutions; nil for none (the
+        /// paper's block), so that such a run shares its record with the same plain LC run.
+        public var intermediate: LCConv2D.Intermediate?
         public var seed: UInt64
         public var epochs: Int
         /// Training images (after any limit).
         public var trainImages: Int
         enum CodingKeys: String, CodingKey {
-            case variant, kernelSize = "kernel_size", expansion, seed, epochs, trainImages = "train_images"
+            case variant, kernelSize = "kernel_size", expansion, intermediate, seed, epochs, trainImages = "train_images"
         }
         public var id: String {
-            "\(variant.slug)-k\(kernelSize)" + (variant == .baseline ? "" : "-e\(expansion)") + "-s\(seed)-ep\(epochs)-n\(trainImages)"
+            "\(variant.slug)-k\(kernelSize)" + (variant == .baseline ? "" : "-e\(expansion)") + (intermediate.map { "-\($0.rawValue)" } ?? "")
+                + "-s\(seed)-ep\(epochs)-n\(trainImages)"
         }
         public var label: String {
-            (variant == .baseline ? "baseline k=\(kernelSize)" : "\(variant.rawValue) k=\(kernelSize) E=\(expansion)") + " seed \(seed)"
+            (variant == .baseline ? "baseline k=\(kernelSize)" : "\(variant.rawValue) k=\(kernelSize) E=\(expansion)")
+                + (intermediate.map { " with \($0.rawValue) between" } ?? "") + " seed \(seed)"
         }
     }
 
@@ -166,9 +190,10 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         enum CodingKeys: String, CodingKey { case epochs, trainImages = "train_images" }
     }
 
-    /// The budgets of the Table 1 runs (the recipe's), the sweep and the grid.
+    /// The budgets of the Table 1 runs (the recipe's), the sweep, the grid and the ablation.
     public struct Budgets: Codable, Sendable {
         public var table1: RunBudget, sweep: RunBudget, grid: RunBudget
+        public var ablation: RunBudget?
     }
 
     func budgets(availableTrainImages available: Int) -> Budgets {
@@ -177,35 +202,45 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         func budget(_ b: Budget?) -> RunBudget {
             RunBudget(epochs: b?.epochs ?? main.epochs, trainImages: images(b?.trainLimit ?? data.trainLimit))
         }
-        return Budgets(table1: main, sweep: budget(sweep), grid: budget(grid))
+        return Budgets(table1: main, sweep: budget(sweep), grid: budget(grid), ablation: ablation.map { budget($0.budget) })
     }
 
-    /// Every run, in the order they train: the Table 1 row seed by seed first (so that a
-    /// partial study has whole rows), then the sweep's claim points, the rest of the sweep,
-    /// and the grid.
+    /// Every run, in the order they train, so that a partial study answers the most: the
+    /// Table 1 row seed by seed (whole rows first); the sweep's claim points with the baseline
+    /// for two seeds; the rest of the sweep on the first seed, from small E up; the claim
+    /// points' other seeds; the grid; the ablation.
     public func plan(availableTrainImages available: Int) -> [RunSpec] {
         let seeds = recipe.allSeeds
         let budgets = self.budgets(availableTrainImages: available)
         let (main, sweepBudget, gridBudget) = (budgets.table1, budgets.sweep, budgets.grid)
         var runs = [RunSpec]()
-        func add(_ v: Variant, _ k: Int, _ e: Int, _ seed: UInt64, _ b: RunBudget) {
-            let spec = RunSpec(variant: v, kernelSize: k, expansion: v == .baseline ? 1 : e, seed: seed, epochs: b.epochs, trainImages: b.trainImages)
+        func add(_ v: Variant, _ k: Int, _ e: Int, _ seed: UInt64, _ b: RunBudget, _ op: LCConv2D.Intermediate? = nil) {
+            let spec = RunSpec(variant: v, kernelSize: k, expansion: v == .baseline ? 1 : e, intermediate: op == LCConv2D.Intermediate.none ? nil : op,
+                               seed: seed, epochs: b.epochs, trainImages: b.trainImages)
             if !runs.contains(spec) { runs.append(spec) }
         }
+        func claimRuns(_ seed: UInt64) {
+            add(.baseline, 3, 1, seed, sweepBudget)
+            for e in claimPoints { add(.lcLearned, 3, e, seed, sweepBudget); add(.lcFrozen, 3, e, seed, sweepBudget) }
+        }
         for seed in seeds { for v in Variant.allCases { add(v, 3, table1Expansion, seed, main) } }
-        for e in claimPoints { for seed in seeds { add(.lcLearned, 3, e, seed, sweepBudget); add(.lcFrozen, 3, e, seed, sweepBudget) } }
-        add(.baseline, 3, 1, seeds[0], sweepBudget)
-        for e in expansions { add(.lcLearned, 3, e, seeds[0], sweepBudget); add(.lcFrozen, 3, e, seeds[0], sweepBudget) }
+        seeds.prefix(2).forEach(claimRuns)
+        for e in expansions.sorted() { add(.lcLearned, 3, e, seeds[0], sweepBudget); add(.lcFrozen, 3, e, seeds[0], sweepBudget) }
+        seeds.dropFirst(2).forEach(claimRuns)
         for k in kernelSizes {
             add(.baseline, k, 1, seeds[0], gridBudget)
             for e in kernelExpansions { add(.lcLearned, k, e, seeds[0], gridBudget); add(.lcFrozen, k, e, seeds[0], gridBudget) }
+        }
+        if let ablation, let budget = budgets.ablation {
+            for op in ablation.intermediates { add(.lcLearned, 3, ablation.expansion, seeds[0], budget, op); add(.lcFrozen, 3, ablation.expansion, seeds[0], budget, op) }
         }
         return runs
     }
 
     func builder(_ spec: RunSpec) -> ResNet {
         ResNet(depth: depth, width: width, kernelSize: spec.kernelSize,
-               convolution: spec.variant == .baseline ? .standard : .linearCombination(expansion: spec.expansion, frozen: spec.variant == .lcFrozen))
+               convolution: spec.variant == .baseline ? .standard
+                   : .linearCombination(expansion: spec.expansion, frozen: spec.variant == .lcFrozen, intermediate: spec.intermediate ?? .none))
     }
 
     // MARK: Records
@@ -221,8 +256,8 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         public var testAccuracy: Double
         public var robustAccuracy: Double
         /// Mean filter-variance entropy over the k×k layers: of the spatial filters as they are,
-        /// and of the effective filters (LC-blocks folded).
-        public var spatialEntropy: Double, effectiveEntropy: Double
+        /// and of the effective filters (LC-blocks folded; nil for blocks that cannot fold).
+        public var spatialEntropy: Double, effectiveEntropy: Double?
         /// Per epoch (0: at initialisation), the spatial filters' entropy of each k×k layer.
         public var entropyByEpoch: [[Double]]
         public var secondsPerEpoch: Double
@@ -284,20 +319,24 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
     // MARK: Running
 
     /// A subset of the runs: `E=128`, `seed=1`, `k=5`, `variant=frozen|learned|baseline`,
-    /// several joined by commas (all must hold).
+    /// `between=none|relu|batch_norm|batch_norm_relu` (the ablation's operation), several
+    /// joined by commas (all must hold).
     public struct RunFilter: Sendable {
         var conditions: [(key: String, value: String)]
 
         public init(_ text: String) throws {
             conditions = try text.split(separator: ",").map { part in
                 let pieces = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-                guard pieces.count == 2, ["e", "k", "seed", "variant"].contains(pieces[0]) else {
-                    throw ConvKitError("--only: '\(part)' is not KEY=VALUE with KEY one of E, k, seed, variant")
+                guard pieces.count == 2, ["e", "k", "seed", "variant", "between"].contains(pieces[0]) else {
+                    throw ConvKitError("--only: '\(part)' is not KEY=VALUE with KEY one of E, k, seed, variant, between")
                 }
                 if pieces[0] == "variant" && !["baseline", "learned", "frozen"].contains(pieces[1]) {
                     throw ConvKitError("--only: variant must be baseline, learned or frozen, got '\(pieces[1])'")
                 }
-                if pieces[0] != "variant" && UInt64(pieces[1]) == nil {
+                if pieces[0] == "between" && LCConv2D.Intermediate(rawValue: pieces[1]) == nil {
+                    throw ConvKitError("--only: between must be one of \(LCConv2D.Intermediate.allCases.map(\.rawValue).joined(separator: ", ")), got '\(pieces[1])'")
+                }
+                if !["variant", "between"].contains(pieces[0]) && UInt64(pieces[1]) == nil {
                     throw ConvKitError("--only: \(pieces[0]) must be a whole number, got '\(pieces[1])'")
                 }
                 return (pieces[0], pieces[1])
@@ -310,6 +349,7 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
                 case "e": spec.variant != .baseline && String(spec.expansion) == value
                 case "k": String(spec.kernelSize) == value
                 case "seed": String(spec.seed) == value
+                case "between": spec.variant != .baseline && (spec.intermediate ?? .none).rawValue == value
                 default: spec.variant.slug.hasSuffix(value)
                 }
             }
@@ -368,6 +408,7 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
     var dataForLoading: Experiment.DataSpec {
         var spec = data
         let limits = [data.trainLimit, sweep?.trainLimit ?? data.trainLimit, grid?.trainLimit ?? data.trainLimit]
+            + (ablation.map { [$0.trainLimit ?? data.trainLimit] } ?? [])
         spec.trainLimit = limits.contains { $0 == nil } ? nil : limits.compactMap { $0 }.max()
         return spec
     }
@@ -442,19 +483,20 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
     }
 
     /// Mean variance entropy over the k×k layers (k > 1), of the spatial kernels and of the
-    /// effective (folded) kernels.
-    func entropies(_ model: Model) throws -> (spatial: Double, effective: Double) {
+    /// effective (folded) kernels; nil for the latter when a block has an operation between
+    /// its convolutions and so has no single kernel.
+    func entropies(_ model: Model) throws -> (spatial: Double, effective: Double?) {
+        func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : Statistics.mean(v) }   // 0 for a network without k×k layers
         var effective = [Double]()
         for layer in model.layers {
             if let lc = layer as? LCConv2D, lc.kernelSize.values[0] > 1 {
+                guard lc.intermediate == .none else { return (mean(try layerEntropies(model)), nil) }
                 effective.append(try FilterStatistics.varianceEntropy(try lc.folded().kernel.value))
             } else if let conv = layer as? Conv2D, conv.kernel.value.shape[0] > 1 {
                 effective.append(try FilterStatistics.varianceEntropy(conv.kernel.value))
             }
         }
-        let spatial = try layerEntropies(model)
-        func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
-        return (mean(spatial), mean(effective))
+        return (mean(try layerEntropies(model)), mean(effective))
     }
 
     /// Records each layer's filter entropy at the start and after every epoch, in a side file
