@@ -80,8 +80,8 @@ void convkit_channel_sums(const float *a, const float *b, const float *bShift, c
 }
 
 void convkit_channel_normalize(const float *x, float *y, const float *shift, const float *scale, const float *gain,
-                               const float *bias, int64_t rows, int64_t channels, int relu, int isa) {
-    DISPATCH(normalize, x, y, shift, scale, gain, bias, rows, channels, relu)
+                               const float *bias, const float *residual, int64_t rows, int64_t channels, int relu, int isa) {
+    DISPATCH(normalize, x, y, shift, scale, gain, bias, residual, rows, channels, relu)
 }
 
 void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *x, const float *shift,

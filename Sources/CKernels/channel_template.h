@@ -50,14 +50,15 @@ static TARGET void ISA(sums)(const float *a, const float *b, const float *shift,
 }
 
 TEMPLATE_INLINE void ISA(normalize_rows)(const float *x, float *y, const float *shift, const float *scale, const float *gain,
-                                         const float *bias, int64_t rows, int64_t c, int relu) {
+                                         const float *bias, const float *residual, int adds, int64_t rows, int64_t c, int relu) {
     for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * c;
+        const float *xr = x + r * c, *a = adds ? residual + r * c : 0;
         float *o = y + r * c;
         int64_t j = 0;
 #define NORMALIZE(T, L, S, R, W)                                                               \
         for (; j + W <= c; j += W) {                                                           \
             T out = (L(xr + j) - L(shift + j)) * L(scale + j) * L(gain + j) + L(bias + j);     \
+            if (adds) out += L(a + j);                                                         \
             S(o + j, relu ? R(out) : out);                                                     \
         }
         NORMALIZE(VEC, LOAD, STORE, RELU, STEP)
@@ -68,9 +69,11 @@ TEMPLATE_INLINE void ISA(normalize_rows)(const float *x, float *y, const float *
 }
 
 static TARGET void ISA(normalize)(const float *x, float *y, const float *shift, const float *scale, const float *gain,
-                                  const float *bias, int64_t rows, int64_t c, int relu) {
-    if (relu) ISA(normalize_rows)(x, y, shift, scale, gain, bias, rows, c, 1);
-    else ISA(normalize_rows)(x, y, shift, scale, gain, bias, rows, c, 0);
+                                  const float *bias, const float *residual, int64_t rows, int64_t c, int relu) {
+    if (residual && relu) ISA(normalize_rows)(x, y, shift, scale, gain, bias, residual, 1, rows, c, 1);
+    else if (residual) ISA(normalize_rows)(x, y, shift, scale, gain, bias, residual, 1, rows, c, 0);
+    else if (relu) ISA(normalize_rows)(x, y, shift, scale, gain, bias, residual, 0, rows, c, 1);
+    else ISA(normalize_rows)(x, y, shift, scale, gain, bias, residual, 0, rows, c, 0);
 }
 
 TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float *x, const float *shift, const float *inverseStd,

@@ -317,13 +317,15 @@ import Testing
                 #expect(abs(g.products[j] - gatedProducts[j]) <= 1e-5 * (abs(gatedProducts[j]) + Double(rows)), "\(isa) gated Σb·x̂")
             }
             var outY = [Float](repeating: 0, count: n), outDx = outY
-            var outRelu = outY, outReluGradient = outY, outYRelu = outY, outGatedDx = outY
+            var outRelu = outY, outReluGradient = outY, outYRelu = outY, outGatedDx = outY, outResidual = outY
             x.withUnsafeBufferPointer { xp in b.withUnsafeBufferPointer { bp in withNaN.withUnsafeBufferPointer { np in
               gate.withUnsafeBufferPointer { gp in
                 ChannelArithmetic.normalize(xp.baseAddress!, into: &outY, shift: k[0], scale: k[1], gain: k[2], bias: k[3],
                                             rows: rows, channels: c, isa: isa)
                 ChannelArithmetic.normalize(xp.baseAddress!, into: &outYRelu, shift: k[0], scale: k[1], gain: k[2], bias: k[3],
                                             relu: true, rows: rows, channels: c, isa: isa)
+                ChannelArithmetic.normalize(xp.baseAddress!, into: &outResidual, shift: k[0], scale: k[1], gain: k[2], bias: k[3],
+                                            adding: bp.baseAddress!, relu: true, rows: rows, channels: c, isa: isa)
                 ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &outDx, input: xp.baseAddress!, shift: k[0], inverseStd: k[1],
                                                         scale: k[2], meanDy: k[3], meanDyXhat: k[4], rows: rows, channels: c, isa: isa)
                 ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &outGatedDx, input: xp.baseAddress!, shift: k[0],
@@ -338,6 +340,7 @@ import Testing
             }}
             #expect(outSum == zip(x, b).map { $0 + $1 }, "\(isa): a + b")
             #expect(outYRelu == outY.map { max($0, 0) }, "\(isa): BatchNorm with its ReLU")
+            #expect(outResidual == zip(outY, b).map { max($0 + $1, 0) }, "\(isa): BatchNorm, Add and ReLU")
             #expect(relativeError(Tensor(shape: [n], scalars: outGatedDx), Tensor(shape: [n], scalars: gatedDx)) < 1e-6, "\(isa)")
             #expect(relativeError(Tensor(shape: [n], scalars: outY), Tensor(shape: [n], scalars: y)) < 1e-6, "\(isa)")
             #expect(relativeError(Tensor(shape: [n], scalars: outDx), Tensor(shape: [n], scalars: dx)) < 1e-6, "\(isa)")

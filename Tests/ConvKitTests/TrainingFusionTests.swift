@@ -36,4 +36,32 @@ import Testing
             #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
         }
     }
+
+    /// A residual block's end, BatchNorm → Add(shortcut) → ReLU, runs inside the BatchNorm; the
+    /// shortcut's gradient comes through the fused ReLU. Identity and projection shortcuts.
+    @Test func residualEndsFuseAndGiveTheSameNumbers() throws {
+        let model = try ResNet(depth: 14, width: 4).model(inputShape: [8, 8, 2], name: "resnet14", seed: 3)
+        // Two blocks per stage, three stages: every block's end fuses.
+        #expect(model.residualEnds().count == 6)
+        for (k, layer) in model.layers.enumerated() where layer is BatchNormalization {
+            let c = layer.outputShape.last!
+            layer.parameter("gamma")!.value = randomTensor([c], seed: UInt64(30 + k))
+            layer.parameter("beta")!.value = randomTensor([c], seed: UInt64(40 + k))
+        }
+        let x = randomTensor([5, 8, 8, 2], seed: 1), dy = randomTensor([5, 10], seed: 2)
+        let fused = try step(model, x, dy, layerByLayer: false), reference = try step(model, x, dy, layerByLayer: true)
+        #expect(fused.count == reference.count)
+        for (k, (a, b)) in zip(fused, reference).enumerated() {
+            #expect(a.shape == b.shape && a.scalars == b.scalars, "value \(k) of the step (output, dx, then parameter gradients)")
+            #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
+        }
+        // An Add whose BatchNorm is read elsewhere too, or whose sum is read by more than the ReLU, does not fuse.
+        let input = Input(shape: [4, 4, 3])
+        let normalized = try BatchNormalization()(try Conv2D(filters: 3, kernelSize: 3, padding: .same)(input))
+        let sum = try Add()([normalized, input])
+        let twice = try Add()([try Activation(.relu)(sum), normalized])
+        let readTwice = try Add()([try BatchNormalization()(try Conv2D(filters: 3, kernelSize: 1)(twice)), twice])
+        let outputs = try Dense(units: 2)(try Flatten()(try Add()([try Activation(.relu)(readTwice), readTwice])))
+        #expect(try Model(input: input, output: outputs, seed: 1).residualEnds().isEmpty)
+    }
 }

@@ -16,9 +16,10 @@
 void convkit_channel_sums(const float *a, const float *b, const float *bShift, const float *bScale, const float *gate,
                           int64_t rows, int64_t channels, double *sum, double *products, int isa);
 
-/// y = (x − shift)·scale·gain + bias per channel; y = max(y, 0) (NaN kept) when `relu` is set.
+/// y = (x − shift)·scale·gain + bias per channel, plus `residual` (NULL: none) at the same
+/// index; then y = max(y, 0) (NaN kept) when `relu` is set.
 void convkit_channel_normalize(const float *x, float *y, const float *shift, const float *scale, const float *gain,
-                               const float *bias, int64_t rows, int64_t channels, int relu, int isa);
+                               const float *bias, const float *residual, int64_t rows, int64_t channels, int relu, int isa);
 
 /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyNormalized) with
 /// x̂ = (x − shift)·inverseStd, as the forward pass computed it, and dy taken as 0 where `gate`

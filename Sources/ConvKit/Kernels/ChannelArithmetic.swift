@@ -41,15 +41,17 @@ enum ChannelArithmetic {
         return (sum, products)
     }
 
-    /// y = (x − shift)·scale·gain + bias per channel, then y = max(y, 0) (NaN kept) with `relu`.
+    /// y = (x − shift)·scale·gain + bias per channel, plus `residual` at the same index when given,
+    /// then y = max(y, 0) (NaN kept) with `relu`.
     static func normalize(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, shift: [Float], scale: [Float],
-                          gain: [Float], bias: [Float], relu: Bool = false, rows: Int, channels c: Int, isa: InstructionSet = .active) {
-        let (xp, yp, code) = (SharedPointer(x), SharedPointer(y), isa.code)
+                          gain: [Float], bias: [Float], adding residual: UnsafePointer<Float>? = nil, relu: Bool = false,
+                          rows: Int, channels c: Int, isa: InstructionSet = .active) {
+        let (xp, yp, rp, code) = (SharedPointer(x), SharedPointer(y), residual.map { SharedPointer($0) }, isa.code)
         withChannelConstants([shift, scale, gain, bias]) { k in
             forEachRowRange(rows: rows, channels: c) { range, _ in
                 let offset = range.lowerBound * c
                 convkit_channel_normalize(xp.base + offset, yp.base + offset, k.base, k.base + c, k.base + 2 * c, k.base + 3 * c,
-                                          Int64(range.count), Int64(c), relu ? 1 : 0, code)
+                                          rp.map { UnsafePointer($0.base + offset) }, Int64(range.count), Int64(c), relu ? 1 : 0, code)
             }
         }
     }

@@ -48,12 +48,14 @@ public final class BatchNormalization: Layer {
     /// The training pass of this layer and a ReLU reading it, in one pass over the output; the
     /// next `backward` takes the gradient with respect to the ReLU's output. `Model` runs a
     /// BatchNormalization whose only reader is a ReLU this way (`TrainingFusion.swift`): two
-    /// passes over the tensor fewer forward, one fewer backward, and the same numbers.
-    func forwardWithReLU(_ x: Tensor) -> Tensor {
-        forward(x, training: true, relu: true)
+    /// passes over the tensor fewer forward, one fewer backward, and the same numbers. With
+    /// `residual`, the ReLU reads this layer's output plus `residual` (a residual block's end:
+    /// BatchNorm → Add → ReLU).
+    func forwardWithReLU(_ x: Tensor, adding residual: Tensor? = nil) -> Tensor {
+        forward(x, training: true, relu: true, residual: residual)
     }
 
-    private func forward(_ x: Tensor, training: Bool, relu: Bool) -> Tensor {
+    private func forward(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil) -> Tensor {
         let c = x.shape.last!, rows = x.count / c
         let movingMean = parameter(parameterPrefix + "moving_mean")!, movingVariance = parameter(parameterPrefix + "moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
@@ -75,10 +77,13 @@ public final class BatchNormalization: Layer {
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
+        let added = residual ?? Tensor(zeros: [0])
         let y = Tensor(shape: x.shape) { yp in
             x.scalars.withUnsafeBufferPointer { xp in
-                ChannelArithmetic.normalize(xp.baseAddress!, into: yp.baseAddress!, shift: mean, scale: inverseStd, gain: g, bias: b,
-                                            relu: relu, rows: rows, channels: c)
+                added.scalars.withUnsafeBufferPointer { rp in
+                    ChannelArithmetic.normalize(xp.baseAddress!, into: yp.baseAddress!, shift: mean, scale: inverseStd, gain: g, bias: b,
+                                                adding: residual == nil ? nil : rp.baseAddress!, relu: relu, rows: rows, channels: c)
+                }
             }
         }
         if training {
@@ -86,6 +91,19 @@ public final class BatchNormalization: Layer {
             cachedReLUOutput = relu ? y : nil
         }
         return y
+    }
+
+    /// `gradient` zeroed where the ReLU of the last `forwardWithReLU` passed nothing: the
+    /// gradient a residual block's shortcut receives through the fused Add → ReLU.
+    func gatedByReLU(_ gradient: Tensor) -> Tensor {
+        guard let output = cachedReLUOutput else { return gradient }
+        return Tensor(shape: gradient.shape) { d in
+            output.scalars.withUnsafeBufferPointer { r in
+                gradient.scalars.withUnsafeBufferPointer { g in
+                    ChannelArithmetic.reluGradient(input: r.baseAddress!, g.baseAddress!, into: d.baseAddress!, count: gradient.count)
+                }
+            }
+        }
     }
 
     /// Inference as a per-channel affine map, y = x·scale + shift, from the moving statistics.

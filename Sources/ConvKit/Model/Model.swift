@@ -19,6 +19,8 @@ public final class Model {
     /// The ReLU nodes the last training forward pass ran inside the BatchNormalization before
     /// them, and that BatchNormalization's node (`TrainingFusion.swift`).
     private var reluNodesRunInsideBatchNorm = [ObjectIdentifier: Node]()
+    /// For a ReLU run inside a BatchNorm at a residual block's end: the Add's other input.
+    private var shortcutsOfFusedReLUs = [ObjectIdentifier: Node]()
     /// Set by `compile`: what `fit` and `evaluate` use.
     public internal(set) var optimizer: (any Optimizer)?
     public internal(set) var loss: (any Loss)?
@@ -141,9 +143,19 @@ public final class Model {
         // unless every layer's output is wanted.
         let fused = training || observe != nil ? [:] : fusedConvolutions()
         let reluAfter = training && observe == nil ? batchNormReLUPairs() : [:]
-        var absorbed = Set<ObjectIdentifier>()
-        if training { reluNodesRunInsideBatchNorm = [:] }
+        let residualEnds = training && observe == nil ? residualEnds() : [:]
+        // A fused residual end's BatchNorm runs at its Add, once the shortcut is there too.
+        var absorbed = Set(residualEnds.values.map { ObjectIdentifier($0.batchNorm) })
+        if training { reluNodesRunInsideBatchNorm = [:]; shortcutsOfFusedReLUs = [:] }
         for node in nodes where !absorbed.contains(ObjectIdentifier(node)) {
+            if let end = residualEnds[ObjectIdentifier(node)], let batchNorm = end.batchNorm.layer as? BatchNormalization {
+                values[ObjectIdentifier(end.relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(end.batchNorm.inputs[0])]!,
+                                                                               adding: values[ObjectIdentifier(end.shortcut)]!)
+                absorbed.insert(ObjectIdentifier(end.relu))
+                reluNodesRunInsideBatchNorm[ObjectIdentifier(end.relu)] = end.batchNorm
+                shortcutsOfFusedReLUs[ObjectIdentifier(end.relu)] = end.shortcut
+                continue
+            }
             if let chain = fused[ObjectIdentifier(node)] {
                 values[ObjectIdentifier(chain.output)] = chain.forward(values[ObjectIdentifier(node.inputs[0])]!)
                 absorbed.formUnion(chain.absorbed.map(ObjectIdentifier.init))
@@ -208,6 +220,12 @@ public final class Model {
             if let batchNorm = reluNodesRunInsideBatchNorm[ObjectIdentifier(node)] {
                 // The ReLU is the BatchNorm's only reader; the BatchNorm applies the ReLU's gradient.
                 if needed.contains(ObjectIdentifier(batchNorm)) { grads[ObjectIdentifier(batchNorm)] = g }
+                // A fused residual end's shortcut gets the ReLU's gradient through the Add.
+                if let shortcut = shortcutsOfFusedReLUs[ObjectIdentifier(node)], needed.contains(ObjectIdentifier(shortcut)),
+                   let layer = batchNorm.layer as? BatchNormalization {
+                    let gated = layer.gatedByReLU(g), key = ObjectIdentifier(shortcut)
+                    if grads[key] != nil { grads[key]! += gated } else { grads[key] = gated }
+                }
                 continue
             }
             var layerContext = context

@@ -3,7 +3,37 @@
 /// written, and its gradient as the BatchNorm's backward pass reads the output gradient. That
 /// skips two passes over the tensor forward and one backward, and gives the same numbers. A pair
 /// only fuses when the ReLU is the BatchNorm's one reader, so no value anybody reads goes missing.
+///
+/// A residual block's end, BatchNorm → Add(shortcut) → ReLU, runs the same way with the shortcut
+/// added as the output is written (`forwardWithReLU(_:adding:)`): the Add's and the ReLU's
+/// passes go forward, and the ReLU's gradient pass backward becomes one gating pass for the
+/// shortcut's gradient alone.
 extension Model {
+    /// A residual block's end fused into its BatchNorm.
+    struct ResidualEnd {
+        let batchNorm: Node, shortcut: Node, relu: Node
+    }
+
+    /// The fusable BatchNorm → Add → ReLU ends, keyed by the Add's node: the Add sums the
+    /// BatchNorm and one other node, the BatchNorm's only reader is the Add, the Add's only
+    /// reader is the ReLU, and neither is the model's output. The fused pass runs where the Add
+    /// was, when both of its inputs are there.
+    func residualEnds() -> [ObjectIdentifier: ResidualEnd] {
+        var readers = [ObjectIdentifier: [Node]]()
+        for node in nodes { for source in node.inputs { readers[ObjectIdentifier(source), default: []].append(node) } }
+        func onlyReader(_ node: Node) -> Node? {
+            guard node !== output, let list = readers[ObjectIdentifier(node)], list.count == 1 else { return nil }
+            return list[0]
+        }
+        var ends = [ObjectIdentifier: ResidualEnd]()
+        for add in nodes where add.layer is Add && add.inputs.count == 2 && add.inputs[0] !== add.inputs[1] {
+            guard let relu = onlyReader(add), relu.inputs.count == 1, (relu.layer as? Activation)?.function == .relu,
+                  let index = add.inputs.firstIndex(where: { $0.layer is BatchNormalization && onlyReader($0) === add }) else { continue }
+            ends[ObjectIdentifier(add)] = ResidualEnd(batchNorm: add.inputs[index], shortcut: add.inputs[1 - index], relu: relu)
+        }
+        return ends
+    }
+
     /// The ReLU node run inside each fusable BatchNormalization, keyed by the BatchNorm's node.
     func batchNormReLUPairs() -> [ObjectIdentifier: Node] {
         var pairs = [ObjectIdentifier: Node]()
