@@ -75,8 +75,9 @@ enum { SUM_BLOCK = 16 };
     }
 
 void convkit_channel_sums(const float *a, const float *b, const float *bShift, const float *bScale, const float *gate,
-                          int64_t rows, int64_t channels, double *sum, double *products, int isa) {
-    DISPATCH(sums, a, b, bShift, bScale, gate, rows, channels, sum, products)
+                          const float *gateGain, const float *gateBias, int64_t rows, int64_t channels, double *sum,
+                          double *products, int isa) {
+    DISPATCH(sums, a, b, bShift, bScale, gate, gateGain, gateBias, rows, channels, sum, products)
 }
 
 void convkit_channel_normalize(const float *x, float *y, const float *shift, const float *scale, const float *gain,
@@ -85,10 +86,11 @@ void convkit_channel_normalize(const float *x, float *y, const float *shift, con
 }
 
 void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *x, const float *shift,
-                                            const float *inverseStd, const float *gate, const float *scale,
-                                            const float *meanDy, const float *meanDyNormalized, int64_t rows,
-                                            int64_t channels, int isa) {
-    DISPATCH(normalization_gradient, dy, dx, x, shift, inverseStd, gate, scale, meanDy, meanDyNormalized, rows, channels)
+                                            const float *inverseStd, const float *gate, const float *gateGain,
+                                            const float *gateBias, const float *scale, const float *meanDy,
+                                            const float *meanDyNormalized, int64_t rows, int64_t channels, int isa) {
+    DISPATCH(normalization_gradient, dy, dx, x, shift, inverseStd, gate, gateGain, gateBias, scale, meanDy, meanDyNormalized,
+             rows, channels)
 }
 
 void convkit_relu(const float *x, float *y, int64_t count, int isa) { DISPATCH(relu, x, y, count) }

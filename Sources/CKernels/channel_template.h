@@ -4,24 +4,28 @@
 // Each loop takes STEP channels (or values) at a time, then eight (AVX-512 on channel counts
 // such as 24), then one at a time. The file undefines those macros at its end.
 
-// `gated`, `normalizes` and `relu` are constants at each call site, so each loop comes out once
+// `gated`, `normalizes`, `adds` and `relu` are constants at each call site, so each loop comes out once
 // per combination, without a branch inside.
 #define TEMPLATE_INLINE static inline __attribute__((always_inline)) TARGET
 
-// The sums over rows start..<end, `a` taken as 0 where `gate` is not > 0 when `gated`, and `b`
-// normalised, (b − shift)·scale, when `normalizes`.
+// The sums over rows start..<end, `a` taken as 0 where the gate is not > 0, and `b`
+// normalised, (b − shift)·scale, when `normalizes`. `gated`: 0 none, 1 the values at `gate`,
+// 2 the BatchNorm output computed from the normalised b, b̂·gateGain + gateBias, as
+// `normalize` computes it (so a ReLU's output need not be read back).
 TEMPLATE_INLINE void ISA(sums_block)(const float *a, const float *b, const float *shift, const float *scale, int normalizes,
-                                     const float *gate, int gated, int64_t start, int64_t end, int64_t c, double *sum,
-                                     double *products) {
+                                     const float *gate, int gated, const float *gateGain, const float *gateBias,
+                                     int64_t start, int64_t end, int64_t c, double *sum, double *products) {
     int64_t j = 0;
 #define SUMS(T, D, L, P, W)                                                                    \
     for (; j + W <= c; j += W) {                                                               \
-        T s = {0}, q = {0}, m = {0}, k = {0};                                                  \
+        T s = {0}, q = {0}, m = {0}, k = {0}, gg = {0}, gb = {0};                              \
         if (normalizes) { m = L(shift + j); k = L(scale + j); }                                \
+        if (gated == 2) { gg = L(gateGain + j); gb = L(gateBias + j); }                        \
         for (int64_t r = start; r < end; r++) {                                                \
             T v = L(a + r * c + j), w = L(b + r * c + j);                                      \
-            if (gated) v = P(L(gate + r * c + j), v);                                          \
+            if (gated == 1) v = P(L(gate + r * c + j), v);                                     \
             if (normalizes) w = (w - m) * k;                                                   \
+            if (gated == 2) v = P(w * gg + gb, v);                                             \
             s += v;                                                                            \
             q += v * w;                                                                        \
         }                                                                                      \
@@ -39,13 +43,15 @@ TEMPLATE_INLINE void ISA(sums_block)(const float *a, const float *b, const float
 }
 
 static TARGET void ISA(sums)(const float *a, const float *b, const float *shift, const float *scale, const float *gate,
-                             int64_t rows, int64_t c, double *sum, double *products) {
+                             const float *gateGain, const float *gateBias, int64_t rows, int64_t c, double *sum,
+                             double *products) {
     for (int64_t start = 0; start < rows; start += SUM_BLOCK) {
         int64_t end = start + SUM_BLOCK < rows ? start + SUM_BLOCK : rows;
-        if (gate && shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 1, start, end, c, sum, products);
-        else if (gate) ISA(sums_block)(a, b, shift, scale, 0, gate, 1, start, end, c, sum, products);
-        else if (shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 0, start, end, c, sum, products);
-        else ISA(sums_block)(a, b, shift, scale, 0, gate, 0, start, end, c, sum, products);
+        if (gateGain && shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 2, gateGain, gateBias, start, end, c, sum, products);
+        else if (gate && shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 1, gateGain, gateBias, start, end, c, sum, products);
+        else if (gate) ISA(sums_block)(a, b, shift, scale, 0, gate, 1, gateGain, gateBias, start, end, c, sum, products);
+        else if (shift) ISA(sums_block)(a, b, shift, scale, 1, gate, 0, gateGain, gateBias, start, end, c, sum, products);
+        else ISA(sums_block)(a, b, shift, scale, 0, gate, 0, gateGain, gateBias, start, end, c, sum, products);
     }
 }
 
@@ -77,16 +83,18 @@ static TARGET void ISA(normalize)(const float *x, float *y, const float *shift, 
 }
 
 TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float *x, const float *shift, const float *inverseStd,
-                                        const float *gate, int gated, const float *scale, const float *meanDy,
-                                        const float *meanDyNormalized, int64_t rows, int64_t c) {
+                                        const float *gate, int gated, const float *gateGain, const float *gateBias,
+                                        const float *scale, const float *meanDy, const float *meanDyNormalized, int64_t rows,
+                                        int64_t c) {
     for (int64_t r = 0; r < rows; r++) {
-        const float *d = dy + r * c, *h = x + r * c, *g = gated ? gate + r * c : 0;
+        const float *d = dy + r * c, *h = x + r * c, *g = gated == 1 ? gate + r * c : 0;
         float *o = dx + r * c;
         int64_t j = 0;
 #define GRADIENT(T, L, S, P, W)                                                                \
         for (; j + W <= c; j += W) {                                                           \
             T v = L(d + j), normalized = (L(h + j) - L(shift + j)) * L(inverseStd + j);        \
-            if (gated) v = P(L(g + j), v);                                                     \
+            if (gated == 1) v = P(L(g + j), v);                                                \
+            if (gated == 2) v = P(normalized * L(gateGain + j) + L(gateBias + j), v);          \
             S(o + j, L(scale + j) * (v - L(meanDy + j) - normalized * L(meanDyNormalized + j))); \
         }
         GRADIENT(VEC, LOAD, STORE, PASS_POSITIVE, STEP)
@@ -97,10 +105,12 @@ TEMPLATE_INLINE void ISA(gradient_rows)(const float *dy, float *dx, const float 
 }
 
 static TARGET void ISA(normalization_gradient)(const float *dy, float *dx, const float *x, const float *shift,
-                                               const float *inverseStd, const float *gate, const float *scale,
-                                               const float *meanDy, const float *meanDyNormalized, int64_t rows, int64_t c) {
-    if (gate) ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 1, scale, meanDy, meanDyNormalized, rows, c);
-    else ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 0, scale, meanDy, meanDyNormalized, rows, c);
+                                               const float *inverseStd, const float *gate, const float *gateGain,
+                                               const float *gateBias, const float *scale, const float *meanDy,
+                                               const float *meanDyNormalized, int64_t rows, int64_t c) {
+    if (gateGain) ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 2, gateGain, gateBias, scale, meanDy, meanDyNormalized, rows, c);
+    else if (gate) ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 1, gateGain, gateBias, scale, meanDy, meanDyNormalized, rows, c);
+    else ISA(gradient_rows)(dy, dx, x, shift, inverseStd, gate, 0, gateGain, gateBias, scale, meanDy, meanDyNormalized, rows, c);
 }
 
 static TARGET void ISA(relu)(const float *x, float *y, int64_t count) {

@@ -309,7 +309,7 @@ import Testing
                 #expect(abs(s.products[j] - products[j]) <= 1e-5 * (abs(products[j]) + Double(rows)), "\(isa) Σx·b, channel \(j)")
             }
             let g = b.withUnsafeBufferPointer { bp in x.withUnsafeBufferPointer { xp in gate.withUnsafeBufferPointer { gp in
-                ChannelArithmetic.sums(bp.baseAddress!, times: xp.baseAddress!, normalizingB: (k[0], k[1]), gate: gp.baseAddress!,
+                ChannelArithmetic.sums(bp.baseAddress!, times: xp.baseAddress!, normalizingB: (k[0], k[1]), gate: .values(gp.baseAddress!),
                                        rows: rows, channels: c, isa: isa)
             }}}
             for j in 0..<c {
@@ -329,7 +329,7 @@ import Testing
                 ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &outDx, input: xp.baseAddress!, shift: k[0], inverseStd: k[1],
                                                         scale: k[2], meanDy: k[3], meanDyXhat: k[4], rows: rows, channels: c, isa: isa)
                 ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &outGatedDx, input: xp.baseAddress!, shift: k[0],
-                                                        inverseStd: k[1], gate: gp.baseAddress!, scale: k[2], meanDy: k[3],
+                                                        inverseStd: k[1], gate: .values(gp.baseAddress!), scale: k[2], meanDy: k[3],
                                                         meanDyXhat: k[4], rows: rows, channels: c, isa: isa)
                 ChannelArithmetic.relu(np.baseAddress!, into: &outRelu, count: n, isa: isa)
                 ChannelArithmetic.reluGradient(input: np.baseAddress!, bp.baseAddress!, into: &outReluGradient, count: n, isa: isa)
@@ -341,6 +341,23 @@ import Testing
             #expect(outSum == zip(x, b).map { $0 + $1 }, "\(isa): a + b")
             #expect(outYRelu == outY.map { max($0, 0) }, "\(isa): BatchNorm with its ReLU")
             #expect(outResidual == zip(outY, b).map { max($0 + $1, 0) }, "\(isa): BatchNorm, Add and ReLU")
+            // A gate recomputed from the normalisation (x̂·gain + bias) is the BatchNorm's output as
+            // written: the same sums and gradient as with that output read back.
+            let computed: ChannelArithmetic.ReLUGate = .normalized(gain: k[2], bias: k[3])
+            var readBackDx = [Float](repeating: 0, count: n), computedDx = readBackDx
+            let (readBack, recomputed) = b.withUnsafeBufferPointer { bp in x.withUnsafeBufferPointer { xp in outY.withUnsafeBufferPointer { yp in
+                ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &readBackDx, input: xp.baseAddress!, shift: k[0], inverseStd: k[1],
+                                                        gate: .values(yp.baseAddress!), scale: k[4], meanDy: k[3], meanDyXhat: k[2], rows: rows, channels: c, isa: isa)
+                ChannelArithmetic.normalizationGradient(bp.baseAddress!, into: &computedDx, input: xp.baseAddress!, shift: k[0], inverseStd: k[1],
+                                                        gate: computed, scale: k[4], meanDy: k[3], meanDyXhat: k[2], rows: rows, channels: c, isa: isa)
+                return (ChannelArithmetic.sums(bp.baseAddress!, times: xp.baseAddress!, normalizingB: (k[0], k[1]), gate: .values(yp.baseAddress!),
+                                               rows: rows, channels: c, isa: isa),
+                        ChannelArithmetic.sums(bp.baseAddress!, times: xp.baseAddress!, normalizingB: (k[0], k[1]), gate: computed,
+                                               rows: rows, channels: c, isa: isa))
+            }}}
+            #expect(readBack.sum == recomputed.sum && readBack.products == recomputed.products, "\(isa): sums with a recomputed gate")
+            #expect(readBackDx == computedDx, "\(isa): gradient with a recomputed gate")
+            #expect(outY.contains { $0 <= 0 } && outY.contains { $0 > 0 }, "the gate passes some values and stops others")
             #expect(relativeError(Tensor(shape: [n], scalars: outGatedDx), Tensor(shape: [n], scalars: gatedDx)) < 1e-6, "\(isa)")
             #expect(relativeError(Tensor(shape: [n], scalars: outY), Tensor(shape: [n], scalars: y)) < 1e-6, "\(isa)")
             #expect(relativeError(Tensor(shape: [n], scalars: outDx), Tensor(shape: [n], scalars: dx)) < 1e-6, "\(isa)")

@@ -11,10 +11,13 @@
 /// Per channel j: sum[j] += Σ a, products[j] += Σ a·b, over the rows, with `a` taken as 0
 /// where `gate` (NULL: none) is not > 0: a ReLU's gradient applied on the way (the gate is the
 /// ReLU's output); and with `b` normalised, (b − bShift)·bScale per channel, when `bShift` is
-/// not NULL. The sums are taken in float over blocks of 16 rows, each block then added in
-/// double, so a given split of the rows always gives the same result.
+/// not NULL. With `gateGain` (and `bShift`) not NULL, the gate is computed instead of read:
+/// b̂·gateGain + gateBias, a BatchNorm's output as `convkit_channel_normalize` computes it.
+/// The sums are taken in float over blocks of 16 rows, each block then added in double, so a
+/// given split of the rows always gives the same result.
 void convkit_channel_sums(const float *a, const float *b, const float *bShift, const float *bScale, const float *gate,
-                          int64_t rows, int64_t channels, double *sum, double *products, int isa);
+                          const float *gateGain, const float *gateBias, int64_t rows, int64_t channels, double *sum,
+                          double *products, int isa);
 
 /// y = (x − shift)·scale·gain + bias per channel, plus `residual` (NULL: none) at the same
 /// index; then y = max(y, 0) (NaN kept) when `relu` is set.
@@ -23,11 +26,12 @@ void convkit_channel_normalize(const float *x, float *y, const float *shift, con
 
 /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyNormalized) with
 /// x̂ = (x − shift)·inverseStd, as the forward pass computed it, and dy taken as 0 where `gate`
-/// (NULL: none) is not > 0, as in `convkit_channel_sums`.
+/// (NULL: none) is not > 0, or where x̂·gateGain + gateBias is not > 0 when `gateGain` is not
+/// NULL, as in `convkit_channel_sums`.
 void convkit_channel_normalization_gradient(const float *dy, float *dx, const float *x, const float *shift,
-                                            const float *inverseStd, const float *gate, const float *scale,
-                                            const float *meanDy, const float *meanDyNormalized, int64_t rows,
-                                            int64_t channels, int isa);
+                                            const float *inverseStd, const float *gate, const float *gateGain,
+                                            const float *gateBias, const float *scale, const float *meanDy,
+                                            const float *meanDyNormalized, int64_t rows, int64_t channels, int isa);
 
 /// y = max(x, 0) for `count` values; a NaN stays NaN.
 void convkit_relu(const float *x, float *y, int64_t count, int isa);

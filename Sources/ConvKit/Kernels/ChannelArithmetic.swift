@@ -13,25 +13,39 @@ enum ChannelArithmetic {
         Parallel.forEachChunk(rows, values: rows * channels, body)
     }
 
+    /// Where a ReLU after a BatchNorm passed its gradient (> 0): its output as stored, or that
+    /// output recomputed from the BatchNorm's input, x̂·gain + bias, exactly as the forward pass
+    /// computed it (one tensor fewer to read back).
+    enum ReLUGate {
+        case values(UnsafePointer<Float>)
+        case normalized(gain: [Float], bias: [Float])
+
+        var values: UnsafePointer<Float>? { if case .values(let p) = self { p } else { nil } }
+        var affine: [[Float]] { if case .normalized(let gain, let bias) = self { [gain, bias] } else { [] } }
+    }
+
     /// Per channel: Σa, and Σa·b (or Σa² when `b` is nil); with a `gate`, `a` counts as 0 where
-    /// the gate is not > 0 (a ReLU's gradient, the gate being its output); with `normalizingB`,
-    /// b counts as (b − shift)·scale per channel.
+    /// the gate is not > 0 (a ReLU's gradient); with `normalizingB`, b counts as
+    /// (b − shift)·scale per channel (a `.normalized` gate needs it).
     static func sums(_ a: UnsafePointer<Float>, times b: UnsafePointer<Float>?, normalizingB: (shift: [Float], scale: [Float])? = nil,
-                     gate: UnsafePointer<Float>? = nil, rows: Int, channels c: Int,
+                     gate: ReLUGate? = nil, rows: Int, channels c: Int,
                      isa: InstructionSet = .active) -> (sum: [Double], products: [Double]) {
+        precondition(gate?.affine.isEmpty ?? true || normalizingB != nil, "a computed gate needs the normalisation")
         let workers = Parallel.chunkCount(rows, values: rows * c)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * workers)
         partial.initialize(repeating: 0, count: 2 * c * workers)
         defer { partial.deallocate() }
         let (ap, bp, out, code) = (SharedPointer(a), SharedPointer(b ?? a), SharedPointer(partial), isa.code)
-        let gp = gate.map(SharedPointer.init)
-        withChannelConstants(normalizingB.map { [$0.shift, $0.scale] } ?? [[Float](repeating: 0, count: c)]) { k in
+        let gp = gate?.values.map { SharedPointer($0) }
+        let computed = !(gate?.affine.isEmpty ?? true)
+        withChannelConstants((normalizingB.map { [$0.shift, $0.scale] } ?? [[Float](repeating: 0, count: c)]) + (gate?.affine ?? [])) { k in
             let normalizes = normalizingB != nil
             forEachRowRange(rows: rows, channels: c) { range, worker in
                 let (s, offset) = (out.base + 2 * c * worker, range.lowerBound * c)
                 let (shift, scale) = normalizes ? (UnsafePointer(k.base), UnsafePointer(k.base + c)) : (nil, nil)
+                let (gain, bias) = computed ? (UnsafePointer(k.base + 2 * c), UnsafePointer(k.base + 3 * c)) : (nil, nil)
                 convkit_channel_sums(ap.base + offset, bp.base + offset, shift, scale, gp.map { UnsafePointer($0.base + offset) },
-                                     Int64(range.count), Int64(c), s, s + c, code)
+                                     gain, bias, Int64(range.count), Int64(c), s, s + c, code)
             }
         }
         var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
@@ -57,18 +71,20 @@ enum ChannelArithmetic {
     }
 
     /// BatchNormalization's input gradient: dx = scale·(dy − meanDy − x̂·meanDyXhat) with
-    /// x̂ = (x − shift)·inverseStd, and dy counted as 0 where `gate` is not > 0 (as in `sums`).
+    /// x̂ = (x − shift)·inverseStd, and dy counted as 0 where the gate is not > 0 (as in `sums`).
     static func normalizationGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>,
-                                      shift: [Float], inverseStd: [Float], gate: UnsafePointer<Float>? = nil, scale: [Float],
+                                      shift: [Float], inverseStd: [Float], gate: ReLUGate? = nil, scale: [Float],
                                       meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int, isa: InstructionSet = .active) {
         let (dp, xp, op, code) = (SharedPointer(dy), SharedPointer(x), SharedPointer(dx), isa.code)
-        let gp = gate.map(SharedPointer.init)
-        withChannelConstants([shift, inverseStd, scale, meanDy, meanDyXhat]) { k in
+        let gp = gate?.values.map { SharedPointer($0) }
+        let computed = !(gate?.affine.isEmpty ?? true)
+        withChannelConstants([shift, inverseStd, scale, meanDy, meanDyXhat] + (gate?.affine ?? [])) { k in
             forEachRowRange(rows: rows, channels: c) { range, _ in
                 let offset = range.lowerBound * c
+                let (gain, bias) = computed ? (UnsafePointer(k.base + 5 * c), UnsafePointer(k.base + 6 * c)) : (nil, nil)
                 convkit_channel_normalization_gradient(dp.base + offset, op.base + offset, xp.base + offset, k.base, k.base + c,
-                                                       gp.map { UnsafePointer($0.base + offset) }, k.base + 2 * c, k.base + 3 * c,
-                                                       k.base + 4 * c, Int64(range.count), Int64(c), code)
+                                                       gp.map { UnsafePointer($0.base + offset) }, gain, bias, k.base + 2 * c,
+                                                       k.base + 3 * c, k.base + 4 * c, Int64(range.count), Int64(c), code)
             }
         }
     }

@@ -14,9 +14,11 @@ public final class BatchNormalization: Layer {
     private var cachedInput = Tensor(zeros: [0]), cachedMean: [Float] = [], cachedInverseStd: [Float] = []
     /// Whether the cached pass normalised with batch statistics (whose gradient has extra terms).
     private var cachedUsedBatchStatistics = true
-    /// The output of the cached pass when it applied a ReLU (`forwardWithReLU`): where it is not
-    /// positive, the ReLU passed no gradient.
+    /// How the cached pass's ReLU (`forwardWithReLU`) is told apart where it passed no gradient
+    /// (output not positive): with a residual added, by its output kept; without, by recomputing
+    /// x̂·gain + bias from the cached input (the output need not stay alive for the backward pass).
     private var cachedReLUOutput: Tensor?
+    private var cachedReLUAffine: (gain: [Float], bias: [Float])?
 
     public convenience init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
         self.init(momentum: momentum, epsilon: epsilon, center: center, scale: scale, parameterPrefix: "", name: name)
@@ -88,7 +90,8 @@ public final class BatchNormalization: Layer {
         }
         if training {
             cachedInput = x; cachedMean = mean; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics
-            cachedReLUOutput = relu ? y : nil
+            cachedReLUOutput = relu && residual != nil ? y : nil
+            cachedReLUAffine = relu && residual == nil ? (g, b) : nil
         }
         return y
     }
@@ -119,13 +122,16 @@ public final class BatchNormalization: Layer {
     /// first zeroed where the ReLU's output is not positive.
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let c = gradOutput.shape.last!, rows = gradOutput.count / c
-        let gate = cachedReLUOutput ?? Tensor(zeros: [0])
-        let gated = cachedReLUOutput != nil
+        let kept = cachedReLUOutput ?? Tensor(zeros: [0])
+        func gate(_ keptPointer: UnsafeBufferPointer<Float>) -> ChannelArithmetic.ReLUGate? {
+            if let affine = cachedReLUAffine { return .normalized(gain: affine.gain, bias: affine.bias) }
+            return cachedReLUOutput == nil ? nil : .values(keptPointer.baseAddress!)
+        }
         let (sumDy, sumDyXhat) = gradOutput.scalars.withUnsafeBufferPointer { dyp in
             cachedInput.scalars.withUnsafeBufferPointer { xp in
-                gate.scalars.withUnsafeBufferPointer { gp in
+                kept.scalars.withUnsafeBufferPointer { gp in
                     ChannelArithmetic.sums(dyp.baseAddress!, times: xp.baseAddress!, normalizingB: (cachedMean, cachedInverseStd),
-                                           gate: gated ? gp.baseAddress! : nil, rows: rows, channels: c)
+                                           gate: gate(gp), rows: rows, channels: c)
                 }
             }
         }
@@ -144,10 +150,10 @@ public final class BatchNormalization: Layer {
         let dx = Tensor(shape: gradOutput.shape) { d in
             gradOutput.scalars.withUnsafeBufferPointer { dy in
                 cachedInput.scalars.withUnsafeBufferPointer { xp in
-                    gate.scalars.withUnsafeBufferPointer { gp in
+                    kept.scalars.withUnsafeBufferPointer { gp in
                         ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, input: xp.baseAddress!,
                                                                 shift: cachedMean, inverseStd: cachedInverseStd,
-                                                                gate: gated ? gp.baseAddress! : nil, scale: scale, meanDy: meanDy,
+                                                                gate: gate(gp), scale: scale, meanDy: meanDy,
                                                                 meanDyXhat: meanDyXhat, rows: rows, channels: c)
                     }
                 }
