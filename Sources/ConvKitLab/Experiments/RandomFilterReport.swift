@@ -316,7 +316,7 @@ extension RandomFilterStudy {
             let (l, o) = (entropy[.lcLearned] ?? [], entropy[other] ?? [])
             let d = l.isEmpty || o.isEmpty ? nil : Statistics.welch(l, o)
             add("Learnable LC has the least diverse spatial filters: less than \(other.rawValue) (Table 1, E = \(table1Expansion))",
-                d.map { String(format: "variance entropy, learned − %@ %+.4f", other.rawValue, $0.value) + ($0.standardError.map { String(format: " (standard error %.4f)", $0) } ?? "") } ?? "runs missing",
+                d.map { String(format: "variance entropy, learned − %@ %+.2g", other.rawValue, $0.value) + ($0.standardError.map { String(format: " (standard error %.2g)", $0) } ?? "") } ?? "runs missing",
                 d, .less)
         }
         return out
