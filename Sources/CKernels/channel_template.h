@@ -167,6 +167,9 @@ static TARGET void ISA(max_pool_gradient)(const float *dy, const float *x, const
     for (int64_t n = 0; n < images; n++) {
         const float *xn = x + n * inputPixels * c, *yn = y + n * outputPixels * c, *gn = dy + n * outputPixels * c;
         float *dn = dx + n * inputPixels * c;
+        // Zeroed image by image, just before the routing adds to it: the lines are in cache
+        // when the taps read them back (a zero fill of the whole batch first went to memory).
+        for (int64_t i = 0; i < inputPixels * c; i++) dn[i] = 0;
         int64_t window = -1;
         for (int64_t t = 0; t < tapCount; t++) {
             int64_t o = taps[2 * t], i = taps[2 * t + 1];

@@ -49,8 +49,8 @@ void convkit_max_pool(const float *x, float *y, int64_t images, int64_t inputPix
                       const int64_t *taps, int64_t tapCount, int isa);
 
 /// Max pooling's input gradient: each output gradient goes to the first cell of its window
-/// equal to the window's maximum `y` (a NaN maximum passes none). `dx` starts at 0; `routed`
-/// is scratch of `channels` floats.
+/// equal to the window's maximum `y` (a NaN maximum passes none). `dx` is overwritten (each
+/// image zeroed first); `routed` is scratch of `channels` floats.
 void convkit_max_pool_gradient(const float *dy, const float *x, const float *y, float *dx, float *routed, int64_t images,
                                int64_t inputPixels, int64_t outputPixels, int64_t channels, const int64_t *taps,
                                int64_t tapCount, int isa);

@@ -31,8 +31,7 @@ public enum Pooling {
     public static func maxBackward(_ gradOutput: Tensor, input: Tensor, output: Tensor, geometry g: ConvGeometry,
                                    isa: InstructionSet = .active) -> Tensor {
         let c = g.inputChannels, taps = tapPairs(g)
-        var dx = Tensor(zeros: g.inputShape)
-        dx.scalars.withUnsafeMutableBufferPointer { d in
+        return Tensor(shape: g.inputShape) { d in   // each image zeroed by the kernel before it routes
             gradOutput.scalars.withUnsafeBufferPointer { dy in
                 input.scalars.withUnsafeBufferPointer { x in
                     output.scalars.withUnsafeBufferPointer { y in
@@ -54,7 +53,6 @@ public enum Pooling {
                 }
             }
         }
-        return dx
     }
 
     /// The mean of each window's real cells (the per-path tap loops of channel_kernels.c).
