@@ -250,7 +250,7 @@ public final class Model {
         defer {
             for layer in layers { for p in layer.parameters { p.gradientInBasis = nil } }   // only this step's optimizer may take them
         }
-        try backward(gradOutput, inputGradient: false, context: context, observe: nil)
+        _ = try backward(gradOutput, inputGradient: false, context: context, observe: nil)
         let stepped = Set(context.steppedParameters.parameters.map(ObjectIdentifier.init))
         optimizer.apply(to: trainableParameters.filter { !stepped.contains(ObjectIdentifier($0.parameter)) })
     }
