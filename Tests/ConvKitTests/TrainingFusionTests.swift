@@ -13,6 +13,22 @@ import Testing
         return [y, dx] + model.trainableParameters.map(\.parameter.gradient)
     }
 
+    /// Random BatchNorm gains and offsets (so that ReLUs gate), then one step fused and one layer
+    /// by layer: every value must be equal, and none all zero.
+    func expectFusedStepEqualsLayerByLayer(_ model: Model, _ x: Tensor, _ dy: Tensor) throws {
+        for (k, layer) in model.layers.enumerated() where layer is BatchNormalization {
+            let c = layer.outputShape.last!
+            layer.parameter("gamma")!.value = randomTensor([c], seed: UInt64(30 + k))
+            layer.parameter("beta")!.value = randomTensor([c], seed: UInt64(40 + k))
+        }
+        let fused = try step(model, x, dy, layerByLayer: false), reference = try step(model, x, dy, layerByLayer: true)
+        #expect(fused.count == reference.count)
+        for (k, (a, b)) in zip(fused, reference).enumerated() {
+            #expect(a.shape == b.shape && a.scalars == b.scalars, "value \(k) of the step (output, dx, then parameter gradients)")
+            #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
+        }
+    }
+
     @Test func batchNormReLUPairsFuseAndGiveTheSameNumbers() throws {
         let input = Input(shape: [8, 8, 3])
         let conv = try Conv2D(filters: 20, kernelSize: 3, padding: .same)(input)
@@ -23,18 +39,8 @@ import Testing
         let head = try Dense(units: 4)(try Flatten()(try Activation(.relu)(try BatchNormalization()(sum))))
         let model = try Model(input: input, output: head, seed: 7)
         #expect(model.batchNormReLUPairs().count == 2)
-        for (k, layer) in model.layers.enumerated() where layer is BatchNormalization {
-            let c = layer.outputShape.last!
-            layer.parameter("gamma")!.value = randomTensor([c], seed: UInt64(30 + k))
-            layer.parameter("beta")!.value = randomTensor([c], seed: UInt64(40 + k))
-        }
         let x = randomTensor([6, 8, 8, 3], seed: 1), dy = randomTensor([6, 4], seed: 2)
-        let fused = try step(model, x, dy, layerByLayer: false), reference = try step(model, x, dy, layerByLayer: true)
-        #expect(fused.count == reference.count)
-        for (k, (a, b)) in zip(fused, reference).enumerated() {
-            #expect(a.shape == b.shape && a.scalars == b.scalars, "value \(k) of the step (output, dx, then parameter gradients)")
-            #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
-        }
+        try expectFusedStepEqualsLayerByLayer(model, x, dy)
     }
 
     /// A residual block's end, BatchNorm → Add(shortcut) → ReLU, runs inside the BatchNorm; the
@@ -43,18 +49,8 @@ import Testing
         let model = try ResNet(depth: 14, width: 4).model(inputShape: [8, 8, 2], name: "resnet14", seed: 3)
         // Two blocks per stage, three stages: every block's end fuses.
         #expect(model.residualEnds().count == 6)
-        for (k, layer) in model.layers.enumerated() where layer is BatchNormalization {
-            let c = layer.outputShape.last!
-            layer.parameter("gamma")!.value = randomTensor([c], seed: UInt64(30 + k))
-            layer.parameter("beta")!.value = randomTensor([c], seed: UInt64(40 + k))
-        }
         let x = randomTensor([5, 8, 8, 2], seed: 1), dy = randomTensor([5, 10], seed: 2)
-        let fused = try step(model, x, dy, layerByLayer: false), reference = try step(model, x, dy, layerByLayer: true)
-        #expect(fused.count == reference.count)
-        for (k, (a, b)) in zip(fused, reference).enumerated() {
-            #expect(a.shape == b.shape && a.scalars == b.scalars, "value \(k) of the step (output, dx, then parameter gradients)")
-            #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
-        }
+        try expectFusedStepEqualsLayerByLayer(model, x, dy)
         // An Add whose BatchNorm is read elsewhere too, or whose sum is read by more than the ReLU, does not fuse.
         let input = Input(shape: [4, 4, 3])
         let normalized = try BatchNormalization()(try Conv2D(filters: 3, kernelSize: 3, padding: .same)(input))
