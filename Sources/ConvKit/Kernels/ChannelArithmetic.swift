@@ -144,7 +144,7 @@ enum ChannelArithmetic {
     }
 
     /// The per-channel arrays side by side in one buffer the workers can share.
-    private static func withChannelConstants(_ arrays: [[Float]], _ body: (SharedPointer<Float>) -> Void) {
+    static func withChannelConstants(_ arrays: [[Float]], _ body: (SharedPointer<Float>) -> Void) {
         let c = arrays[0].count
         let buffer = UnsafeMutablePointer<Float>.allocate(capacity: arrays.count * c)
         defer { buffer.deallocate() }

@@ -109,7 +109,7 @@ public enum Pooling {
 
     /// Every (output pixel, input pixel) pair of one image's windows, flattened, in window order:
     /// the taps the C kernels walk (CKernels/channel_template.h).
-    private static func tapPairs(_ g: ConvGeometry) -> [Int64] {
+    static func tapPairs(_ g: ConvGeometry) -> [Int64] {
         var pairs = [Int64]()
         g.forEachTap { o, _, i in pairs.append(Int64(o)); pairs.append(Int64(i)) }
         return pairs

@@ -19,6 +19,9 @@ public final class BatchNormalization: Layer {
     /// x̂·gain + bias from the cached input (the output need not stay alive for the backward pass).
     private var cachedReLUOutput: Tensor?
     private var cachedReLUAffine: (gain: [Float], bias: [Float])?
+    /// After `forwardWithReLU(_:thenMaxPool:)`: the pass, and its pooled output, which backward
+    /// routes the gradient with.
+    private var cachedMaxPool: (pass: NormalizedMaxPool, output: Tensor)?
 
     public convenience init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true, name: String? = nil) {
         self.init(momentum: momentum, epsilon: epsilon, center: center, scale: scale, parameterPrefix: "", name: name)
@@ -57,7 +60,15 @@ public final class BatchNormalization: Layer {
         forward(x, training: true, relu: true, residual: residual)
     }
 
-    private func forward(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil) -> Tensor {
+    /// The training pass of this layer, a ReLU reading it and a max pooling reading the ReLU,
+    /// image by image, so that the ReLU's output is never a batch-sized tensor
+    /// (`NormalizedMaxPool`); the next `backward` takes the gradient with respect to the
+    /// pooling's output.
+    func forwardWithReLU(_ x: Tensor, thenMaxPool pool: ConvGeometry) -> Tensor {
+        forward(x, training: true, relu: true, maxPool: pool)
+    }
+
+    private func forward(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil, maxPool: ConvGeometry? = nil) -> Tensor {
         let c = x.shape.last!, rows = x.count / c
         let movingMean = parameter(parameterPrefix + "moving_mean")!, movingVariance = parameter(parameterPrefix + "moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
@@ -79,6 +90,13 @@ public final class BatchNormalization: Layer {
         }
         let inverseStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
         let g = gamma ?? [Float](repeating: 1, count: c), b = beta ?? [Float](repeating: 0, count: c)
+        if let pool = maxPool {
+            let pass = NormalizedMaxPool(pool: pool, shift: mean, scale: inverseStd, gain: g, bias: b)
+            let pooled = pass.forward(x)
+            cachedInput = x; cachedMean = mean; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics
+            cachedReLUOutput = nil; cachedReLUAffine = (g, b); cachedMaxPool = (pass, pooled)
+            return pooled
+        }
         let added = residual ?? Tensor(zeros: [0])
         let y = Tensor(shape: x.shape) { yp in
             x.scalars.withUnsafeBufferPointer { xp in
@@ -92,6 +110,7 @@ public final class BatchNormalization: Layer {
             cachedInput = x; cachedMean = mean; cachedInverseStd = inverseStd; cachedUsedBatchStatistics = useBatchStatistics
             cachedReLUOutput = relu && residual != nil ? y : nil
             cachedReLUAffine = relu && residual == nil ? (g, b) : nil
+            cachedMaxPool = nil
         }
         return y
     }
@@ -120,14 +139,19 @@ public final class BatchNormalization: Layer {
     /// The batch-statistics gradient:
     /// dx = γ·σ⁻¹·(dy − mean(dy) − x̂·mean(dy·x̂)), per channel; after `forwardWithReLU`, dy is
     /// first zeroed where the ReLU's output is not positive.
+    /// After `forwardWithReLU(_:thenMaxPool:)`, dy is the pooling's gradient routed back through
+    /// the pooling and the ReLU.
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
-        let c = gradOutput.shape.last!, rows = gradOutput.count / c
+        let c = cachedInput.shape.last!, rows = cachedInput.count / c
         let kept = cachedReLUOutput ?? Tensor(zeros: [0])
         func gate(_ keptPointer: UnsafeBufferPointer<Float>) -> ChannelArithmetic.ReLUGate? {
             if let affine = cachedReLUAffine { return .normalized(gain: affine.gain, bias: affine.bias) }
             return cachedReLUOutput == nil ? nil : .values(keptPointer.baseAddress!)
         }
-        let (sumDy, sumDyXhat) = gradOutput.scalars.withUnsafeBufferPointer { dyp in
+        // After a fused max pooling, dy is the pooling's gradient routed back, and the sums come with it.
+        let routed = cachedMaxPool.map { $0.pass.routedGradientAndSums(gradOutput, input: cachedInput, pooled: $0.output) }
+        let gradOutput = routed?.routed ?? gradOutput
+        let (sumDy, sumDyXhat) = routed.map { ($0.sum, $0.products) } ?? gradOutput.scalars.withUnsafeBufferPointer { dyp in
             cachedInput.scalars.withUnsafeBufferPointer { xp in
                 kept.scalars.withUnsafeBufferPointer { gp in
                     ChannelArithmetic.sums(dyp.baseAddress!, times: xp.baseAddress!, normalizingB: (cachedMean, cachedInverseStd),

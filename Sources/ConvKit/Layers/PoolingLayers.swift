@@ -46,6 +46,13 @@ open class PoolingLayer: Layer {
         }
     }
 
+    /// The geometry of max pooling over a batch of `batch` images; nil for average pooling.
+    func maxPoolGeometry(batch: Int) -> ConvGeometry? {
+        guard mode == .max, var g = geometry else { return nil }
+        g.batch = batch
+        return g
+    }
+
     open override var flops: Int {
         guard let g = geometry else { return 0 }
         return g.outputPixels * g.outputChannels * g.kernelTaps

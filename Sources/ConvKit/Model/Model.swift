@@ -16,9 +16,10 @@ public final class Model {
     public let seed: UInt64
     /// The batch size of the last training forward pass, whose caches `backward` uses.
     private var trainingBatch: Int?
-    /// The ReLU nodes the last training forward pass ran inside the BatchNormalization before
-    /// them, and that BatchNormalization's node (`TrainingFusion.swift`).
-    private var reluNodesRunInsideBatchNorm = [ObjectIdentifier: Node]()
+    /// The nodes the last training forward pass ran inside a BatchNormalization, a ReLU or the
+    /// max pooling after it, the last of each chain, and that BatchNormalization's node
+    /// (`TrainingFusion.swift`).
+    private var nodesRunInsideBatchNorm = [ObjectIdentifier: Node]()
     /// For a ReLU run inside a BatchNorm at a residual block's end: the Add's other input.
     private var shortcutsOfFusedReLUs = [ObjectIdentifier: Node]()
     /// Set by `compile`: what `fit` and `evaluate` use.
@@ -144,15 +145,16 @@ public final class Model {
         let fused = training || observe != nil ? [:] : fusedConvolutions()
         let reluAfter = training && observe == nil ? batchNormReLUPairs() : [:]
         let residualEnds = training && observe == nil ? residualEnds() : [:]
+        let poolAfter = maxPoolsAfterBatchNormReLU(reluAfter)
         // A fused residual end's BatchNorm runs at its Add, once the shortcut is there too.
         var absorbed = Set(residualEnds.values.map { ObjectIdentifier($0.batchNorm) })
-        if training { reluNodesRunInsideBatchNorm = [:]; shortcutsOfFusedReLUs = [:] }
+        if training { nodesRunInsideBatchNorm = [:]; shortcutsOfFusedReLUs = [:] }
         for node in nodes where !absorbed.contains(ObjectIdentifier(node)) {
             if let end = residualEnds[ObjectIdentifier(node)], let batchNorm = end.batchNorm.layer as? BatchNormalization {
                 values[ObjectIdentifier(end.relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(end.batchNorm.inputs[0])]!,
                                                                                adding: values[ObjectIdentifier(end.shortcut)]!)
                 absorbed.insert(ObjectIdentifier(end.relu))
-                reluNodesRunInsideBatchNorm[ObjectIdentifier(end.relu)] = end.batchNorm
+                nodesRunInsideBatchNorm[ObjectIdentifier(end.relu)] = end.batchNorm
                 shortcutsOfFusedReLUs[ObjectIdentifier(end.relu)] = end.shortcut
                 continue
             }
@@ -161,10 +163,17 @@ public final class Model {
                 absorbed.formUnion(chain.absorbed.map(ObjectIdentifier.init))
                 continue
             }
+            if let relu = reluAfter[ObjectIdentifier(node)], let batchNorm = node.layer as? BatchNormalization,
+               let poolNode = poolAfter[ObjectIdentifier(relu)], let pool = (poolNode.layer as? PoolingLayer)?.maxPoolGeometry(batch: x.shape[0]) {
+                values[ObjectIdentifier(poolNode)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!, thenMaxPool: pool)
+                absorbed.formUnion([ObjectIdentifier(relu), ObjectIdentifier(poolNode)])
+                nodesRunInsideBatchNorm[ObjectIdentifier(poolNode)] = node
+                continue
+            }
             if let relu = reluAfter[ObjectIdentifier(node)], let batchNorm = node.layer as? BatchNormalization {
                 values[ObjectIdentifier(relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!)
                 absorbed.insert(ObjectIdentifier(relu))
-                reluNodesRunInsideBatchNorm[ObjectIdentifier(relu)] = node
+                nodesRunInsideBatchNorm[ObjectIdentifier(relu)] = node
                 continue
             }
             let y = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)
@@ -217,8 +226,8 @@ public final class Model {
         for node in nodes.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let layer = node.layer else { continue }
             observe?(layer, g)
-            if let batchNorm = reluNodesRunInsideBatchNorm[ObjectIdentifier(node)] {
-                // The ReLU is the BatchNorm's only reader; the BatchNorm applies the ReLU's gradient.
+            if let batchNorm = nodesRunInsideBatchNorm[ObjectIdentifier(node)] {
+                // The BatchNorm applies the gradients of the ReLU (its only reader) and of the pooling after it.
                 if needed.contains(ObjectIdentifier(batchNorm)) { grads[ObjectIdentifier(batchNorm)] = g }
                 // A fused residual end's shortcut gets the ReLU's gradient through the Add.
                 if let shortcut = shortcutsOfFusedReLUs[ObjectIdentifier(node)], needed.contains(ObjectIdentifier(shortcut)),

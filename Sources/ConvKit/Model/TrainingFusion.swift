@@ -8,6 +8,10 @@
 /// added as the output is written (`forwardWithReLU(_:adding:)`): the Add's and the ReLU's
 /// passes go forward, and the ReLU's gradient pass backward becomes one gating pass for the
 /// shortcut's gradient alone.
+///
+/// BatchNorm → ReLU → max pooling runs image by image inside the BatchNorm
+/// (`forwardWithReLU(_:thenMaxPool:)`, `NormalizedMaxPool`): the ReLU's output and its gradient,
+/// batch-sized tensors that outgrow the cache after a first layer, stay one image in scratch.
 extension Model {
     /// A residual block's end fused into its BatchNorm.
     struct ResidualEnd {
@@ -44,6 +48,19 @@ extension Model {
             }
         }
         return pairs
+    }
+
+    /// The max pooling run inside each fused BatchNorm → ReLU pair, keyed by the ReLU's node: the
+    /// pooling is the ReLU's only reader.
+    func maxPoolsAfterBatchNormReLU(_ pairs: [ObjectIdentifier: Node]) -> [ObjectIdentifier: Node] {
+        let reader = onlyReaders()
+        var pools = [ObjectIdentifier: Node]()
+        for relu in pairs.values {
+            if let next = reader[ObjectIdentifier(relu)], let pooling = next.layer as? PoolingLayer, pooling.mode == .max {
+                pools[ObjectIdentifier(relu)] = next
+            }
+        }
+        return pools
     }
 
     /// Each node's reader when it has exactly one, that reader reads nothing else, and the node is
