@@ -3,11 +3,11 @@ import CKernels
 /// Training's BatchNorm → ReLU → max pooling, one image at a time (`TrainingFusion.swift`).
 ///
 /// The ReLU's output z = relu((x − shift)·scale·gain + bias) exists only in a per-worker
-/// scratch of one image, which stays in cache. Layer by layer, z and its gradient are
-/// batch-sized tensors, written once and read three times; after a network's first layer
-/// they do not fit in the cache, so those passes run at memory speed. Backward recomputes z
-/// and routes the pooled gradient into the image's scratch twice, once for BatchNorm's sums and
-/// once for its input gradient: arithmetic on cached data instead of memory traffic.
+/// scratch of one image, which stays in cache. Layer by layer, z is a batch-sized tensor,
+/// written once and read twice (pooling, its gradient), and the routed gradient is read once
+/// more than here; after a network's first layer these tensors do not fit in the cache, so
+/// those passes run at memory speed. Backward recomputes each image's z to route the pooled
+/// gradient, and takes BatchNorm's sums while that image's routed gradient is still in cache.
 ///
 /// The loops are the separate layers' C loops (BatchNorm's, max pooling's), so the numbers are
 /// theirs: equal whenever each image's rows are a whole number of the sums' 16-row blocks,

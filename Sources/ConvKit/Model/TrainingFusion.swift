@@ -10,8 +10,9 @@
 /// shortcut's gradient alone.
 ///
 /// BatchNorm → ReLU → max pooling runs image by image inside the BatchNorm
-/// (`forwardWithReLU(_:thenMaxPool:)`, `NormalizedMaxPool`): the ReLU's output and its gradient,
-/// batch-sized tensors that outgrow the cache after a first layer, stay one image in scratch.
+/// (`forwardWithReLU(_:thenMaxPool:)`, `NormalizedMaxPool`): the ReLU's output, a batch-sized
+/// tensor that outgrows the cache after a first layer, stays one image in scratch, and
+/// BatchNorm's backward sums are taken as the pooled gradient is routed back.
 extension Model {
     /// A residual block's end fused into its BatchNorm.
     struct ResidualEnd {
