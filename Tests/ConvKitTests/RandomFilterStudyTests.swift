@@ -211,4 +211,24 @@ import Testing
         #expect(html.matches(of: /href="#([^"]+)"/).allSatisfy { ids.contains(String($0.1)) })
         #expect(html.contains("<p>first line second line</p>"))
     }
+
+    /// A series drawn as a band shades ± its errors along the line; drawn with bars, the same
+    /// place between the bars stays white.
+    @Test func bandsShadeTheSpreadAroundALine() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("band-\(UInt64.random(in: 0...UInt64.max))").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func pixel(band: Bool) throws -> [Float] {
+            try LineChart(title: "band", xLabel: "x", yLabel: "y",
+                          series: [.init(label: "level", points: [(0, 0), (2, 0)], colorIndex: 2, dashed: true, errors: [1, 1], band: band)])
+                .write(to: "\(folder)/chart")
+            let image = try ImageFile.read(path: "\(folder)/chart.png", channels: 3), width = image.shape[2]
+            // Above the line, half-way to the band's edge, a third of the way across the plot.
+            let (x, y) = (250, 120), at = (y * width + x) * 3
+            return Array(image.scalars[at..<(at + 3)])
+        }
+        let shaded = try pixel(band: true), plain = try pixel(band: false)
+        #expect(plain == [1, 1, 1])
+        #expect(shaded[1] < 0.99 && shaded[1] > shaded[0] && shaded[1] > shaded[2], "a light green: \(shaded)")
+    }
 }

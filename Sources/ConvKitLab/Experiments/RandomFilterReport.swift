@@ -60,7 +60,10 @@ extension RandomFilterStudy {
         func baselineLine(_ metric: @escaping (RunRecord) -> Double) -> [LineChart.Series] {
             let base = cell(r, .baseline, k: 3, e: 1, budget: b.sweep, metric)
             guard !base.values.isEmpty, let lo = sweepE.first, let hi = sweepE.last, hi > lo else { return [] }
-            return [.init(label: "baseline (learned k×k)", points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true)]
+            // With several seeds, its ± one standard deviation as a band.
+            let spread = base.std.map { [$0, $0] }
+            return [.init(label: spread == nil ? "baseline (learned k×k)" : "baseline (learned k×k), ± s.d.",
+                          points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true, errors: spread, band: true)]
         }
         /// The paper's Table 1 row as marks at its E, set a little apart along the (log) axis so
         /// that equal values stay visible; only beside runs of this study.
@@ -151,7 +154,7 @@ extension RandomFilterStudy {
             md += g.map { String(format: "%+.2f", $0.value * 100) } ?? "–"
             md += " | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) |\n"
         }
-        md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures: ± one standard deviation over seeds."
+        md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures, and the shaded band around the baseline: ± one standard deviation over seeds."
         if let p = paper {
             md += " The marks without lines at E = \(p.expansion) are the paper's Table 1 (± its standard deviation), set a little apart so that equal values stay visible; its budget differs from the sweep's (see Setup)."
         }

@@ -15,10 +15,13 @@ public struct LineChart: Figure {
         public var line: Bool
         /// Error bars: ± this much at each point (e.g. the standard deviation over seeds).
         public var errors: [Double]?
+        /// Draw the errors as a shaded band along the line instead of bars (a reference level
+        /// with its spread).
+        public var band: Bool
         public init(label: String, points: [(x: Double, y: Double)], colorIndex: Int, dashed: Bool = false,
-                    markers: Bool = false, line: Bool = true, errors: [Double]? = nil) {
+                    markers: Bool = false, line: Bool = true, errors: [Double]? = nil, band: Bool = false) {
             self.label = label; self.points = points; self.colorIndex = colorIndex; self.dashed = dashed
-            self.markers = markers; self.line = line; self.errors = errors
+            self.markers = markers; self.line = line; self.errors = errors; self.band = band
         }
     }
 
@@ -184,6 +187,15 @@ public struct LineChart: Figure {
         cairo_save(cr)
         cairo_rectangle(cr, left, top, right - left, bottom - top); cairo_clip(cr)
         for s in series {
+            if s.band, let errors = s.errors, errors.count == s.points.count {
+                let c = LineChart.palette[s.colorIndex % LineChart.palette.count]
+                cairo_set_source_rgba(cr, c.0, c.1, c.2, 0.15)
+                let edge = zip(s.points, errors).map { (x: px(tx($0.x)), high: py(ty($0.y + $1)), low: py(ty($0.y - $1))) }
+                    .filter { $0.x.isFinite && $0.high.isFinite && $0.low.isFinite }
+                for (i, p) in edge.enumerated() { if i == 0 { cairo_move_to(cr, p.x, p.high) } else { cairo_line_to(cr, p.x, p.high) } }
+                for p in edge.reversed() { cairo_line_to(cr, p.x, p.low) }
+                cairo_close_path(cr); cairo_fill(cr)
+            }
             setStyle(cr, s)
             let points = s.points.map { (x: tx($0.x), y: ty($0.y)) }
             if s.line {
@@ -200,7 +212,7 @@ public struct LineChart: Figure {
                     cairo_new_sub_path(cr); cairo_arc(cr, px(p.x), py(p.y), 4.5, 0, 2 * Double.pi); cairo_fill(cr)
                 }
             }
-            if let errors = s.errors {
+            if let errors = s.errors, !s.band {
                 cairo_set_dash(cr, nil, 0, 0); cairo_set_line_width(cr, 1.5)
                 for (i, p) in s.points.enumerated() where i < errors.count && errors[i] > 0 {
                     let (x, low, high) = (px(tx(p.x)), py(ty(p.y - errors[i])), py(ty(p.y + errors[i])))
@@ -218,6 +230,11 @@ public struct LineChart: Figure {
         cairo_set_font_size(cr, 12)
         for (i, s) in series.enumerated() {
             let y = top + 10 + Double(i) * 20
+            if s.band {
+                let c = LineChart.palette[s.colorIndex % LineChart.palette.count]
+                cairo_set_source_rgba(cr, c.0, c.1, c.2, 0.15)
+                cairo_rectangle(cr, right + 15, y - 6, 30, 12); cairo_fill(cr)
+            }
             setStyle(cr, s)
             if s.line { cairo_move_to(cr, right + 15, y); cairo_line_to(cr, right + 45, y); cairo_stroke(cr) }
             if s.markers { cairo_new_sub_path(cr); cairo_arc(cr, right + 30, y, 4.5, 0, 2 * Double.pi); cairo_fill(cr) }
