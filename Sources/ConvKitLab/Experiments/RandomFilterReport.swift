@@ -63,7 +63,7 @@ extension RandomFilterStudy {
             // With several seeds, its ± one standard deviation as a band.
             let spread = base.std.map { [$0, $0] }
             return [.init(label: spread == nil ? "baseline (learned k×k)" : "baseline (learned k×k), ± s.d.",
-                          points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true, errors: spread, band: true)]
+                          points: [(Double(lo), base.mean), (Double(hi), base.mean)], colorIndex: 2, dashed: true, errors: spread, band: spread != nil)]
         }
         /// The paper's Table 1 row as marks at its E, set a little apart along the (log) axis so
         /// that equal values stay visible; only beside runs of this study.
