@@ -48,6 +48,12 @@ enum ChannelArithmetic {
                                      gain, bias, Int64(range.count), Int64(c), s, s + c, code)
             }
         }
+        return addingPartials(partial, workers: workers, channels: c)
+    }
+
+    /// The per-worker (sum, products) partials, `2·channels` doubles each, added in worker order
+    /// (so that a given thread count always gives the same result).
+    static func addingPartials(_ partial: UnsafePointer<Double>, workers: Int, channels c: Int) -> (sum: [Double], products: [Double]) {
         var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
         for w in 0..<workers {
             for j in 0..<c { sum[j] += partial[2 * c * w + j]; products[j] += partial[2 * c * w + c + j] }

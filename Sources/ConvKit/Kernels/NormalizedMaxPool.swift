@@ -91,10 +91,7 @@ struct NormalizedMaxPool {
                 }
             }
         }
-        var sum = [Double](repeating: 0, count: c), products = [Double](repeating: 0, count: c)
-        for w in 0..<workers {
-            for j in 0..<c { sum[j] += partial[2 * c * w + j]; products[j] += partial[2 * c * w + c + j] }
-        }
+        let (sum, products) = ChannelArithmetic.addingPartials(partial, workers: workers, channels: c)
         return (routed, sum, products)
     }
 }
