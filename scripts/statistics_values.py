@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The reference values of Tests/ConvKitTests/RandomFilterStudyTests.swift's statistics tests:
 Welch's t and degrees of freedom (scipy.stats.ttest_ind with equal_var=False) and the
-least-squares slope with its standard error (scipy.stats.linregress).
+least-squares slope with its standard error (scipy.stats.linregress), and the pooled standard
+deviation of several groups (from scipy.stats.ttest_ind with equal_var=True, which pools two).
 
 Run: python3 scripts/statistics_values.py
 """
@@ -15,3 +16,8 @@ for a, b in [([0.93, 0.935, 0.94], [0.92, 0.925, 0.93]), ([0.90, 0.95, 0.80, 0.8
     print(f"welch {a} {b}: t = {result.statistic!r}, df = {df!r}, t(0.975, df) = {stats.t.ppf(0.975, np.floor(df))!r}")
 fit = stats.linregress([0, 1, 2, 3], [0.1, 0.3, 0.2, 0.5])
 print(f"slope: {fit.slope!r}, stderr {fit.stderr!r}, t = {fit.slope / fit.stderr!r}, t(0.975, 2) = {stats.t.ppf(0.975, 2)!r}")
+g1, g2 = [0.93, 0.935, 0.94], [0.92, 0.925, 0.93, 0.91]
+pooled_t = stats.ttest_ind(g1, g2, equal_var=True).statistic
+sp = (np.mean(g1) - np.mean(g2)) / (pooled_t * np.sqrt(1 / 3 + 1 / 4))
+print(f"pooled sd of {g1} and {g2}: {sp!r}, df 5; one run 0.95 against {g1}: "
+      f"difference {0.95 - np.mean(g1)!r}, standard error {sp * np.sqrt(1 + 1 / 3)!r}, t(0.975, 5) = {stats.t.ppf(0.975, 5)!r}")

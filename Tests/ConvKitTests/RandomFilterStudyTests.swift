@@ -164,6 +164,25 @@ import Testing
         #expect(Statistics.slope(x: [1, 2], y: [1, 3]).standardError == nil)
     }
 
+    @Test func pooledSeedNoiseMatchesScipy() throws {
+        // scipy.stats.ttest_ind(g1, g2, equal_var=True) pools the two groups: s = 0.00733143914930758, df 5.
+        let (g1, g2) = ([0.93, 0.935, 0.94], [0.92, 0.925, 0.93, 0.91])
+        let pooled = try #require(Statistics.pooledStandardDeviation([g1, g2, [0.5]]))   // a single run adds nothing
+        #expect(abs(pooled.value - 0.00733143914930758) < 1e-12)
+        #expect(pooled.degreesOfFreedom == 5)
+        #expect(Statistics.pooledStandardDeviation([[0.5], [0.7]]) == nil)
+        // One run against a group: standard error s·√(1 + 1/3) = 0.008465616732800184, t 1.77 < t(0.975, 5) = 2.571.
+        let single = Statistics.difference([0.95], g1, pooled: pooled)
+        #expect(abs(single.value - 0.015) < 1e-12)
+        #expect(abs(single.standardError! - 0.008465616732800184) < 1e-12)
+        #expect(single.degreesOfFreedom == 5)
+        #expect(single.significant == false)
+        #expect(Statistics.difference([0.97], g1, pooled: pooled).significant == true)
+        // Both sides with a spread: Welch's test, as before; no pooled noise: no error.
+        #expect(abs(Statistics.difference(g1, g2, pooled: pooled).standardError! - Statistics.welch(g1, g2).standardError!) < 1e-15)
+        #expect(Statistics.difference([0.95], g1, pooled: nil).standardError == nil)
+    }
+
     @Test func verdictsReadTheSpread() {
         typealias D = Statistics.Difference
         let small = D(value: -0.001, standardError: 0.01, degreesOfFreedom: 4)

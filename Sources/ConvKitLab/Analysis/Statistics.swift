@@ -44,6 +44,32 @@ public enum Statistics {
         return Difference(value: d, standardError: se, degreesOfFreedom: df.isFinite ? df : Double(a.count + b.count - 2))
     }
 
+    /// The seed-to-seed standard deviation pooled over groups that share a budget, from every
+    /// group with two or more values: √(Σ(nᵢ − 1)·sᵢ² / Σ(nᵢ − 1)), with Σ(nᵢ − 1) degrees of
+    /// freedom. nil when no group has two values.
+    public static func pooledStandardDeviation(_ groups: [[Double]]) -> (value: Double, degreesOfFreedom: Double)? {
+        let spread = groups.filter { $0.count > 1 }
+        guard !spread.isEmpty else { return nil }
+        var sumOfSquares = 0.0, df = 0.0
+        for g in spread {
+            let m = mean(g)
+            sumOfSquares += g.map { ($0 - m) * ($0 - m) }.reduce(0, +)
+            df += Double(g.count - 1)
+        }
+        return ((sumOfSquares / df).squareRoot(), df)
+    }
+
+    /// mean(a) − mean(b) judged by Welch's test where both sides have a spread; otherwise (one
+    /// run on a side) by `pooled`, the seed noise of runs like these: standard error
+    /// s·√(1/n_a + 1/n_b) with the pooled degrees of freedom. No `pooled`: no error.
+    public static func difference(_ a: [Double], _ b: [Double], pooled: (value: Double, degreesOfFreedom: Double)?) -> Difference {
+        if a.count > 1 && b.count > 1 { return welch(a, b) }
+        let d = mean(a) - mean(b)
+        guard let pooled, !a.isEmpty, !b.isEmpty else { return Difference(value: d) }
+        return Difference(value: d, standardError: pooled.value * (1 / Double(a.count) + 1 / Double(b.count)).squareRoot(),
+                          degreesOfFreedom: pooled.degreesOfFreedom)
+    }
+
     /// The least-squares slope of y on x, its standard error, and n − 2 degrees of freedom
     /// (no error below three points).
     public static func slope(x: [Double], y: [Double]) -> Difference {

@@ -32,11 +32,20 @@ extension RandomFilterStudy {
     }
     func table1Run(_ r: Results, _ v: Variant) -> RunRecord? { table1Runs(r, v).first }
 
-    /// Learned minus frozen accuracy at (k, E) as a Welch difference (nil when a side is missing).
+    /// The seed-to-seed standard deviation of test accuracy, pooled over every cell of `budget`
+    /// that has several seeds: the noise a cell with one run is judged by.
+    func seedNoise(_ r: Results, budget: RunBudget) -> (value: Double, degreesOfFreedom: Double)? {
+        let runs = r.runs.filter { $0.spec.epochs == budget.epochs && $0.spec.trainImages == budget.trainImages }
+        let cells = Dictionary(grouping: runs) { "\($0.spec.variant)-\($0.spec.kernelSize)-\($0.spec.variant == .baseline ? 1 : $0.spec.expansion)-\(String(describing: $0.spec.intermediate))" }
+        return Statistics.pooledStandardDeviation(cells.values.map { $0.map(\.testAccuracy) })
+    }
+
+    /// Learned minus frozen accuracy at (k, E) (nil when a side is missing), judged by Welch's
+    /// test, or by the budget's pooled seed noise where a side has one run.
     func gap(_ r: Results, k: Int, e: Int, budget: RunBudget) -> Statistics.Difference? {
         let learned = cell(r, .lcLearned, k: k, e: e, budget: budget), frozen = cell(r, .lcFrozen, k: k, e: e, budget: budget)
         guard !learned.values.isEmpty, !frozen.values.isEmpty else { return nil }
-        return Statistics.welch(learned.values, frozen.values)
+        return Statistics.difference(learned.values, frozen.values, pooled: seedNoise(r, budget: budget))
     }
 
     func writeReport(_ r: Results, folder: String) throws {
@@ -198,7 +207,15 @@ extension RandomFilterStudy {
         }
         md += "\n" + figure("entropy-training", "entropy during training")
 
-        md += "## The paper's claims, checked here\n\nA verdict is *held* or *not held* when the difference is outside the 95% interval of the seed-to-seed spread (Welch's t for two groups, the slope's t for trends); *inside the noise* when it is not; *one seed* when there is no spread to judge by, and then the sign alone is reported.\n\n| Claim | Measured | Verdict |\n|---|---|---|\n"
+        md += "## The paper's claims, checked here\n\nA verdict is *held* or *not held* when the difference is outside the 95% interval of the seed-to-seed spread (Welch's t for two groups with several seeds each, the slope's t for trends); *inside the noise* when it is not; *one seed* when there is no spread to judge by, and then the sign alone is reported."
+        // Where one side of a comparison has a single run, the budget's pooled seed noise judges it.
+        let noise = [("expansion sweep", b.sweep), ("k × E grid", b.grid)].compactMap { name, budget in
+            seedNoise(r, budget: budget).map { String(format: "%@: %.2f points, %d degrees of freedom", name, $0.value * 100, Int($0.degreesOfFreedom)) }
+        }
+        if !noise.isEmpty {
+            md += " Where a group has one seed, its spread is taken as the standard deviation of test accuracy between seeds, pooled over the cells of the same budget that have several (\(noise.joined(separator: "; ")))."
+        }
+        md += "\n\n| Claim | Measured | Verdict |\n|---|---|---|\n"
         for c in r.claims ?? [] { md += "| \(c.claim) | \(c.measured) | \(c.verdict) |\n" }
 
         if let f = r.runs.compactMap({ run in run.folding.map { (run, $0) } }).first {
@@ -273,7 +290,8 @@ extension RandomFilterStudy {
         let sweepBase = cell(r, .baseline, k: 3, e: 1, budget: b.sweep)
         let below = expansions.sorted().compactMap { e -> (Int, Statistics.Difference)? in
             let learned = cell(r, .lcLearned, k: 3, e: e, budget: b.sweep)
-            return learned.values.isEmpty || sweepBase.values.isEmpty ? nil : (e, Statistics.welch(learned.values, sweepBase.values))
+            return learned.values.isEmpty || sweepBase.values.isEmpty ? nil
+                : (e, Statistics.difference(learned.values, sweepBase.values, pooled: seedNoise(r, budget: b.sweep)))
         }
         let everyE = Self.verdict(all: below.map(\.1), .less)
         out.append(("Learnable LC is below the baseline at every E (k = 3)",
