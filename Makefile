@@ -90,6 +90,7 @@ test:
 	.build/release/convkit bench --quick --rounds 1 --json .build/bench-quick.json
 	python3 scripts/check_bench_record.py .build/bench-quick.json
 	python3 scripts/render_benchmarks.py --check
+	python3 scripts/render_readme.py --check
 	$(MAKE) example
 	$(MAKE) docs
 	$(SWIFT) test

@@ -55,6 +55,7 @@ static void measure(int C, int K, int size, int runs) {
 
 int main(void) {
     measure(64, 32, 28, 200);  // conv2d_64_32 and the seed-003 models' second layer
+    measure(1, 64, 28, 4000);  // the seed-003 models' first layer (direct only; Winograd needs 8 channels)
     measure(16, 16, 32, 400);  // ResNet-20-16, stage 1
     measure(32, 32, 16, 400);  // stage 2
     measure(64, 64, 8, 400);   // stage 3
