@@ -81,7 +81,15 @@ def tally(checked):
     return ", ".join(f"{counts[k]} {k}" for k in order if k in counts)
 
 
-def table1(record):
+def paper_values():
+    """The `paper:` block of experiments/seed002-paper.yaml: a flat mapping of numbers, read
+    without a YAML library, which a fresh machine's python3 may lack."""
+    with open(os.path.join(ROOT, "experiments", "seed002-paper.yaml")) as f:
+        block = re.split(r"\n(?=\S)", f.read().split("\npaper:\n", 1)[1])[0]
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^  (\w+): ([0-9.]+)$", block, re.M)}
+
+
+def table1(record, expansion):
     """The paper tier's Table 1 row: mean ± std (n) per variant at the Table 1 budget."""
     budget = record["budgets"]["table1"]
     cells = []
@@ -89,23 +97,13 @@ def table1(record):
         values = [100 * run["test_accuracy"] for run in record["runs"]
                   if run["spec"]["variant"] == variant and run["spec"]["epochs"] == budget["epochs"]
                   and run["spec"]["train_images"] == budget["train_images"] and run["spec"]["kernel_size"] == 3
-                  and (variant == "baseline" or run["spec"]["expansion"] == 128) and "intermediate" not in run["spec"]]
+                  and (variant == "baseline" or run["spec"]["expansion"] == expansion) and "intermediate" not in run["spec"]]
         if not values:
             cells.append(f"{variant} not recorded yet")
             continue
         spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
         cells.append(f"{variant} {statistics.mean(values):.2f}{spread} (n = {len(values)})")
     return cells, budget
-
-
-def paper_row():
-    # The `paper:` block's numeric fields (a flat mapping; read without a YAML library, which a
-    # fresh machine's python3 may lack).
-    with open(os.path.join(ROOT, "experiments", "seed002-paper.yaml")) as f:
-        block = re.split(r"\n(?=\S)", f.read().split("\npaper:\n", 1)[1])[0]
-    paper = {m.group(1): float(m.group(2)) for m in re.finditer(r"^  (\w+): ([0-9.]+)$", block, re.M)}
-    return ", ".join(f"{label} {paper[key]:.2f} ± {paper[key + '_std']:.2f}"
-                     for label, key in [("baseline", "baseline"), ("LC learned", "lc_learned"), ("LC frozen", "lc_frozen")])
 
 
 def experiments():
@@ -117,11 +115,14 @@ def experiments():
             runs = f" ({len(record['runs'])} of {len(record['planned'])} planned runs)"
         lines.append(f"| [`{name}`](results/{name}/report.md) {title} | {what} | {duration(training_seconds(name, record))}{runs} "
                      f"| {tally(claims(name, record))} |")
-    paper = load("seed002-paper")
-    cells, budget = table1(paper)
-    lines += ["", f"The paper tier's Table 1 row (Fashion-MNIST, k = 3, E = 128, {budget['epochs']} epochs on "
+    paper = paper_values()
+    expansion = int(paper["expansion"])
+    cells, budget = table1(load("seed002-paper"), expansion)
+    reference = ", ".join(f"{label} {paper[key]:.2f} ± {paper[key + '_std']:.2f}"
+                          for label, key in [("baseline", "baseline"), ("LC learned", "lc_learned"), ("LC frozen", "lc_frozen")])
+    lines += ["", f"The paper tier's Table 1 row (Fashion-MNIST, k = 3, E = {expansion}, {budget['epochs']} epochs on "
                   f"{budget['train_images']:,} images), test accuracy %: " + "; ".join(cells)
-              + ". The paper's (experiments/seed002-paper.yaml): " + paper_row() + "."]
+              + f". The paper's (experiments/seed002-paper.yaml): {reference}."]
     for name, title, _ in EXPERIMENTS:
         if name == "seed002":
             continue  # the affordable tier's claims are the paper tier's, at a smaller scale: see its report
