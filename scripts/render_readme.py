@@ -140,7 +140,28 @@ def seed003_time():
             f"{per_epoch['seed003-conv']:.1f} s per epoch for the conv model) on a 2-vCPU VM; the first release build comes on top.")
 
 
-SECTIONS = {"experiments": experiments, "seed003-time": seed003_time}
+def seed003_against_keras():
+    """The recorded seed-003 run's mean test accuracy ± std over seeds beside Keras trained
+    the same way (the record's `reference`, from scripts/keras_experiment.py)."""
+    record = load("seed003")
+    reference = record["reference"]
+    framework = reference["framework"]
+    lines = [f"| Model | ConvKit | {framework} | Difference |", "|---|---:|---:|---:|"]
+
+    def cell(values):
+        values = [100 * v for v in values]
+        return statistics.mean(values), (f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+                                         if len(values) > 1 else f"{values[0]:.2f}")
+    for model in record["models"]:
+        name = model["model"]
+        ours, ours_text = cell(model["test_accuracies"])
+        theirs, theirs_text = cell(reference["models"][name]["test_accuracies"])
+        lines.append(f"| {name} | {ours_text} | {theirs_text} | {ours - theirs:+.2f} |".replace("| -", "| −"))
+    seeds = len(record["recipe"]["seeds"])
+    return f"Mean test accuracy % ± standard deviation over {seeds} seeds, against Keras trained the same way:\n\n" + "\n".join(lines)
+
+
+SECTIONS = {"experiments": experiments, "seed003-time": seed003_time, "seed003-keras": seed003_against_keras}
 
 
 def main():
