@@ -112,6 +112,7 @@ fixtures:
 verify-keras:
 	python3 -c "import keras" 2>/dev/null || pip install -q tensorflow-cpu
 	python3 scripts/check_fixtures_with_keras.py
+	python3 scripts/render_readme.py
 
 # Reads ConvKit's weights with the reference safetensors package, and ConvKit reads its files.
 verify-safetensors: build

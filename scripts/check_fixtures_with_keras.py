@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Checks the NumPy reference values in Tests/ConvKitTests/Fixtures/layers.json against
 Keras itself: each case's layer is built in Keras from the same spec (ConvKit's model-file
-arguments are Keras' own), given the same weights and input, and run forward.
+arguments are Keras' own), given the same weights and input, and run forward. The outcome is
+recorded in results/verify-keras.json, from which README.md's line about it is rendered
+(scripts/render_readme.py).
 
 Run: make verify-keras   (installs tensorflow-cpu with pip if missing; verification only)
 """
@@ -57,6 +59,11 @@ def main():
         print(f"{status} {error:.1e}  loss {c['spec']}: Keras {value:.6f}, fixture {c['value']:.6f}")
     total = len(cases) + len(loss_cases)
     print(f"{total - failures} passed, {failures} failed (Keras {keras.__version__}, worst layer relative error {worst:.1e})")
+    record = {"keras": keras.__version__, "layer_cases": len(cases), "loss_cases": len(loss_cases), "passed": int(total - failures),
+              "failed": int(failures), "worst_layer_relative_error": float(worst), "tolerance": 1e-5}
+    with open(os.path.join(os.path.dirname(__file__), "..", "results", "verify-keras.json"), "w") as f:
+        json.dump(record, f, indent=2, sort_keys=True)
+        f.write("\n")
     sys.exit(1 if failures else 0)
 
 main()

@@ -161,7 +161,18 @@ def seed003_against_keras():
     return f"Mean test accuracy % ± standard deviation over {seeds} seeds, against Keras trained the same way:\n\n" + "\n".join(lines)
 
 
-SECTIONS = {"experiments": experiments, "seed003-time": seed003_time, "seed003-keras": seed003_against_keras}
+def keras_check():
+    """`make verify-keras`'s last outcome (results/verify-keras.json), as a line of the Tests list."""
+    with open(os.path.join(ROOT, "results", "verify-keras.json")) as f:
+        record = json.load(f)
+    total = record["passed"] + record["failed"]
+    return (f"  Last run (`results/verify-keras.json`): {record['passed']} of {total} cases ({record['layer_cases']} layers, "
+            f"{record['loss_cases']} losses) agree with Keras {record['keras']} within {record['tolerance']:.0e} relative; "
+            f"the worst layer differs by {record['worst_layer_relative_error']:.1e}.")
+
+
+SECTIONS = {"experiments": experiments, "seed003-time": seed003_time, "seed003-keras": seed003_against_keras,
+            "keras-check": keras_check}
 
 
 def main():
@@ -170,7 +181,8 @@ def main():
         text = f.read()
     new = text
     for name, render in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_readme.py\) -->\n).*?(<!-- END {re.escape(name)} -->)", re.S)
+        # The END marker keeps its indentation, so a section can sit inside a list item.
+        pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_readme.py\) -->\n).*?([ \t]*<!-- END {re.escape(name)} -->)", re.S)
         if not pattern.search(new):
             sys.exit(f"README.md: no markers for section '{name}'")
         new = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), new)
