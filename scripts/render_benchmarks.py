@@ -21,7 +21,9 @@ every folder's peers.json.
 
 Run: python3 scripts/render_benchmarks.py [--check]   (--check: fail if a file is stale)
 """
-import glob, json, os, re, sys
+import glob, json, os
+
+import marked_sections
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -199,26 +201,7 @@ SECTIONS = {"BENCHMARKS.md": {"peers": peers_section, "lc-resnet20": lc_section}
 
 
 def main():
-    stale = []
-    for file, sections in SECTIONS.items():
-        path = os.path.join(ROOT, file)
-        with open(path) as f:
-            text = f.read()
-        new = text
-        for name, render in sections.items():
-            pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_benchmarks.py\) -->\n).*?(<!-- END {re.escape(name)} -->)", re.S)
-            if not pattern.search(new):
-                sys.exit(f"{file}: no markers for section '{name}'")
-            new = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), new)
-        if "--check" in sys.argv:
-            if new != text:
-                stale.append(file)
-            continue
-        with open(path, "w") as f:
-            f.write(new)
-        print(f"{file}: rendered " + ", ".join(sections))
-    if stale:
-        sys.exit(f"{', '.join(stale)} stale: run python3 scripts/render_benchmarks.py")
+    marked_sections.render(ROOT, SECTIONS, "scripts/render_benchmarks.py")
 
 
 if __name__ == "__main__":

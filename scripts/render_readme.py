@@ -11,7 +11,8 @@ import json
 import os
 import re
 import statistics
-import sys
+
+import marked_sections
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
@@ -176,23 +177,7 @@ SECTIONS = {"experiments": experiments, "seed003-time": seed003_time, "seed003-k
 
 
 def main():
-    path = os.path.join(ROOT, "README.md")
-    with open(path) as f:
-        text = f.read()
-    new = text
-    for name, render in SECTIONS.items():
-        # The END marker keeps its indentation, so a section can sit inside a list item.
-        pattern = re.compile(rf"(<!-- BEGIN {re.escape(name)} \(scripts/render_readme.py\) -->\n).*?([ \t]*<!-- END {re.escape(name)} -->)", re.S)
-        if not pattern.search(new):
-            sys.exit(f"README.md: no markers for section '{name}'")
-        new = pattern.sub(lambda m: m.group(1) + render() + "\n" + m.group(2), new)
-    if "--check" in sys.argv:
-        if new != text:
-            sys.exit("README.md stale: run python3 scripts/render_readme.py")
-        return
-    with open(path, "w") as f:
-        f.write(new)
-    print("README.md: rendered " + ", ".join(SECTIONS))
+    marked_sections.render(ROOT, {"README.md": SECTIONS}, "scripts/render_readme.py")
 
 
 if __name__ == "__main__":
