@@ -287,11 +287,11 @@ extension RandomFilterStudy {
             d1b.map { "learned − baseline " + points($0) } ?? "runs missing", d1b, .less)
         // 1c. Learned LC below the baseline at every E of the sweep: held only if it holds at
         // every recorded E, not held if it fails clearly at one.
-        let sweepBase = cell(r, .baseline, k: 3, e: 1, budget: b.sweep)
+        let sweepBase = cell(r, .baseline, k: 3, e: 1, budget: b.sweep), sweepNoise = seedNoise(r, budget: b.sweep)
         let below = expansions.sorted().compactMap { e -> (Int, Statistics.Difference)? in
             let learned = cell(r, .lcLearned, k: 3, e: e, budget: b.sweep)
             return learned.values.isEmpty || sweepBase.values.isEmpty ? nil
-                : (e, Statistics.difference(learned.values, sweepBase.values, pooled: seedNoise(r, budget: b.sweep)))
+                : (e, Statistics.difference(learned.values, sweepBase.values, pooled: sweepNoise))
         }
         let everyE = Self.verdict(all: below.map(\.1), .less)
         out.append(("Learnable LC is below the baseline at every E (k = 3)",
