@@ -59,6 +59,17 @@ import Testing
         let naiveDx = ConvolutionReference.backwardInput(dy, kernel: w, geometry: g)
         let naiveDw = ConvolutionReference.backwardKernel(x, gradOutput: dy, geometry: g)
         let rectified = naive.map { max($0, 0) }
+        // A BatchNorm's sums of the output, per channel, in Double from the naive output.
+        var naiveSum = [Double](repeating: 0, count: c.cout), naiveSquares = naiveSum
+        for (i, v) in naive.scalars.enumerated() { naiveSum[i % c.cout] += Double(v); naiveSquares[i % c.cout] += Double(v) * Double(v) }
+        func largestError(_ a: [Double], _ b: [Double]) -> Double {
+            zip(a, b).map { abs($0 - $1) }.max()! / max(b.map(abs).max()!, 1e-30)
+        }
+        for isa in InstructionSet.testable {
+            let (output, sums) = Convolution.forwardWithChannelSums(x, kernel: w, bias: b, geometry: g, isa: isa)
+            #expect(output == Convolution.forward(x, kernel: w, bias: b, geometry: g, isa: isa), "forward with sums \(isa)")
+            #expect(largestError(sums.sum, naiveSum) < 1e-5 && largestError(sums.squares, naiveSquares) < 1e-5, "channel sums \(isa)")
+        }
         for isa in InstructionSet.testable {
             #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, isa: isa), naive) < 1e-5, "forward \(isa)")
             #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, relu: true, isa: isa), rectified) < 1e-5,

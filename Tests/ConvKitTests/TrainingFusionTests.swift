@@ -44,8 +44,27 @@ import Testing
         let head = try Dense(units: 4)(try Flatten()(try Activation(.relu)(try BatchNormalization()(sum))))
         let model = try Model(input: input, output: head, seed: 7)
         #expect(model.batchNormReLUPairs().count == 2)
+        // Both convolutions feed a BatchNorm alone, so both take its sums as they write.
+        #expect(model.convolutionsBeforeBatchNorm().count == 2)
         let x = randomTensor([6, 8, 8, 3], seed: 1), dy = randomTensor([6, 4], seed: 2)
         try expectFusedStepEqualsLayerByLayer(model, x, dy)
+    }
+
+    /// Only a linear convolution read by a BatchNorm alone takes the BatchNorm's sums as it
+    /// writes its output; a frozen BatchNorm (moving statistics) needs none.
+    @Test func onlyLinearConvolutionsReadByABatchNormAloneTakeItsSums() throws {
+        let input = Input(shape: [6, 6, 2])
+        let activated = try BatchNormalization()(try Conv2D(filters: 4, kernelSize: 3, activation: .relu)(input))
+        let conv = try Conv2D(filters: 4, kernelSize: 1)(activated)
+        let readTwice = try Add()([try BatchNormalization()(conv), conv])
+        let frozen = BatchNormalization()
+        let inFrozen = try frozen(try Conv2D(filters: 4, kernelSize: 1)(readTwice))
+        let taken = try BatchNormalization()(try Conv2D(filters: 4, kernelSize: 3, padding: .same)(inFrozen))
+        let model = try Model(input: input, output: try Dense(units: 2)(try Flatten()(taken)), seed: 1)
+        #expect(model.convolutionsBeforeBatchNorm().count == 2)
+        frozen.behavesAsInference = true
+        #expect(model.convolutionsBeforeBatchNorm().count == 1)
+        try expectFusedStepEqualsLayerByLayer(model, randomTensor([3, 6, 6, 2], seed: 1), randomTensor([3, 2], seed: 2))
     }
 
     /// A residual block's end, BatchNorm → Add(shortcut) → ReLU, runs inside the BatchNorm; the
@@ -54,6 +73,7 @@ import Testing
         let model = try ResNet(depth: 14, width: 4).model(inputShape: [8, 8, 2], name: "resnet14", seed: 3)
         // Two blocks per stage, three stages: every block's end fuses.
         #expect(model.residualEnds().count == 6)
+        #expect(model.convolutionsBeforeBatchNorm().count == model.layers.filter { $0 is BatchNormalization }.count)
         let x = randomTensor([5, 8, 8, 2], seed: 1), dy = randomTensor([5, 10], seed: 2)
         try expectFusedStepEqualsLayerByLayer(model, x, dy)
         // An Add whose BatchNorm is read elsewhere too, or whose sum is read by more than the ReLU, does not fuse.

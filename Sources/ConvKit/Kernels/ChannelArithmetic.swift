@@ -8,6 +8,12 @@ import CKernels
 /// Sums are taken in Float over blocks of 16 rows, then in Double per range, and added in
 /// range order, so a given thread count and path always give the same result. Small tensors
 /// stay on one thread.
+/// Per-channel Σx and Σx² over a tensor's rows: a BatchNormalization's batch statistics.
+struct ChannelSums {
+    var sum: [Double]
+    var squares: [Double]
+}
+
 enum ChannelArithmetic {
     private static func forEachRowRange(rows: Int, channels: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
         Parallel.forEachChunk(rows, values: rows * channels, body)
@@ -49,6 +55,36 @@ enum ChannelArithmetic {
             }
         }
         return addingPartials(partial, workers: workers, channels: c)
+    }
+
+    /// Per channel Σx and Σx² over `images` images of `rowsPerImage` rows each, taken image by
+    /// image (`addImageSums`) and added in image order: the same numbers on any thread count,
+    /// and the same as a convolution that takes them as it writes each image
+    /// (`Convolution.forwardWithChannelSums`).
+    static func sumsByImage(_ x: UnsafePointer<Float>, images: Int, rowsPerImage: Int, channels c: Int,
+                            isa: InstructionSet = .active) -> ChannelSums {
+        let perImage = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * images)
+        perImage.initialize(repeating: 0, count: 2 * c * images)
+        defer { perImage.deallocate() }
+        let (xp, sp) = (SharedPointer(x), SharedPointer(perImage))
+        Parallel.forEachChunk(images, values: images * rowsPerImage * c) { range, _ in
+            for n in range { addImageSums(of: xp.base, image: n, rowsPerImage: rowsPerImage, channels: c, into: sp.base, isa: isa) }
+        }
+        return reducingImageSums(perImage, images: images, channels: c)
+    }
+
+    /// Adds image `n`'s per-channel Σx and Σx² (image n: rows n·rowsPerImage ..< (n+1)·rowsPerImage)
+    /// into `perImage + 2·channels·n`.
+    static func addImageSums(of x: UnsafePointer<Float>, image n: Int, rowsPerImage: Int, channels c: Int,
+                             into perImage: UnsafeMutablePointer<Double>, isa: InstructionSet) {
+        let image = x + n * rowsPerImage * c, sums = perImage + 2 * c * n
+        convkit_channel_sums(image, image, nil, nil, nil, nil, nil, Int64(rowsPerImage), Int64(c), sums, sums + c, isa.code)
+    }
+
+    /// The per-image sums of `addImageSums`, added in image order.
+    static func reducingImageSums(_ perImage: UnsafePointer<Double>, images: Int, channels c: Int) -> ChannelSums {
+        let (sum, squares) = addingPartials(perImage, workers: images, channels: c)
+        return ChannelSums(sum: sum, squares: squares)
     }
 
     /// The per-worker (sum, products) partials, `2·channels` doubles each, added in worker order

@@ -21,6 +21,27 @@ public enum Convolution {
     /// `isa` chooses the direct and Winograd kernels' path (the tests run each one).
     public static func forward(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry,
                                relu: Bool = false, isa: InstructionSet = .active) -> Tensor {
+        forward(input, kernel: kernel, bias: bias, geometry: g, relu: relu, imageSums: nil, isa: isa)
+    }
+
+    /// The output and its per-channel Σy and Σy², for the BatchNormalization that reads it. The
+    /// direct and Winograd kernels take each image's sums as soon as they have written it, while
+    /// it is still in cache (one read of a batch-sized tensor fewer); the sums are added in image
+    /// order, so they do not depend on the thread count.
+    static func forwardWithChannelSums(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry,
+                                       isa: InstructionSet = .active) -> (output: Tensor, sums: ChannelSums) {
+        let c = g.outputChannels
+        let perImage = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * g.batch)
+        perImage.initialize(repeating: 0, count: 2 * c * g.batch)
+        defer { perImage.deallocate() }
+        let y = forward(input, kernel: kernel, bias: bias, geometry: g, relu: false, imageSums: perImage, isa: isa)
+        return (y, ChannelArithmetic.reducingImageSums(perImage, images: g.batch, channels: c))
+    }
+
+    /// With `imageSums` (2·outputChannels zeroed doubles per image), image n's Σy and Σy² per
+    /// channel are added into `imageSums + 2·outputChannels·n`.
+    private static func forward(_ input: Tensor, kernel: Tensor, bias: Tensor?, geometry g: ConvGeometry, relu: Bool,
+                                imageSums: UnsafeMutablePointer<Double>?, isa: InstructionSet) -> Tensor {
         check(input, g.inputShape, "input"); check(kernel, g.kernelShape, "kernel")
         return Tensor(shape: g.outputShape) { out in
             input.scalars.withUnsafeBufferPointer { x in
@@ -29,7 +50,7 @@ public enum Convolution {
                         let (x, w, y, b) = (x.baseAddress!, w.baseAddress!, out.baseAddress!, bias == nil ? nil : b.baseAddress!)
                         switch path(g) {
                         case .direct:
-                            ConvolutionDirect.forward(x, w, b, y, g, relu: relu, isa: isa)
+                            ConvolutionDirect.forward(x, w, b, y, g, relu: relu, imageSums: imageSums, isa: isa)
                             return
                         case .depthwise:
                             y.initialize(repeating: 0, count: out.count)
@@ -39,10 +60,19 @@ public enum Convolution {
                         }
                         if let b { addBias(b, to: y, g) }
                         if relu { for i in 0..<out.count { y[i] = max(y[i], 0) } }
+                        if let imageSums {
+                            for n in 0..<g.batch { addImageSums(of: y, image: n, g, into: imageSums, isa: isa) }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Adds image `n`'s per-channel Σy and Σy² into `imageSums + 2·outputChannels·n`.
+    static func addImageSums(of y: UnsafePointer<Float>, image n: Int, _ g: ConvGeometry, into imageSums: UnsafeMutablePointer<Double>,
+                             isa: InstructionSet) {
+        ChannelArithmetic.addImageSums(of: y, image: n, rowsPerImage: g.outputPixels, channels: g.outputChannels, into: imageSums, isa: isa)
     }
 
     public static func backwardInput(_ gradOutput: Tensor, kernel: Tensor, geometry g: ConvGeometry,

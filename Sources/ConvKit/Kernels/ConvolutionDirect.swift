@@ -27,12 +27,14 @@ enum ConvolutionDirect {
             && g.inputChannels >= 8 && g.outputChannels >= 8
     }
 
+    /// With `imageSums`, each image's per-channel Σy and Σy² are added into its slot
+    /// (`Convolution.addImageSums`) right after the image is written.
     static func forward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                         _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                        relu: Bool = false, isa: InstructionSet = .active) {
-        if usesWinograd(g) { return winogradForward(x, w, bias, y, g, relu: relu, isa: isa) }
+                        relu: Bool = false, imageSums: UnsafeMutablePointer<Double>? = nil, isa: InstructionSet = .active) {
+        if usesWinograd(g) { return winogradForward(x, w, bias, y, g, relu: relu, imageSums: imageSums, isa: isa) }
         let frame = PaddedFrame(g)
-        let (ws, ys, bs) = (SharedPointer(w), SharedPointer(y), bias.map { SharedPointer($0) })
+        let (ws, ys, bs, ss) = (SharedPointer(w), SharedPointer(y), bias.map { SharedPointer($0) }, imageSums.map { SharedPointer($0) })
         let og = g.outputChannelsPerGroup
         frame.forEachImage(batch: g.batch, of: x, balanced: true) { n, padded, _, _ in
             for group in 0..<g.groups {
@@ -41,6 +43,7 @@ enum ConvolutionDirect {
                                               isa.code)
                 }
             }
+            if let ss { Convolution.addImageSums(of: ys.base, image: n, g, into: ss.base, isa: isa) }
         }
     }
 
@@ -90,17 +93,19 @@ enum ConvolutionDirect {
     /// 4× fewer multiplies than the direct kernel; the results differ from it by rounding
     /// only (about 3e-6 of the output's scale).
     private static func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                                        _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, relu: Bool, isa: InstructionSet) {
+                                        _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, relu: Bool,
+                                        imageSums: UnsafeMutablePointer<Double>?, isa: InstructionSet) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
         let frame = PaddedFrame(g)
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * cout)
         defer { transformed.deallocate() }
         convkit_winograd_transform_kernel(w, Int64(cin), Int64(cout), transformed)
-        let (us, ys, bs) = (SharedPointer(transformed), SharedPointer(y), bias.map { SharedPointer($0) })
+        let (us, ys, bs, ss) = (SharedPointer(transformed), SharedPointer(y), bias.map { SharedPointer($0) }, imageSums.map { SharedPointer($0) })
         frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g), balanced: true) { n, padded, _, scratch in
             var image = winogradImage(padded, frame, g)
             convkit_winograd_forward(&image, us.base, bs?.base, ys.base + n * g.outputPixels * cout, relu ? 1 : 0, scratch,
                                      isa.code)
+            if let ss { Convolution.addImageSums(of: ys.base, image: n, g, into: ss.base, isa: isa) }
         }
     }
 

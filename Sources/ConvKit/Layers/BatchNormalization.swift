@@ -56,27 +56,39 @@ public final class BatchNormalization: Layer {
     /// passes over the tensor fewer forward, one fewer backward, and the same numbers. With
     /// `residual`, the ReLU reads this layer's output plus `residual` (a residual block's end:
     /// BatchNorm → Add → ReLU).
-    func forwardWithReLU(_ x: Tensor, adding residual: Tensor? = nil) -> Tensor {
-        forward(x, training: true, relu: true, residual: residual)
+    func forwardWithReLU(_ x: Tensor, adding residual: Tensor? = nil, sums: ChannelSums? = nil) -> Tensor {
+        forward(x, training: true, relu: true, residual: residual, sums: sums)
+    }
+
+    /// The training pass with the input's per-channel sums already taken (by the convolution
+    /// that wrote it, `Convolution.forwardWithChannelSums`), so the input is not read for them.
+    func forward(_ x: Tensor, sums: ChannelSums) -> Tensor {
+        forward(x, training: true, relu: false, sums: sums)
     }
 
     /// The training pass of this layer, a ReLU reading it and a max pooling reading the ReLU,
     /// image by image, so that the ReLU's output is never a batch-sized tensor
     /// (`NormalizedMaxPool`); the next `backward` takes the gradient with respect to the
     /// pooling's output.
-    func forwardWithReLU(_ x: Tensor, thenMaxPool pool: ConvGeometry) -> Tensor {
-        forward(x, training: true, relu: true, maxPool: pool)
+    func forwardWithReLU(_ x: Tensor, thenMaxPool pool: ConvGeometry, sums: ChannelSums? = nil) -> Tensor {
+        forward(x, training: true, relu: true, maxPool: pool, sums: sums)
     }
 
-    private func forward(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil, maxPool: ConvGeometry? = nil) -> Tensor {
+    /// `sums`, when given, are x's per-channel sums, used for the batch statistics instead of
+    /// reading x again.
+    private func forward(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil, maxPool: ConvGeometry? = nil,
+                         sums: ChannelSums? = nil) -> Tensor {
         let c = x.shape.last!, rows = x.count / c
         let movingMean = parameter(parameterPrefix + "moving_mean")!, movingVariance = parameter(parameterPrefix + "moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
         let useBatchStatistics = training && !behavesAsInference
         if useBatchStatistics {
-            // Accumulate in Double: a batch of 128×28×28 rows loses digits in Float.
-            let (sum, sumSquares) = x.scalars.withUnsafeBufferPointer {
-                ChannelArithmetic.sums($0.baseAddress!, times: nil, rows: rows, channels: c)
+            // Accumulate in Double: a batch of 128×28×28 rows loses digits in Float. Images (rank
+            // 3 and up) are summed one by one, as a convolution before this layer sums them.
+            let (sum, sumSquares) = sums.map { ($0.sum, $0.squares) } ?? x.scalars.withUnsafeBufferPointer { xp in
+                if x.rank < 3 { return ChannelArithmetic.sums(xp.baseAddress!, times: nil, rows: rows, channels: c) }
+                let byImage = ChannelArithmetic.sumsByImage(xp.baseAddress!, images: x.shape[0], rowsPerImage: rows / x.shape[0], channels: c)
+                return (byImage.sum, byImage.squares)
             }
             for j in 0..<c {
                 let m = sum[j] / Double(rows)

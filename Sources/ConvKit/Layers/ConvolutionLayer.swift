@@ -55,6 +55,17 @@ open class ConvolutionLayer: Layer {
         return y
     }
 
+    /// The training pass that also returns the output's per-channel sums, for the
+    /// BatchNormalization reading it (`TrainingFusion.swift`). The activation must be linear.
+    func forwardWithChannelSums(_ x: Tensor) -> (output: Tensor, sums: ChannelSums) {
+        precondition(activation == .linear, "channel sums are the BatchNorm's input: a linear convolution's output")
+        var g = geometry!
+        g.batch = x.shape[0]
+        let (z, sums) = Convolution.forwardWithChannelSums(x, kernel: kernel.value, bias: bias?.value, geometry: g)
+        cachedInput = x; cachedPreActivation = z; cachedOutput = z
+        return (z, sums)
+    }
+
     /// Inference with a per-channel affine map `y·scale + shift` folded into the kernel and bias
     /// (a BatchNormalization after this layer), and a ReLU applied as the output is written.
     /// The layer's own activation must be linear, or relu with no affine map.

@@ -146,13 +146,18 @@ public final class Model {
         let reluAfter = training && observe == nil ? batchNormReLUPairs() : [:]
         let residualEnds = training && observe == nil ? residualEnds() : [:]
         let poolAfter = maxPoolsAfterBatchNormReLU(reluAfter)
+        let convolutionsWithSums = training && observe == nil ? convolutionsBeforeBatchNorm() : []
+        // The per-channel sums each of those convolutions took of its output, keyed by its node.
+        var channelSums = [ObjectIdentifier: ChannelSums]()
+        func sums(into batchNorm: Node) -> ChannelSums? { channelSums[ObjectIdentifier(batchNorm.inputs[0])] }
         // A fused residual end's BatchNorm runs at its Add, once the shortcut is there too.
         var absorbed = Set(residualEnds.values.map { ObjectIdentifier($0.batchNorm) })
         if training { nodesRunInsideBatchNorm = [:]; shortcutsOfFusedReLUs = [:] }
         for node in nodes where !absorbed.contains(ObjectIdentifier(node)) {
             if let end = residualEnds[ObjectIdentifier(node)], let batchNorm = end.batchNorm.layer as? BatchNormalization {
                 values[ObjectIdentifier(end.relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(end.batchNorm.inputs[0])]!,
-                                                                               adding: values[ObjectIdentifier(end.shortcut)]!)
+                                                                               adding: values[ObjectIdentifier(end.shortcut)]!,
+                                                                               sums: sums(into: end.batchNorm))
                 absorbed.insert(ObjectIdentifier(end.relu))
                 nodesRunInsideBatchNorm[ObjectIdentifier(end.relu)] = end.batchNorm
                 shortcutsOfFusedReLUs[ObjectIdentifier(end.relu)] = end.shortcut
@@ -165,15 +170,24 @@ public final class Model {
             }
             if let relu = reluAfter[ObjectIdentifier(node)], let batchNorm = node.layer as? BatchNormalization,
                let poolNode = poolAfter[ObjectIdentifier(relu)], let pool = (poolNode.layer as? PoolingLayer)?.maxPoolGeometry(batch: x.shape[0]) {
-                values[ObjectIdentifier(poolNode)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!, thenMaxPool: pool)
+                values[ObjectIdentifier(poolNode)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!, thenMaxPool: pool,
+                                                                               sums: sums(into: node))
                 absorbed.formUnion([ObjectIdentifier(relu), ObjectIdentifier(poolNode)])
                 nodesRunInsideBatchNorm[ObjectIdentifier(poolNode)] = node
                 continue
             }
             if let relu = reluAfter[ObjectIdentifier(node)], let batchNorm = node.layer as? BatchNormalization {
-                values[ObjectIdentifier(relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!)
+                values[ObjectIdentifier(relu)] = batchNorm.forwardWithReLU(values[ObjectIdentifier(node.inputs[0])]!, sums: sums(into: node))
                 absorbed.insert(ObjectIdentifier(relu))
                 nodesRunInsideBatchNorm[ObjectIdentifier(relu)] = node
+                continue
+            }
+            if convolutionsWithSums.contains(ObjectIdentifier(node)), let conv = node.layer as? ConvolutionLayer {
+                (values[ObjectIdentifier(node)], channelSums[ObjectIdentifier(node)]) = conv.forwardWithChannelSums(values[ObjectIdentifier(node.inputs[0])]!)
+                continue
+            }
+            if let batchNorm = node.layer as? BatchNormalization, let sums = sums(into: node) {
+                values[ObjectIdentifier(node)] = batchNorm.forward(values[ObjectIdentifier(node.inputs[0])]!, sums: sums)
                 continue
             }
             let y = node.layer!.forward(node.inputs.map { values[ObjectIdentifier($0)]! }, training: training)

@@ -9,6 +9,10 @@
 /// passes go forward, and the ReLU's gradient pass backward becomes one gating pass for the
 /// shortcut's gradient alone.
 ///
+/// A convolution whose only reader is a BatchNorm takes the BatchNorm's sums (Σx, Σx² per
+/// channel) image by image as it writes each image (`Convolution.forwardWithChannelSums`), so
+/// the BatchNorm does not read its whole input once more for them.
+///
 /// BatchNorm → ReLU → max pooling runs image by image inside the BatchNorm
 /// (`forwardWithReLU(_:thenMaxPool:)`, `NormalizedMaxPool`): the ReLU's output, a batch-sized
 /// tensor that outgrows the cache after a first layer, stays one image in scratch, and
@@ -37,6 +41,19 @@ extension Model {
             ends[ObjectIdentifier(add)] = ResidualEnd(batchNorm: add.inputs[index], shortcut: add.inputs[1 - index], relu: relu)
         }
         return ends
+    }
+
+    /// The convolutions (Conv1D/2D/3D with a linear activation) whose only reader is a
+    /// BatchNormalization that normalises by batch statistics.
+    func convolutionsBeforeBatchNorm() -> Set<ObjectIdentifier> {
+        var found = Set<ObjectIdentifier>()
+        for (source, reader) in onlyReaders() {
+            guard let batchNorm = reader.layer as? BatchNormalization, !batchNorm.behavesAsInference,
+                  let conv = reader.inputs[0].layer as? ConvolutionLayer, conv.activation == .linear,
+                  [Conv1D.self, Conv2D.self, Conv3D.self].contains(where: { $0 == type(of: conv) }) else { continue }
+            found.insert(source)
+        }
+        return found
     }
 
     /// The ReLU node run inside each fusable BatchNormalization, keyed by the BatchNorm's node.
