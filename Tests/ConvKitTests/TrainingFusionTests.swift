@@ -6,11 +6,14 @@ import Testing
 /// its gradients must equal the layer-by-layer ones (which `observe` forces) exactly: the same
 /// arithmetic in the same order, with the ReLU applied on the way.
 @Suite struct TrainingFusionTests {
-    /// One training step's output, input gradient and every parameter gradient, fused or layer by layer.
-    func step(_ model: Model, _ x: Tensor, _ dy: Tensor, layerByLayer: Bool) throws -> [Tensor] {
+    /// One training step's output, input gradient (when asked for) and every parameter
+    /// gradient, fused or layer by layer. Without the input gradient, a first convolution
+    /// before a BatchNorm takes that BatchNorm's input gradient image by image.
+    func step(_ model: Model, _ x: Tensor, _ dy: Tensor, layerByLayer: Bool, inputGradient: Bool) throws -> [Tensor] {
         let y = layerByLayer ? try model.forward(x, training: true) { _, _ in } : try model.forward(x, training: true)
-        let dx = try model.backward(dy)
-        return [y, dx] + model.trainableParameters.map(\.parameter.gradient)
+        let dx = layerByLayer ? try model.backward(dy, inputGradient: inputGradient) { _, _ in }
+                              : try model.backward(dy, inputGradient: inputGradient)
+        return [y] + (inputGradient ? [dx] : []) + model.trainableParameters.map(\.parameter.gradient)
     }
 
     /// Random BatchNorm gains and offsets (so that ReLUs gate), then one step fused and one layer
@@ -24,13 +27,16 @@ import Testing
             layer.parameter("gamma")!.value = randomTensor([c], seed: UInt64(30 + k))
             layer.parameter("beta")!.value = randomTensor([c], seed: UInt64(40 + k))
         }
-        let fused = try step(model, x, dy, layerByLayer: false), reference = try step(model, x, dy, layerByLayer: true)
-        #expect(fused.count == reference.count)
-        let scale = reference.map { $0.scalars.map(abs).max() ?? 0 }.max() ?? 0
-        for (k, (a, b)) in zip(fused, reference).enumerated() {
-            #expect(a.shape == b.shape && zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= tolerance * scale },
-                    "value \(k) of the step (output, dx, then parameter gradients)")
-            #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
+        for inputGradient in [true, false] {
+            let fused = try step(model, x, dy, layerByLayer: false, inputGradient: inputGradient)
+            let reference = try step(model, x, dy, layerByLayer: true, inputGradient: inputGradient)
+            #expect(fused.count == reference.count)
+            let scale = reference.map { $0.scalars.map(abs).max() ?? 0 }.max() ?? 0
+            for (k, (a, b)) in zip(fused, reference).enumerated() {
+                #expect(a.shape == b.shape && zip(a.scalars, b.scalars).allSatisfy { abs($0 - $1) <= tolerance * scale },
+                        "value \(k) of the step (output, dx when asked for, then parameter gradients), input gradient \(inputGradient)")
+                #expect(a.scalars.contains { $0 != 0 }, "value \(k) is not all zero")
+            }
         }
     }
 

@@ -117,17 +117,36 @@ enum ChannelArithmetic {
     static func normalizationGradient(_ dy: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, input x: UnsafePointer<Float>,
                                       shift: [Float], inverseStd: [Float], gate: ReLUGate? = nil, scale: [Float],
                                       meanDy: [Float], meanDyXhat: [Float], rows: Int, channels c: Int, isa: InstructionSet = .active) {
-        let (dp, xp, op, code) = (SharedPointer(dy), SharedPointer(x), SharedPointer(dx), isa.code)
-        let gp = gate?.values.map { SharedPointer($0) }
-        let computed = !(gate?.affine.isEmpty ?? true)
+        let op = SharedPointer(dx)
+        withNormalizationGradient(dy, input: x, shift: shift, inverseStd: inverseStd, gate: gate, scale: scale, meanDy: meanDy,
+                                  meanDyXhat: meanDyXhat, channels: c, isa: isa) { gradient in
+            forEachRowRange(rows: rows, channels: c) { range, _ in gradient.write(rows: range, into: op.base + range.lowerBound * c) }
+        }
+    }
+
+    /// `normalizationGradient`'s rows, written a range at a time where and when a reader wants
+    /// them (`withNormalizationGradient`): a convolution's weight gradient takes them image by
+    /// image into a scratch image, so the batch-sized gradient is never stored.
+    struct NormalizationGradient: Sendable {
+        fileprivate let dy: SharedPointer<Float>, x: SharedPointer<Float>, gate: SharedPointer<Float>?
+        fileprivate let constants: SharedPointer<Float>, computedGate: Bool, channels: Int, isa: InstructionSet
+
+        /// Writes rows `rows` of dx, the first at `dx`.
+        func write(rows: Range<Int>, into dx: UnsafeMutablePointer<Float>) {
+            let (c, k, offset) = (channels, constants.base, rows.lowerBound * channels)
+            let (gain, bias) = computedGate ? (UnsafePointer(k + 5 * c), UnsafePointer(k + 6 * c)) : (nil, nil)
+            convkit_channel_normalization_gradient(dy.base + offset, dx, x.base + offset, k, k + c, gate.map { UnsafePointer($0.base + offset) },
+                                                   gain, bias, k + 2 * c, k + 3 * c, k + 4 * c, Int64(rows.count), Int64(c), isa.code)
+        }
+    }
+
+    /// Calls `body` with the input gradient of `normalizationGradient`, valid during the call.
+    static func withNormalizationGradient(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>, shift: [Float], inverseStd: [Float],
+                                          gate: ReLUGate?, scale: [Float], meanDy: [Float], meanDyXhat: [Float], channels c: Int,
+                                          isa: InstructionSet = .active, _ body: (NormalizationGradient) -> Void) {
         withChannelConstants([shift, inverseStd, scale, meanDy, meanDyXhat] + (gate?.affine ?? [])) { k in
-            forEachRowRange(rows: rows, channels: c) { range, _ in
-                let offset = range.lowerBound * c
-                let (gain, bias) = computed ? (UnsafePointer(k.base + 5 * c), UnsafePointer(k.base + 6 * c)) : (nil, nil)
-                convkit_channel_normalization_gradient(dp.base + offset, op.base + offset, xp.base + offset, k.base, k.base + c,
-                                                       gp.map { UnsafePointer($0.base + offset) }, gain, bias, k.base + 2 * c,
-                                                       k.base + 3 * c, k.base + 4 * c, Int64(range.count), Int64(c), code)
-            }
+            body(NormalizationGradient(dy: SharedPointer(dy), x: SharedPointer(x), gate: gate?.values.map { SharedPointer($0) },
+                                       constants: k, computedGate: !(gate?.affine.isEmpty ?? true), channels: c, isa: isa))
         }
     }
 

@@ -118,14 +118,43 @@ public enum Convolution {
         return dw
     }
 
-    /// Sum of the output gradient over batch and pixels, per output channel: the per-path
-    /// channel sums across the cores (`ChannelArithmetic.sums`), accumulated in Double.
+    /// Sum of the output gradient over batch and pixels, per output channel, accumulated in
+    /// Double image by image and added in image order (`ChannelArithmetic.sumsByImage`).
     public static func backwardBias(_ gradOutput: Tensor, isa: InstructionSet = .active) -> Tensor {
-        let c = gradOutput.shape.last!
+        let (images, c) = (gradOutput.shape[0], gradOutput.shape.last!)
         let sums = gradOutput.scalars.withUnsafeBufferPointer { dy in
-            ChannelArithmetic.sums(dy.baseAddress!, times: nil, rows: dy.count / c, channels: c, isa: isa).sum
+            ChannelArithmetic.sumsByImage(dy.baseAddress!, images: images, rowsPerImage: dy.count / (images * c), channels: c, isa: isa).sum
         }
         return Tensor(shape: [c], scalars: sums.map { Float($0) })
+    }
+
+    /// True when `backwardParameters(_:imageGradient:geometry:)` applies: the direct kernel's
+    /// weight gradient (not Winograd's).
+    static func takesImageGradients(_ g: ConvGeometry) -> Bool {
+        path(g) == .direct && !ConvolutionDirect.usesWinograd(g)
+    }
+
+    /// The kernel and bias gradients for an output gradient that exists one image at a time:
+    /// `imageGradient(n, into)` writes image n's output gradient into a scratch image just
+    /// before the kernel reads it (a BatchNorm's input gradient, never stored whole: one write
+    /// and two reads of a batch-sized tensor fewer). The same numbers as `backwardKernel` and
+    /// `backwardBias` on the whole gradient.
+    static func backwardParameters(_ input: Tensor, imageGradient: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void,
+                                   geometry g: ConvGeometry, isa: InstructionSet = .active) -> (kernel: Tensor, bias: Tensor) {
+        precondition(takesImageGradients(g), "image-by-image gradients need the direct kernel")
+        check(input, g.inputShape, "input")
+        let c = g.outputChannels
+        let perImage = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c * g.batch)
+        perImage.initialize(repeating: 0, count: 2 * c * g.batch)
+        defer { perImage.deallocate() }
+        var dw = Tensor(zeros: g.kernelShape)
+        input.scalars.withUnsafeBufferPointer { x in
+            dw.scalars.withUnsafeMutableBufferPointer { dwp in
+                ConvolutionDirect.backwardKernel(x.baseAddress!, imageGradient: imageGradient, dwp.baseAddress!, biasSums: perImage, g, isa: isa)
+            }
+        }
+        let bias = ChannelArithmetic.reducingImageSums(perImage, images: g.batch, channels: c).sum
+        return (dw, Tensor(shape: [c], scalars: bias.map { Float($0) }))
     }
 
     private static func check(_ t: Tensor, _ shape: [Int], _ what: String) {

@@ -65,6 +65,29 @@ enum ConvolutionDirect {
         }
     }
 
+    /// `backwardKernel` with image n's output gradient written by `imageGradient(n, into)` into
+    /// the worker's scratch just before it is read, and its per-channel sums (Σdy, Σdy²) added
+    /// into `biasSums + 2·outputChannels·n` from there.
+    static func backwardKernel(_ x: UnsafePointer<Float>, imageGradient: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void,
+                               _ dw: UnsafeMutablePointer<Float>, biasSums: UnsafeMutablePointer<Double>, _ g: ConvGeometry,
+                               isa: InstructionSet = .active) {
+        precondition(!usesWinograd(g))
+        let frame = PaddedFrame(g), og = g.outputChannelsPerGroup
+        let sums = SharedPointer(biasSums)
+        withWorkerPartials(size: g.kernelTaps * g.inputChannelsPerGroup * g.outputChannels, batch: g.batch, sum: dw) { partials, size in
+            frame.forEachImage(batch: g.batch, of: x, scratch: g.outputPixels * g.outputChannels) { n, padded, worker, gradient in
+                imageGradient(n, gradient)
+                for group in 0..<g.groups {
+                    frame.forEachPlane(g, group: group, image: padded, output: gradient) { rows, planeGradient in
+                        convkit_conv_rows_weight_gradient(&rows, planeGradient, partials.base + worker * size + group * og, isa.code)
+                    }
+                }
+                ChannelArithmetic.addImageSums(of: gradient, image: 0, rowsPerImage: g.outputPixels, channels: g.outputChannels,
+                                               into: sums.base + 2 * g.outputChannels * n, isa: isa)
+            }
+        }
+    }
+
     /// The input gradient at stride 1: the forward pass of the transposed convolution over the
     /// output gradient (padded by `span − padBefore` before), with the kernel flipped on every
     /// spatial axis and each group's channel axes swapped. Overwrites `dx`.

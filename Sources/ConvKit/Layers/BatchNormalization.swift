@@ -154,6 +154,21 @@ public final class BatchNormalization: Layer {
     /// After `forwardWithReLU(_:thenMaxPool:)`, dy is the pooling's gradient routed back through
     /// the pooling and the ReLU.
     public override func backward(_ gradOutput: Tensor) -> [Tensor] {
+        var dx = Tensor(zeros: [0])
+        backward(gradOutput) { gradient, rows in
+            dx = Tensor(shape: cachedInput.shape) { d in
+                let dp = SharedPointer(d.baseAddress!), c = cachedInput.shape.last!
+                Parallel.forEachChunk(rows, values: rows * c) { range, _ in gradient.write(rows: range, into: dp.base + range.lowerBound * c) }
+            }
+        }
+        return [dx]
+    }
+
+    /// `backward` up to its input gradient, which `inputGradient` gets (with the number of
+    /// rows) to write where and when it wants: a convolution before this layer whose own input
+    /// gradient nobody needs takes it image by image (`Model.backward`). γ's and β's gradients
+    /// are set.
+    func backward(_ gradOutput: Tensor, inputGradient: (ChannelArithmetic.NormalizationGradient, Int) -> Void) {
         let c = cachedInput.shape.last!, rows = cachedInput.count / c
         let kept = cachedReLUOutput ?? Tensor(zeros: [0])
         func gate(_ keptPointer: UnsafeBufferPointer<Float>) -> ChannelArithmetic.ReLUGate? {
@@ -183,19 +198,15 @@ public final class BatchNormalization: Layer {
         // With fixed (moving) statistics the normalisation is affine: dx = scale·dy.
         let meanDy = cachedUsedBatchStatistics ? sumDy.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
         let meanDyXhat = cachedUsedBatchStatistics ? sumDyXhat.map { Float($0 / Double(rows)) } : [Float](repeating: 0, count: c)
-        let dx = Tensor(shape: gradOutput.shape) { d in
-            gradOutput.scalars.withUnsafeBufferPointer { dy in
-                cachedInput.scalars.withUnsafeBufferPointer { xp in
-                    kept.scalars.withUnsafeBufferPointer { gp in
-                        ChannelArithmetic.normalizationGradient(dy.baseAddress!, into: d.baseAddress!, input: xp.baseAddress!,
-                                                                shift: cachedMean, inverseStd: cachedInverseStd,
-                                                                gate: gate(gp), scale: scale, meanDy: meanDy,
-                                                                meanDyXhat: meanDyXhat, rows: rows, channels: c)
-                    }
+        gradOutput.scalars.withUnsafeBufferPointer { dy in
+            cachedInput.scalars.withUnsafeBufferPointer { xp in
+                kept.scalars.withUnsafeBufferPointer { gp in
+                    ChannelArithmetic.withNormalizationGradient(dy.baseAddress!, input: xp.baseAddress!, shift: cachedMean,
+                                                                inverseStd: cachedInverseStd, gate: gate(gp), scale: scale, meanDy: meanDy,
+                                                                meanDyXhat: meanDyXhat, channels: c) { inputGradient($0, rows) }
                 }
             }
         }
-        return [dx]
     }
 
     public override var flops: Int { 2 * (inputShapes.first?.reduce(1, *) ?? 0) }

@@ -66,6 +66,24 @@ open class ConvolutionLayer: Layer {
         return (z, sums)
     }
 
+    /// True when `backwardParameters(imageGradient:)` can run for a batch of `batch`.
+    func takesImageGradients(batch: Int) -> Bool {
+        guard var g = geometry else { return false }
+        g.batch = batch
+        return activation == .linear && Convolution.takesImageGradients(g)
+    }
+
+    /// The backward pass of a convolution whose input gradient nobody needs, from an output
+    /// gradient written image by image (`Convolution.backwardParameters`): sets the kernel's and
+    /// the bias's gradients.
+    func backwardParameters(imageGradient: @Sendable (Int, UnsafeMutablePointer<Float>) -> Void) {
+        var g = geometry!
+        g.batch = cachedInput.shape[0]
+        let (dw, db) = Convolution.backwardParameters(cachedInput, imageGradient: imageGradient, geometry: g)
+        if updates(kernel) { kernel.gradient = dw }
+        if let bias, updates(bias) { bias.gradient = db }
+    }
+
     /// Inference with a per-channel affine map `y·scale + shift` folded into the kernel and bias
     /// (a BatchNormalization after this layer), and a ReLU applied as the output is written.
     /// The layer's own activation must be linear, or relu with no affine map.

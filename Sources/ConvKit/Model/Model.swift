@@ -237,6 +237,7 @@ public final class Model {
             needed.insert(ObjectIdentifier(node))
         }
         var grads = [ObjectIdentifier(output): gradOutput]
+        let convolutionsWithSums = observe == nil ? convolutionsBeforeBatchNorm() : []
         for node in nodes.reversed() {
             guard let g = grads.removeValue(forKey: ObjectIdentifier(node)), let layer = node.layer else { continue }
             observe?(layer, g)
@@ -248,6 +249,17 @@ public final class Model {
                    let layer = batchNorm.layer as? BatchNormalization {
                     let gated = layer.gatedByReLU(g), key = ObjectIdentifier(shortcut)
                     if grads[key] != nil { grads[key]! += gated } else { grads[key] = gated }
+                }
+                continue
+            }
+            // A convolution feeding this BatchNorm alone, whose own input gradient nobody needs,
+            // takes the BatchNorm's input gradient image by image for its weight gradient.
+            if observe == nil, let batchNorm = layer as? BatchNormalization, let convNode = node.inputs.first,
+               convolutionsWithSums.contains(ObjectIdentifier(convNode)), let conv = convNode.layer as? ConvolutionLayer,
+               !convNode.inputs.contains(where: { needed.contains(ObjectIdentifier($0)) }), conv.takesImageGradients(batch: batch) {
+                batchNorm.backward(g) { gradient, rows in
+                    let rowsPerImage = rows / batch
+                    conv.backwardParameters { n, image in gradient.write(rows: n * rowsPerImage..<(n + 1) * rowsPerImage, into: image) }
                 }
                 continue
             }
