@@ -232,11 +232,13 @@ static int64_t tiles4(int64_t size) { return (size + 3) / 4; }
 // the arithmetic is G·g·Gᵀ in the usual order.
 enum { TRANSFORM_BLOCK = 64 };
 
+// F(4×4, 3×3)'s kernel transform.
+static const float G[6][3] = {
+    {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
+};
+
 void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, int64_t outputChannels, float *transformed) {
-    static const float G[6][3] = {
-        {1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-        {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1},
-    };
     const int64_t plane = channels * outputChannels;
     for (int64_t e0 = 0; e0 < plane; e0 += TRANSFORM_BLOCK) {
         const int64_t n = plane - e0 < TRANSFORM_BLOCK ? plane - e0 : TRANSFORM_BLOCK;
@@ -310,52 +312,44 @@ void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, in
                 }                                                                                          \
             }
 
-#define INPUT_TRANSFORM4(T, LOAD, STORE, STEP)                                                              \
-            for (; c + STEP <= C; c += STEP) {                                                             \
-                T b[4][4];  /* Bᵀ·d, column by column */                                                 \
-                for (int j = 0; j < 4; j++) {                                                              \
-                    const float *at = d + j * ps + c;                                                      \
-                    T d0 = LOAD(at), d1 = LOAD(at + p->inputRowStride);                                    \
-                    T d2 = LOAD(at + 2 * p->inputRowStride), d3 = LOAD(at + 3 * p->inputRowStride);        \
-                    b[0][j] = d0 - d2; b[1][j] = d1 + d2; b[2][j] = d2 - d1; b[3][j] = d1 - d3;            \
-                }                                                                                          \
-                for (int i = 0; i < 4; i++) {  /* (Bᵀ·d)·B */                                             \
-                    STORE(out + (i * 4 + 0) * point + c, b[i][0] - b[i][2]);                               \
-                    STORE(out + (i * 4 + 1) * point + c, b[i][1] + b[i][2]);                               \
-                    STORE(out + (i * 4 + 2) * point + c, b[i][2] - b[i][1]);                               \
-                    STORE(out + (i * 4 + 3) * point + c, b[i][1] - b[i][3]);                               \
-                }                                                                                          \
-            }
+// A applied to four values (a column, then a row, of a 4×4 gradient tile): A = (Aᵀ)ᵀ of OUTPUT6.
+#define GRADIENT6(g, u)                                                                                 \
+    u[0] = g[0];                                                                                       \
+    u[1] = g[0] + g[1] + g[2] + g[3];                                                                  \
+    u[2] = g[0] - g[1] + g[2] - g[3];                                                                  \
+    u[3] = g[0] + 2.0f * g[1] + 4.0f * g[2] + 8.0f * g[3];                                             \
+    u[4] = g[0] - 2.0f * g[1] + 4.0f * g[2] - 8.0f * g[3];                                             \
+    u[5] = g[3];
 
-#define GRADIENT_TRANSFORM(T, LOAD, STORE, STEP)                                                           \
+#define GRADIENT_TRANSFORM6(T, LOAD, STORE, STEP)                                                          \
             for (; k + STEP <= K; k += STEP) {                                                             \
-                T a00 = LOAD(g00 + k), a01 = LOAD(g01 + k), a10 = LOAD(g10 + k), a11 = LOAD(g11 + k);      \
-                T t[4][2] = {{a00, a01}, {a00 + a10, a01 + a11}, {a00 - a10, a01 - a11}, {-a10, -a11}};    \
-                for (int i = 0; i < 4; i++) {  /* (A·dy)·Aᵀ */                                            \
-                    STORE(out + (i * 4 + 0) * point + k, t[i][0]);                                         \
-                    STORE(out + (i * 4 + 1) * point + k, t[i][0] + t[i][1]);                               \
-                    STORE(out + (i * 4 + 2) * point + k, t[i][0] - t[i][1]);                               \
-                    STORE(out + (i * 4 + 3) * point + k, -t[i][1]);                                        \
+                T t[6][4];  /* A·dy, column by column */                                                  \
+                for (int j = 0; j < 4; j++) {                                                              \
+                    T column[4], r[6];                                                                     \
+                    for (int i = 0; i < 4; i++) column[i] = LOAD(in[i][j] + k);                            \
+                    GRADIENT6(column, r)                                                                   \
+                    for (int i = 0; i < 6; i++) t[i][j] = r[i];                                            \
+                }                                                                                          \
+                for (int i = 0; i < 6; i++) {  /* (A·dy)·Aᵀ, row by row */                                \
+                    T r[6];                                                                                \
+                    GRADIENT6(t[i], r)                                                                     \
+                    for (int j = 0; j < 6; j++) STORE(out + (i * 6 + j) * point + k, r[j]);                \
                 }                                                                                          \
             }
-
-enum { WINOGRAD2_TILE_ROWS = 3 };
-
-static int64_t tiles2(int64_t size) { return (size + 1) / 2; }
 
 int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels) {
-    int64_t forward = 36 * WINOGRAD4_TILE_ROWS * tiles4(columns) * (channels + outputChannels);
-    int64_t gradient = 16 * WINOGRAD2_TILE_ROWS * tiles2(columns) * (channels + outputChannels);
-    return (forward > gradient ? forward : gradient) + 2 * outputChannels;  // + discard and zeros
+    // The forward pass and the weight gradient both hold a block's 6×6 tiles on both sides.
+    return 36 * WINOGRAD4_TILE_ROWS * tiles4(columns) * (channels + outputChannels) + 2 * outputChannels;  // + discard and zeros
 }
 
-// MARK: Winograd F(3×3, 2×2) for the weight gradient
+// MARK: Winograd F(3×3, 4×4) for the weight gradient
 //
 // dW[a][b] = Σ over output pixels of input[y + a][x + b]·dy[y][x] is, tile by tile, a 3×3
-// "convolution" of a 4×4 input tile with a 2×2 gradient tile: Gᵀ·[(A·dy·Aᵀ) ⊙ (Bᵀ·d·B)]·G,
-// with F(2×2, 3×3)'s matrices in swapped roles. The transform back is linear, so the
-// products are summed over all tiles first (16 GEMMs reducing over tiles, on the weight-
-// gradient tile) and transformed back once.
+// "convolution" of a 6×6 input tile with a 4×4 gradient tile. It is the forward pass
+// y = Aᵀ·[(G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A transposed in g: dW = Gᵀ·[(A·dy·Aᵀ) ⊙ (Bᵀ·d·B)]·G, with
+// F(4×4, 3×3)'s own matrices (36 products per 16 gradient pixels, against 144 direct). The
+// transform back is linear, so the products are summed over all tiles first (36 GEMMs
+// reducing over tiles, on the weight-gradient tile) and transformed back once.
 
 
 // The per-path Winograd blocks (the template undefines the macros it takes).
@@ -427,13 +421,12 @@ void convkit_winograd_forward(const convkit_winograd_image *p, const float *tran
 
 void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,
                                       float *transformedGradient, float *scratch, int isa) {
-    const int64_t C = p->channels, K = p->outputChannels, across = tiles2(p->outputColumns);
-    const int64_t down = (p->outputRows + 1) / 2;
-    float *v = scratch, *u = v + 16 * WINOGRAD2_TILE_ROWS * across * C, *zeros = u + 16 * WINOGRAD2_TILE_ROWS * across * K;
+    const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
+    float *v = scratch, *u = v + 36 * WINOGRAD4_TILE_ROWS * across * C, *zeros = u + 36 * WINOGRAD4_TILE_ROWS * across * K;
     for (int64_t k = 0; k < K; k++) zeros[k] = 0;
     isa = convkit_usable_isa(isa);
-    for (int64_t first = 0; first < down; first += WINOGRAD2_TILE_ROWS) {
-        int64_t rows = down - first < WINOGRAD2_TILE_ROWS ? down - first : WINOGRAD2_TILE_ROWS;
+    for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
+        int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;
         switch (isa) {
         case CONVKIT_ISA_AVX512:
             winograd_gradient_block_avx512(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
@@ -452,22 +445,23 @@ void convkit_winograd_gradient_to_kernel(const float *transformedGradient, int64
     const int64_t plane = channels * outputChannels;
     for (int64_t e0 = 0; e0 < plane; e0 += TRANSFORM_BLOCK) {
         const int64_t n = plane - e0 < TRANSFORM_BLOCK ? plane - e0 : TRANSFORM_BLOCK;
-        const float *m = transformedGradient + e0;  // m[(row·4 + column)·plane + e]
-        float t[3][4][TRANSFORM_BLOCK];
-        for (int j = 0; j < 4; j++)  // Gᵀ·m
-            for (int64_t e = 0; e < n; e++) {
-                float m0 = m[j * plane + e], m1 = m[(4 + j) * plane + e], m2 = m[(8 + j) * plane + e], m3 = m[(12 + j) * plane + e];
-                t[0][j][e] = m0 + 0.5f * (m1 + m2);
-                t[1][j][e] = 0.5f * (m1 - m2);
-                t[2][j][e] = 0.5f * (m1 + m2) + m3;
+        const float *m = transformedGradient + e0;  // m[(row·6 + column)·plane + e]
+        float t[3][6][TRANSFORM_BLOCK];
+        for (int a = 0; a < 3; a++)  // t = Gᵀ·m
+            for (int j = 0; j < 6; j++)
+                for (int64_t e = 0; e < n; e++) {
+                    float sum = 0;
+                    for (int i = 0; i < 6; i++) sum += G[i][a] * m[(i * 6 + j) * plane + e];
+                    t[a][j][e] = sum;
+                }
+        for (int a = 0; a < 3; a++)  // dW += t·G
+            for (int b = 0; b < 3; b++) {
+                float *d = kernelGradient + (a * 3 + b) * plane + e0;
+                for (int64_t e = 0; e < n; e++) {
+                    float sum = 0;
+                    for (int j = 0; j < 6; j++) sum += t[a][j][e] * G[j][b];
+                    d[e] += sum;
+                }
             }
-        for (int i = 0; i < 3; i++) {  // (Gᵀ·m)·G
-            float *d0 = kernelGradient + (i * 3) * plane + e0, *d1 = d0 + plane, *d2 = d1 + plane;
-            for (int64_t e = 0; e < n; e++) {
-                d0[e] += t[i][0][e] + 0.5f * (t[i][1][e] + t[i][2][e]);
-                d1[e] += 0.5f * (t[i][1][e] - t[i][2][e]);
-                d2[e] += 0.5f * (t[i][1][e] + t[i][2][e]) + t[i][3][e];
-            }
-        }
     }
 }

@@ -6,8 +6,8 @@
 //
 // Per block of tiles (a few rows of output tiles, a multiple of the forward tile's rows for
 // 28- and 14-wide images): transform every input tile into the Winograd domain, multiply each
-// of its points by the transformed kernel, and for the forward pass transform each result
-// back. The transforms take W_STEP channels at a time through the compiler's generic vectors,
+// of its points by the transformed kernel (or, for the weight gradient, by the transformed
+// output gradient), and for the forward pass transform each result back. The transforms take W_STEP channels at a time through the compiler's generic vectors,
 // then one at a time for the rest.
 
 #define WINOGRAD_INLINE static inline __attribute__((always_inline)) TARGET
@@ -69,47 +69,35 @@ static TARGET void ISA(winograd4_block)(const convkit_winograd_image *p, const f
     ISA(winograd4_output_transform)(p, m, tiles, firstTileRow, tileRows, across, bias, zeros, relu, output, discard);
 }
 
-// V[ξ][t][c] = (Bᵀ·d·B)[ξ], F(2×2, 3×3)'s 4×4 input transform, for the tiles of one block; `first` is the top-left input of tile 0.
-WINOGRAD_INLINE void ISA(winograd2_input_transform)(const convkit_winograd_image *p, const float *first, int64_t tileRows,
-                                                    int64_t across, float *v, int64_t tiles) {
-    const int64_t C = p->channels, ps = p->inputPixelStride, point = tiles * C;  // point: ξ to ξ + 1
-    for (int64_t ty = 0; ty < tileRows; ty++) {
-        for (int64_t tx = 0; tx < across; tx++) {
-            const float *d = first + 2 * ty * p->inputRowStride + 2 * tx * ps;
-            float *out = v + (ty * across + tx) * C;
-            int64_t c = 0;
-            INPUT_TRANSFORM4(W_VEC, W_LOAD, W_STORE, W_STEP)
-            INPUT_TRANSFORM4(float, LOAD1, STORE1, 1)
-        }
-    }
-}
-
-// U[ξ][t][k] = (A·dy·Aᵀ)[ξ] for the 2×2 gradient tiles of one block (zeros past the edges).
-WINOGRAD_INLINE void ISA(winograd_gradient_transform)(const convkit_winograd_image *p, const float *dy, const float *zeros,
-                                                      int64_t firstTileRow, int64_t tileRows, int64_t across, float *u, int64_t tiles) {
+// U[ξ][t][k] = (A·dy·Aᵀ)[ξ] for the 4×4 gradient tiles of one block (zeros past the edges).
+WINOGRAD_INLINE void ISA(winograd4_gradient_transform)(const convkit_winograd_image *p, const float *dy, const float *zeros,
+                                                       int64_t firstTileRow, int64_t tileRows, int64_t across, float *u, int64_t tiles) {
     const int64_t K = p->outputChannels, point = tiles * K;
     for (int64_t ty = 0; ty < tileRows; ty++) {
         for (int64_t tx = 0; tx < across; tx++) {
-            int64_t y0 = 2 * (firstTileRow + ty), x0 = 2 * tx;
-            const float *g00 = dy + y0 * p->outputRowStride + x0 * p->outputPixelStride;
-            const float *g01 = x0 + 1 < p->outputColumns ? g00 + p->outputPixelStride : zeros;
-            const float *g10 = y0 + 1 < p->outputRows ? g00 + p->outputRowStride : zeros;
-            const float *g11 = g01 != zeros && g10 != zeros ? g10 + p->outputPixelStride : zeros;
+            int64_t y0 = 4 * (firstTileRow + ty), x0 = 4 * tx;
+            const float *in[4][4];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    in[i][j] = y0 + i < p->outputRows && x0 + j < p->outputColumns
+                        ? dy + (y0 + i) * p->outputRowStride + (x0 + j) * p->outputPixelStride : zeros;
             float *out = u + (ty * across + tx) * K;
             int64_t k = 0;
-            GRADIENT_TRANSFORM(W_VEC, W_LOAD, W_STORE, W_STEP)
-            GRADIENT_TRANSFORM(float, LOAD1, STORE1, 1)
+            GRADIENT_TRANSFORM6(W_VEC, W_LOAD, W_STORE, W_STEP)
+            GRADIENT_TRANSFORM6(float, LOAD1, STORE1, 1)
         }
     }
 }
 
+// One block of tile rows of the weight gradient: both transforms in, then 36 GEMMs summing
+// over the block's tiles into the transformed gradient `m`.
 static TARGET void ISA(winograd_gradient_block)(const convkit_winograd_image *p, const float *dy, float *m, const float *zeros,
                                                 float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across) {
     const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
     int64_t tap = 0;
-    ISA(winograd2_input_transform)(p, p->input + 2 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
-    ISA(winograd_gradient_transform)(p, dy, zeros, firstTileRow, tileRows, across, u, tiles);
-    for (int point = 0; point < 16; point++) {
+    ISA(winograd4_input_transform)(p, p->input + 4 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
+    ISA(winograd4_gradient_transform)(p, dy, zeros, firstTileRow, tileRows, across, u, tiles);
+    for (int point = 0; point < 36; point++) {
         // m_ξ [C × K] += V_ξᵀ [C × tiles] · U_ξ [tiles × K]: the weight-gradient tile, one tap.
         convkit_conv_rows gemm = {
             .input = v + point * tiles * C, .rows = 1, .pixels = tiles,

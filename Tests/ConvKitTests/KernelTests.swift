@@ -107,6 +107,10 @@ import Testing
     /// Winograd at the sizes models run it (28×28, 32×32: several tile blocks per image) and at
     /// odd sizes (13×17: partial tiles), same and valid, batch 1, 3 and 128. The batch is what
     /// the workers split, so batch 1 runs on one thread and the others on every worker.
+    /// The weight gradient's bound is 3e-5: F(3×3, 4×4)'s transforms scale each product up by
+    /// as much as 15² before Gᵀ·…·G scales the sum back down, and at batch 128 every weight sums
+    /// 28,288 products in Float (measured: 1.3e-5 of the largest weight gradient; 1.78× fewer
+    /// multiplies than F(3×3, 2×2), which stayed under 1e-5).
     @Test(arguments: [([28, 28], "same", 3), ([32, 32], "same", 1), ([32, 32], "valid", 3), ([13, 17], "same", 128),
                       ([13, 17], "valid", 1), ([28, 28], "valid", 2)])
     func winogradMatchesReferenceAtModelSizes(_ size: [Int], _ paddingName: String, _ batch: Int) throws {
@@ -123,7 +127,7 @@ import Testing
             let what = "\(size) \(paddingName) batch \(batch) \(isa)"
             #expect(relativeError(Convolution.forward(x, kernel: w, bias: b, geometry: g, isa: isa), naive) < 1e-5, "forward \(what)")
             #expect(relativeError(Convolution.backwardInput(dy, kernel: w, geometry: g, isa: isa), naiveDx) < 1e-5, "input gradient \(what)")
-            #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, isa: isa), naiveDw) < 1e-5, "kernel gradient \(what)")
+            #expect(relativeError(Convolution.backwardKernel(x, gradOutput: dy, geometry: g, isa: isa), naiveDw) < 3e-5, "kernel gradient \(what)")
         }
     }
 

@@ -19,7 +19,7 @@ static void measure(int C, int K, int size, int runs) {
     int padded = size + 6;  // Winograd reads up to 4·⌈size/4⌉ + 2 rows and columns
     float *input = calloc((size_t)padded * padded * C, sizeof(float)), *kernel = malloc(9L * C * K * sizeof(float));
     float *output = malloc((size_t)size * size * K * sizeof(float)), *transformed = malloc(36L * C * K * sizeof(float));
-    float *gradient = calloc(16L * C * K, sizeof(float));
+    float *gradient = calloc(36L * C * K, sizeof(float));
     float *scratch = malloc(convkit_winograd_scratch_count(size, C, K) * sizeof(float));
     for (long i = 0; i < (long)padded * padded * C; i++) input[i] = (float)(i % 7) * 0.1f;
     for (long i = 0; i < 9L * C * K; i++) kernel[i] = (float)(i % 5) * 0.01f;

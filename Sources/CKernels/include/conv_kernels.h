@@ -52,8 +52,8 @@ void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *
                                        int isa);
 
 /// Winograd convolution (Lavin & Gray 2016) of one image for a 3×3, stride-1, undilated,
-/// ungrouped convolution: F(4×4, 3×3) forward (4× fewer multiplies than direct), F(3×3, 2×2)
-/// for the weight gradient (2.25× fewer). `input` is the zero-padded image, with at least
+/// ungrouped convolution: F(4×4, 3×3) forward, and F(3×3, 4×4) for the weight gradient
+/// (both 4× fewer multiplies than direct). `input` is the zero-padded image, with at least
 /// 4·⌈rows/4⌉ + 2 rows and 4·⌈columns/4⌉ + 2 columns; output pixel (y, x) reads input rows
 /// y…y+2, columns x…x+2.
 typedef struct {
@@ -77,9 +77,9 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
                               float *output, int relu, float *scratch, int isa);
 
-/// The weight gradient of the same convolution by Winograd F(3×3, 2×2): each 4×4 input tile
-/// (transformed as in the forward pass) and 2×2 output-gradient tile add their elementwise
-/// products to `transformedGradient` [16][channels][outputChannels]. `output*` fields of `p`
+/// The weight gradient of the same convolution by Winograd F(3×3, 4×4): each 6×6 input tile
+/// (transformed as in the forward pass) and 4×4 output-gradient tile add their elementwise
+/// products to `transformedGradient` [36][channels][outputChannels]. `output*` fields of `p`
 /// describe the output gradient `outputGradient`. Sum every image, then call
 /// `convkit_winograd_gradient_to_kernel` once.
 void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,

@@ -8,7 +8,7 @@ import CKernels
 /// dilations and groups are all offsets and strides worked out here. The input gradient at
 /// stride 1 is the forward pass over the padded output gradient with the kernel flipped.
 /// 3×3 stride-1 convolutions with enough channels run Winograd instead: F(4×4, 3×3) for the
-/// forward pass and the input gradient, F(3×3, 2×2) for the weight gradient.
+/// forward pass and the input gradient, F(3×3, 4×4) for the weight gradient.
 /// `isa` chooses the C kernels' path: `InstructionSet.active` unless a test picks another.
 enum ConvolutionDirect {
     /// True when `backwardInput` applies: stride 1 on every axis, and no side padded by more
@@ -132,17 +132,17 @@ enum ConvolutionDirect {
         }
     }
 
-    /// The weight gradient by Winograd F(3×3, 2×2): each worker sums its images in the
+    /// The weight gradient by Winograd F(3×3, 4×4): each worker sums its images in the
     /// transformed domain, the sums are added in worker order and transformed back once.
     private static func winogradBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                                                _ g: ConvGeometry, isa: InstructionSet) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
         let frame = PaddedFrame(g)
-        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 16 * cin * cout)
-        transformed.initialize(repeating: 0, count: 16 * cin * cout)
+        let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * cout)
+        transformed.initialize(repeating: 0, count: 36 * cin * cout)
         defer { transformed.deallocate() }
         let dys = SharedPointer(dy)
-        withWorkerPartials(size: 16 * cin * cout, batch: g.batch, sum: transformed) { partials, size in
+        withWorkerPartials(size: 36 * cin * cout, batch: g.batch, sum: transformed) { partials, size in
             frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g)) { n, padded, worker, scratch in
                 var image = winogradImage(padded, frame, g)
                 convkit_winograd_weight_gradient(&image, dys.base + n * g.outputPixels * cout, partials.base + worker * size, scratch,
