@@ -54,6 +54,8 @@ def machine_line(record):
     peers = ", ".join(f"{v} on {record['peer_threads'][k]} threads" for k, v in sorted(record["peer_versions"].items()))
     peak = f", FMA peak {float(m['fma_peak_gflops']):,.0f} GFLOP/s at that width" if "fma_peak_gflops" in m else ""
     pin = f" (OPENBLAS_CORETYPE {m['openblas_coretype']})" if "openblas_coretype" in m else ""
+    if "openblas_chosen_by" in m:
+        pin = f" (OPENBLAS_CORETYPE {m['openblas_coretype']}, chosen by {m['openblas_chosen_by']})"
     return (f"{record['date'][:10]}, `{record['command']}`: {m['cpu']} (family {m['cpu_family']} model {m['cpu_model']}; "
             f"{m['isa']}), {m['cores']} cores; ConvKit's kernels {m['convkit_kernels']} on {m['convkit_threads']} threads{peak}, "
             f"OpenBLAS {m['openblas_kernels']}{pin}; peers: {peers}.")

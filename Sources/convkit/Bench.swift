@@ -19,7 +19,7 @@ struct Bench: ParsableCommand {
         let isa = InstructionSet.active
         Console.line("CPU: \(machine["cpu"]!) (\(machine["isa"]!)); ConvKit kernels \(isa) on \(machine["convkit_threads"]!) threads (CONVKIT_ISA to choose)")
         let pin = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { "OPENBLAS_CORETYPE=\($0)" } ?? "OPENBLAS_CORETYPE unset"
-        Console.line("OpenBLAS kernels: \(BLASCore.current) (\(pin); CPU: \(BLASCore.recommended ?? "no AVX2"))")
+        Console.line("OpenBLAS kernels: \(BLASCore.current) (\(pin), chosen by \(BLASCore.chosenBy); CPU: \(BLASCore.recommended ?? "no AVX2"))")
         // The FMA peak at the kernels' width, every worker thread at once: the "% of peak" denominator.
         let fmaPeak = peak ?? isa.fmaPeak(allCores: true)
         Console.line("FMA peak: \(String(format: "%.0f", fmaPeak)) GFLOP/s on \(machine["convkit_threads"]!) threads at \(isa.rawValue)'s width"

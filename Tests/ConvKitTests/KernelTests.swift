@@ -92,6 +92,21 @@ import Testing
         #expect(InstructionSet.widest == (InstructionSet.avx512.isSupported ? .avx512 : InstructionSet.avx2.isSupported ? .avx2 : .generic))
     }
 
+    /// OpenBLAS's kernel set follows the CPU's flags, whatever the vendor: the flag lines of
+    /// this project's machines (trimmed to the flags that decide).
+    @Test func openBLASKernelsFollowTheFlags() {
+        let zen3 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nflags\t\t: fpu sse2 avx fma avx2 bmi2\n"
+        let zen4 = "vendor_id\t: AuthenticAMD\ncpu family\t: 25\nflags\t\t: fpu avx fma avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16\n"
+        let xeon = "vendor_id\t: GenuineIntel\nflags\t\t: fpu avx fma avx2 avx512f avx512dq avx512cd avx512bw avx512vl\n"
+        let partial = "vendor_id\t: GenuineIntel\nflags\t\t: fpu avx fma avx2 avx512f\n"   // F alone: not enough for SkylakeX
+        #expect(BLASCore.recommended(cpuinfo: zen3) == "Haswell")
+        #expect(BLASCore.recommended(cpuinfo: zen4) == "SkylakeX")
+        #expect(BLASCore.recommended(cpuinfo: xeon) == "SkylakeX")
+        #expect(BLASCore.recommended(cpuinfo: partial) == "Haswell")
+        #expect(BLASCore.recommended(cpuinfo: "flags\t\t: fpu sse2 sse3 avx\n") == nil)
+        #expect(BLASCore.recommended(cpuinfo: "processor\t: 0\n") == nil)
+    }
+
     @Test func environmentChoosesThePath() throws {
         #expect(try InstructionSet.fromEnvironment([:]) == InstructionSet.widest)
         #expect(try InstructionSet.fromEnvironment(["CONVKIT_ISA": "generic"]) == .generic)

@@ -86,7 +86,8 @@ public struct PeerComparison {
         let record: [String: Any] = [
             "results": rows, "date": ISO8601DateFormatter().string(from: Date()),
             "machine": Benchmark.machine.merging(["fma_peak_gflops": String(format: "%.1f", fmaPeak),
-                                                  "openblas_coretype": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset"]) { a, _ in a },
+                                                  "openblas_coretype": ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "unset",
+                                                  "openblas_chosen_by": BLASCore.chosenBy]) { a, _ in a },
             "command": command, "peer_versions": peerVersions, "peer_threads": peerThreads,
         ]
         return try JSONSerialization.data(withJSONObject: record, options: [.prettyPrinted, .sortedKeys])
