@@ -28,7 +28,8 @@ experiments: build
 
 # ConvKit against its peers, side by side (installs tensorflow-cpu, torch and onnxruntime from pip once):
 # with OpenBLAS pinned to its Haswell kernels (as tests and CI run), conv-model training alone for each
-# one's peak memory, and with the pin removed for this command alone (OpenBLAS picks by CPU); then
+# one's peak memory, and with the pin removed for this command alone (OpenBLAS picks by CPU model, or
+# ConvKit's start-up check by its flags); then
 # BENCHMARKS.md's section rendered from the records (bench/results/DATE-CPU/, one folder per machine and day).
 bench: build
 	bash scripts/install-peers.sh

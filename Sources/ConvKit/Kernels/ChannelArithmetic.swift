@@ -1,19 +1,19 @@
 import CKernels
 
-/// Per-channel arithmetic over channels-last tensors (rows of `channels` values), split into
-/// contiguous row ranges across the cores: BatchNormalization's sums and affine maps, and
-/// ReLU. The loops are C, one per instruction set (CKernels/channel_template.h); the naive
-/// twins are the plain loops in KernelTests.
-///
-/// Sums are taken in Float over blocks of 16 rows, then in Double per range, and added in
-/// range order, so a given thread count and path always give the same result. Small tensors
-/// stay on one thread.
 /// Per-channel Σx and Σx² over a tensor's rows: a BatchNormalization's batch statistics.
 struct ChannelSums {
     var sum: [Double]
     var squares: [Double]
 }
 
+/// Per-channel arithmetic over channels-last tensors (rows of `channels` values), split into
+/// contiguous row ranges across the cores: BatchNormalization's sums and affine maps, and
+/// ReLU. The loops are C, one per instruction set (CKernels/channel_template.h); the naive
+/// twins are the plain loops in KernelTests.
+///
+/// Sums are taken in Float over blocks of 16 rows, then in Double per range (or per image,
+/// `sumsByImage`), and added in range (image) order, so a given thread count and path always
+/// give the same result. Small tensors stay on one thread.
 enum ChannelArithmetic {
     private static func forEachRowRange(rows: Int, channels: Int, _ body: @Sendable (Range<Int>, Int) -> Void) {
         Parallel.forEachChunk(rows, values: rows * channels, body)

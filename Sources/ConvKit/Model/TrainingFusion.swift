@@ -11,7 +11,10 @@
 ///
 /// A convolution whose only reader is a BatchNorm takes the BatchNorm's sums (Σx, Σx² per
 /// channel) image by image as it writes each image (`Convolution.forwardWithChannelSums`), so
-/// the BatchNorm does not read its whole input once more for them.
+/// the BatchNorm does not read its whole input once more for them. Backward, when nobody needs
+/// such a convolution's input gradient (a first layer), it takes the BatchNorm's input
+/// gradient image by image into scratch for its kernel and bias gradients
+/// (`Convolution.backwardParameters`), and that batch-sized gradient is never stored.
 ///
 /// BatchNorm → ReLU → max pooling runs image by image inside the BatchNorm
 /// (`forwardWithReLU(_:thenMaxPool:)`, `NormalizedMaxPool`): the ReLU's output, a batch-sized
