@@ -54,10 +54,13 @@ bench-lc: build
 	python3 scripts/render_benchmarks.py
 
 # The dense model's training step with only its sgemm calls, next to ConvKit's whole step:
-# the ceiling OpenBLAS sets on dense training (BENCHMARKS.md).
+# the ceiling OpenBLAS sets on dense training (BENCHMARKS.md); then its batch-1 forward products
+# by sgemm and by sgemv (GEMM.swift's choice), with the Haswell pin and without.
 bench-dense-bound: build
 	cc -O2 bench/bounds/dense_gemm_step.c -o .build/dense-gemm-step $$(pkg-config --cflags --libs openblas) -lpthread
 	for i in 1 2 3; do .build/dense-gemm-step; .build/release/convkit bench --only dense_model/train | grep '^dense'; done
+	cc -O2 bench/bounds/dense_batch1.c -o .build/dense-batch1 $$(pkg-config --cflags --libs openblas)
+	OPENBLAS_CORETYPE=Haswell .build/dense-batch1; env -u OPENBLAS_CORETYPE .build/dense-batch1
 
 # Each kernel path of CKernels on one core, the convolutions of the workloads above, in effective
 # GFLOP/s: how the tiles were chosen (docs/performance-notebook.md). Clang, as SwiftPM builds them: GCC -O2

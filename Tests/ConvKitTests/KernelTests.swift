@@ -217,16 +217,22 @@ import Testing
         #expect(abs(lhs - dot(w, Convolution.backwardKernel(x, gradOutput: dy, geometry: g))) < 1e-3 * abs(lhs))
     }
 
-    @Test func gemmMatchesReference() {
+    /// Every transposition, with one row or one column of C (the matrix-vector path) among the
+    /// shapes; beta = 0 must ignore NaN in C, as sgemm does.
+    @Test(arguments: [(7, 5, 9), (1, 5, 9), (7, 1, 9), (1, 1, 9)])
+    func gemmMatchesReference(m: Int, n: Int, k: Int) {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-            let (m, n, k) = (7, 5, 9)
-            let a = randomTensor([m * k], seed: 21).scalars, b = randomTensor([k * n], seed: 22).scalars
-            var fast = randomTensor([m * n], seed: 23).scalars, naive = fast
-            GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
-                          b: b, ldb: tb ? k : n, beta: 2, c: &fast, ldc: n)
-            GEMM.multiplyReference(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
-                                   b: b, ldb: tb ? k : n, beta: 2, c: &naive, ldc: n)
-            #expect(relativeError(Tensor(shape: [m * n], scalars: fast), Tensor(shape: [m * n], scalars: naive)) < 1e-5)
+            for beta: Float in [2, 0] {
+                let a = randomTensor([m * k], seed: 21).scalars, b = randomTensor([k * n], seed: 22).scalars
+                var fast = beta == 0 ? [Float](repeating: .nan, count: m * n) : randomTensor([m * n], seed: 23).scalars
+                var naive = beta == 0 ? [Float](repeating: 0, count: m * n) : fast
+                GEMM.multiply(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
+                              b: b, ldb: tb ? k : n, beta: beta, c: &fast, ldc: n)
+                GEMM.multiplyReference(transposeA: ta, transposeB: tb, m: m, n: n, k: k, alpha: 0.5, a: a, lda: ta ? m : k,
+                                       b: b, ldb: tb ? k : n, beta: beta, c: &naive, ldc: n)
+                #expect(relativeError(Tensor(shape: [m * n], scalars: fast), Tensor(shape: [m * n], scalars: naive)) < 1e-5,
+                        "m \(m) n \(n) k \(k) transposeA \(ta) transposeB \(tb) beta \(beta)")
+            }
         }
     }
 

@@ -39,11 +39,37 @@ public enum GEMM {
             return
         }
         Parallel.useSingleThreadedBLAS()
+        if (m == 1 || n == 1) && k > 0 {
+            multiplyVector(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                           a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// A product with one row or one column of C as a matrix-vector product: for Dense layers at
+    /// batch 1, OpenBLAS 0.3.21's Haswell sgemm takes about 3× as long as its sgemv, and its
+    /// AVX-512 sgemm no less (`make bench-dense-bound`, docs/performance-notebook.md).
+    private static func multiplyVector(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 1 {
+            // C's row = a's row · op(B), that is op(B)ᵀ · a: B holds k×n (or n×k, transposed) rows.
+            cblas_sgemv(CblasRowMajor, transposeB ? CblasNoTrans : CblasTrans,
+                        Int32(transposeB ? n : k), Int32(transposeB ? k : n), alpha, b, Int32(ldb),
+                        a, Int32(transposeA ? lda : 1), beta, c, 1)
+        } else {
+            // C's column = op(A) · b's column: A holds m×k (or k×m, transposed) rows.
+            cblas_sgemv(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans,
+                        Int32(transposeA ? k : m), Int32(transposeA ? m : k), alpha, a, Int32(lda),
+                        b, Int32(transposeB ? 1 : ldb), beta, c, Int32(ldc))
+        }
     }
 
     /// The naive twin of `multiply`, the oracle for tests.

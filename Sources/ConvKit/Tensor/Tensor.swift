@@ -111,10 +111,17 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Largest absolute difference to `other`, for tests and checks.
+    /// Largest absolute difference to `other`, for tests and checks; NaN where any difference
+    /// is NaN (`Swift.max` would drop a NaN that comes second).
     public func maxAbsDifference(_ other: Tensor) -> Float {
         precondition(shape == other.shape, "shape mismatch \(shape) vs \(other.shape)")
-        return zip(scalars, other.scalars).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        var largest: Float = 0
+        for (a, b) in zip(scalars, other.scalars) {
+            let difference = abs(a - b)
+            if difference.isNaN { return .nan }
+            largest = max(largest, difference)
+        }
+        return largest
     }
 
     public var description: String {
