@@ -3,7 +3,8 @@
 # bench/results/<date>-<cpu>-f<family>m<model>-<isa>, so that runs on different CPUs sit apart.
 set -euo pipefail
 field() { grep -m1 "^$1" /proc/cpuinfo | cut -d: -f2 | xargs; }
-name=$(field "model name" | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/-$//')
+# "Intel(R) Xeon(R) Processor" → intel-xeon: trademarks and the generic word dropped.
+name=$(field "model name" | sed -E 's/\((R|TM)\)//gI; s/ (Processor|CPU)\b//g' | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/-$//')
 isa=avx2
 grep -qw avx512f /proc/cpuinfo && isa=avx512
 grep -qw avx2 /proc/cpuinfo || isa=generic

@@ -106,13 +106,14 @@ def peers_section():
 
 
 def speed_summary():
-    """README's ranges: ConvKit ÷ best peer per workload over every machine's pinned run."""
+    """README's ranges: ConvKit ÷ best peer per workload over every pinned run (one per machine and day)."""
     records = [load(folder, "peers.json") for folder in machines("peers.json")]
     cpus = "; ".join(f"{r['machine']['cpu']} family {r['machine']['cpu_family']} model {r['machine']['cpu_model']} "
                      f"({r['machine']['convkit_kernels']} kernels, {r['date'][:10]})" for r in records)
-    machines_text = "one machine" if len(records) == 1 else f"{len(records)} machines"
-    out = [f"ConvKit ÷ the best of Keras, PyTorch and onnxruntime on {machines_text} ({cpus}); each ratio from one "
-           "interleaved run with every framework on the same threads, the range over the machines:", ""]
+    runs_text = "one run" if len(records) == 1 else f"{len(records)} runs"
+    out = [f"ConvKit ÷ the best of Keras, PyTorch and onnxruntime in {runs_text} of `make bench` ({cpus}), with "
+           "OpenBLAS pinned to its Haswell kernels (BENCHMARKS.md has the unpinned runs); each ratio from one "
+           "interleaved run with every framework on the same threads, the range over the runs:", ""]
     workloads = [w for w in rows(records[0]) if w != "peak_memory" and all(w in rows(r) for r in records)]
     for w in workloads:
         ratios = [rows(r)[w].get("ratio_vs_best_peer") for r in records]
