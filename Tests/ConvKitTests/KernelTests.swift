@@ -217,6 +217,16 @@ import Testing
         #expect(abs(lhs - dot(w, Convolution.backwardKernel(x, gradOutput: dy, geometry: g))) < 1e-3 * abs(lhs))
     }
 
+    /// The tests' yardstick must see NaN wherever it stands (`Swift.max` drops a NaN second
+    /// argument, which hid NaN outputs from every comparison before).
+    @Test func maxAbsDifferenceSeesNaN() {
+        let a = Tensor(shape: [3], scalars: [1, .nan, 2]), b = Tensor(shape: [3], scalars: [1, 5, 2.5])
+        #expect(a.maxAbsDifference(b).isNaN)
+        #expect(b.maxAbsDifference(a).isNaN)
+        #expect(b.maxAbsDifference(Tensor(shape: [3], scalars: [1, 5, 0])) == 2.5)
+        #expect(relativeError(a, b).isNaN)
+    }
+
     /// Every transposition, with one row or one column of C (the matrix-vector path) among the
     /// shapes; beta = 0 must ignore NaN in C, as sgemm does.
     @Test(arguments: [(7, 5, 9), (1, 5, 9), (7, 1, 9), (1, 1, 9)])
