@@ -36,16 +36,17 @@ import Testing
     @Test func thePlanPutsTable1FirstAndSharesRunsBetweenGroups() throws {
         let plan = try Self.study().plan(availableTrainImages: 60_000)
         // Table 1 (3 variants × 2 seeds), the claim point E = 4 is Table 1's, the sweep adds
-        // E = 1 (learned, frozen) on seed 0; the grid (64 images) adds k 3 and 5: a baseline and
-        // E = 1 each; the ablation (64 images) the plain and the BatchNorm+ReLU block at E = 2.
+        // E = 1 (learned, frozen) on seed 0; the grid (64 images) adds its first baseline on
+        // seed 1 (its seed noise), then k 3 and 5: a baseline and E = 1 each; the ablation (64
+        // images) the plain and the BatchNorm+ReLU block at E = 2.
         #expect(plan.prefix(6).map(\.id) == [
             "baseline-k3-s0-ep1-n96", "lc-learned-k3-e4-s0-ep1-n96", "lc-frozen-k3-e4-s0-ep1-n96",
             "baseline-k3-s1-ep1-n96", "lc-learned-k3-e4-s1-ep1-n96", "lc-frozen-k3-e4-s1-ep1-n96",
         ])
-        #expect(plan.count == 6 + 2 + 6 + 4)
+        #expect(plan.count == 6 + 2 + 1 + 6 + 4)
         #expect(Set(plan.map(\.id)).count == plan.count)
         #expect(plan.filter { $0.trainImages == 64 }.map(\.id) == [
-            "baseline-k3-s0-ep1-n64", "lc-learned-k3-e1-s0-ep1-n64", "lc-frozen-k3-e1-s0-ep1-n64",
+            "baseline-k3-s1-ep1-n64", "baseline-k3-s0-ep1-n64", "lc-learned-k3-e1-s0-ep1-n64", "lc-frozen-k3-e1-s0-ep1-n64",
             "baseline-k5-s0-ep1-n64", "lc-learned-k5-e1-s0-ep1-n64", "lc-frozen-k5-e1-s0-ep1-n64",
             "lc-learned-k3-e2-s0-ep1-n64", "lc-frozen-k3-e2-s0-ep1-n64",
             "lc-learned-k3-e2-batch_norm_relu-s0-ep1-n64", "lc-frozen-k3-e2-batch_norm_relu-s0-ep1-n64",
@@ -108,7 +109,8 @@ import Testing
         let folder = study.directory + "/report"
         _ = try study.runAndReport(quick: false, folder: folder, options: StudyOptions(only: "seed=1"))
         let first = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs").filter { $0.hasSuffix(".json") }.sorted()
-        #expect(first == ["baseline-k3-s1-ep1-n96.json", "lc-frozen-k3-e4-s1-ep1-n96.json", "lc-learned-k3-e4-s1-ep1-n96.json"])
+        #expect(first == ["baseline-k3-s1-ep1-n64.json", "baseline-k3-s1-ep1-n96.json", "lc-frozen-k3-e4-s1-ep1-n96.json",
+                          "lc-learned-k3-e4-s1-ep1-n96.json"])
         let recordPath = folder + "/runs/lc-frozen-k3-e4-s1-ep1-n96.json"
         let before = try Data(contentsOf: URL(fileURLWithPath: recordPath))
         let record = try JSONDecoder().decode(RandomFilterStudy.RunRecord.self, from: before)
@@ -120,7 +122,7 @@ import Testing
         // The seed-1 record was kept as it was, not trained again.
         #expect(try Data(contentsOf: URL(fileURLWithPath: recordPath)) == before)
         let runs = try FileManager.default.contentsOfDirectory(atPath: folder + "/runs")
-        #expect(runs.filter { $0.hasSuffix(".json") }.count == 18)
+        #expect(runs.filter { $0.hasSuffix(".json") }.count == 19)
         #expect(!runs.contains { $0.hasSuffix(".checkpoint") })
         let ablated = try JSONDecoder().decode(RandomFilterStudy.RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/runs/lc-frozen-k3-e2-batch_norm_relu-s0-ep1-n64.json")))
         #expect(ablated.spec.intermediate == .batchNormReLU && ablated.spec.expansion == 2)
@@ -129,7 +131,10 @@ import Testing
         let plain = try JSONDecoder().decode(RandomFilterStudy.RunRecord.self, from: Data(contentsOf: URL(fileURLWithPath: folder + "/runs/lc-frozen-k3-e2-s0-ep1-n64.json")))
         #expect(ablated.parameters - plain.parameters == 4 * 2 * (2 + 2 + 2 + 4 + 4 + 8 + 8))
         let report = try String(contentsOfFile: folder + "/report.md", encoding: .utf8)
-        #expect(report.contains("Runs recorded: 18 of 18 planned"))
+        #expect(report.contains("Runs recorded: 19 of 19 planned"))
+        // The grid's two baseline seeds give its seed noise, which judges the gap's slope over k.
+        #expect(report.contains("the mean of 2 seeds, whose spread is the grid's seed noise"))
+        #expect(report.contains("points per k, standard error"))
         #expect(report.contains("(n = 2)"))
         #expect(report.contains("## Table 3: an operation between the two convolutions (k = 3, E = 2)"))
         #expect(report.contains("| batch norm relu | "))
@@ -162,6 +167,22 @@ import Testing
         #expect(s.degreesOfFreedom == 2)
         #expect(s.significant == false)   // t 2.12 < t(0.975, 2) = 4.303
         #expect(Statistics.slope(x: [1, 2], y: [1, 3]).standardError == nil)
+    }
+
+    /// Two one-seed points judged by their own errors: slope (y₂ − y₁)/(x₂ − x₁), error
+    /// √(se₁² + se₂²)/(x₂ − x₁), the fewer degrees of freedom (worked by hand: a 3-4-5 triangle).
+    @Test func twoPointSlopeCarriesThePointsErrors() {
+        typealias D = Statistics.Difference
+        let s = Statistics.slope(from: (3, D(value: 0.05, standardError: 0.012, degreesOfFreedom: 2)),
+                                 to: (5, D(value: 0.09, standardError: 0.009, degreesOfFreedom: 4)))
+        #expect(abs(s.value - 0.02) < 1e-12)
+        #expect(abs(s.standardError! - 0.0075) < 1e-12)   // √(0.012² + 0.009²) = 0.015, over 2
+        #expect(s.degreesOfFreedom == 2)
+        #expect(s.significant == false)   // t 2.67 < t(0.975, 2) = 4.303
+        let clear = Statistics.slope(from: (3, D(value: 0, standardError: 0.003, degreesOfFreedom: 6)),
+                                     to: (5, D(value: 0.05, standardError: 0.004, degreesOfFreedom: 6)))
+        #expect(abs(clear.standardError! - 0.0025) < 1e-12 && clear.significant == true)   // t 10 > 2.447
+        #expect(Statistics.slope(from: (3, D(value: 0)), to: (5, D(value: 1, standardError: 0.1, degreesOfFreedom: 3))).standardError == nil)
     }
 
     @Test func pooledSeedNoiseMatchesScipy() throws {

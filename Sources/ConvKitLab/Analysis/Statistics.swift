@@ -70,6 +70,18 @@ public enum Statistics {
                           degreesOfFreedom: pooled.degreesOfFreedom)
     }
 
+    /// The slope between two points whose values carry their own standard errors (one-seed
+    /// cells judged by a pooled seed noise): (y₂ − y₁) / (x₂ − x₁), with the errors propagated,
+    /// √(se₁² + se₂²) / |x₂ − x₁|, and the fewer degrees of freedom. No error where a point has none.
+    public static func slope(from a: (x: Double, y: Difference), to b: (x: Double, y: Difference)) -> Difference {
+        let run = b.x - a.x
+        guard run != 0 else { return Difference(value: .nan) }
+        let value = (b.y.value - a.y.value) / run
+        guard let ea = a.y.standardError, let eb = b.y.standardError,
+              let da = a.y.degreesOfFreedom, let db = b.y.degreesOfFreedom else { return Difference(value: value) }
+        return Difference(value: value, standardError: (ea * ea + eb * eb).squareRoot() / abs(run), degreesOfFreedom: min(da, db))
+    }
+
     /// The least-squares slope of y on x, its standard error, and n − 2 degrees of freedom
     /// (no error below three points).
     public static func slope(x: [Double], y: [Double]) -> Difference {

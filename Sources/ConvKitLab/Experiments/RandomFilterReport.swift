@@ -173,13 +173,16 @@ extension RandomFilterStudy {
         md += "## Kernel size × expansion\n\n| k | baseline | " + kernelExpansions.map { "learned E=\($0) | frozen E=\($0) | gap E=\($0)" }.joined(separator: " | ") + " |\n"
         md += "|---:|---:|" + String(repeating: "---:|---:|---:|", count: kernelExpansions.count) + "\n"
         for k in kernelSizes.sorted() {
-            md += "| \(k) | \(pct(cell(r, .baseline, k: k, e: 1, budget: b.grid).values.first)) | "
+            let baseline = cell(r, .baseline, k: k, e: 1, budget: b.grid).values
+            md += "| \(k) | \(pct(baseline.isEmpty ? nil : Statistics.mean(baseline))) | "
             md += kernelExpansions.map { e in
                 let g = gap(r, k: k, e: e, budget: b.grid)
                 return "\(pct(cell(r, .lcLearned, k: k, e: e, budget: b.grid).values.first)) | \(pct(cell(r, .lcFrozen, k: k, e: e, budget: b.grid).values.first)) | \(g.map { String(format: "%+.2f", $0.value * 100) } ?? "–")"
             }.joined(separator: " | ") + " |\n"
         }
-        md += "\nOne seed per cell; gap = learned − frozen, in points.\n\n" + figure("gap-kernel", "gap against k")
+        let noiseSeeds = kernelSizes.first.map { cell(r, .baseline, k: $0, e: 1, budget: b.grid).values.count } ?? 0
+        md += "\nOne seed per cell" + (noiseSeeds > 1 ? ", but the baseline at k = \(kernelSizes[0]): the mean of \(noiseSeeds) seeds, whose spread is the grid's seed noise" : "")
+        md += "; gap = learned − frozen, in points.\n\n" + figure("gap-kernel", "gap against k")
 
         if let ablation, let budget = b.ablation {
             md += "## Table 3: an operation between the two convolutions (k = 3, E = \(ablation.expansion))\n\n"
@@ -210,7 +213,7 @@ extension RandomFilterStudy {
         md += "## The paper's claims, checked here\n\nA verdict is *held* or *not held* when the difference is outside the 95% interval of the seed-to-seed spread (Welch's t for two groups with several seeds each, the slope's t for trends); *inside the noise* when it is not; *one seed* when there is no spread to judge by, and then the sign alone is reported."
         // Where one side of a comparison has a single run, the budget's pooled seed noise judges it.
         let noise = [("expansion sweep", b.sweep), ("k × E grid", b.grid)].compactMap { name, budget in
-            seedNoise(r, budget: budget).map { String(format: "%@: %.2f points, %d degrees of freedom", name, $0.value * 100, Int($0.degreesOfFreedom)) }
+            seedNoise(r, budget: budget).map { String(format: "%@: %.2f points, %d degree%@ of freedom", name, $0.value * 100, Int($0.degreesOfFreedom), $0.degreesOfFreedom == 1 ? "" : "s") }
         }
         if !noise.isEmpty {
             md += " Where a group has one seed, its spread is taken as the standard deviation of test accuracy between seeds, pooled over the cells of the same budget that have several (\(noise.joined(separator: "; ")))."
@@ -319,10 +322,14 @@ extension RandomFilterStudy {
         add("Robustness to FGSM grows with E (frozen LC)", robustSlope.map { String(format: "%+.2f points per doubling of E", $0.value * 100) + ($0.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "") } ?? "fewer than two E recorded", robustSlope, .greater)
         // 4. The learned-vs-frozen gap grows with k, at each grid E.
         for e in kernelExpansions {
-            let gaps = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (Double(k), $0.value) } }
-            let slope = gaps.count >= 2 ? Statistics.slope(x: gaps.map(\.0), y: gaps.map(\.1)) : nil
+            let gaps = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (x: Double(k), y: $0) } }
+            // Two k leave no residual spread, so their gaps' own (seed-noise) errors judge the slope.
+            let slope = gaps.count == 2 ? Statistics.slope(from: gaps[0], to: gaps[1])
+                : gaps.count > 2 ? Statistics.slope(x: gaps.map(\.x), y: gaps.map(\.y.value)) : nil
             add("The learned-vs-frozen gap grows with the kernel size (E = \(e))",
-                slope.map { _ in gaps.map { String(format: "k=%d %+.2f", Int($0.0), $0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two k recorded",
+                slope.map { s in gaps.map { String(format: "k=%d %+.2f", Int($0.x), $0.y.value * 100) }.joined(separator: ", ") + " points"
+                    + (s.standardError.map { String(format: " (slope %+.2f points per k, standard error %.2f)", s.value * 100, $0 * 100) } ?? "") }
+                    ?? "fewer than two k recorded",
                 slope, .greater)
         }
         // 5. The gap shrinks as E grows (k = 3).
