@@ -95,6 +95,15 @@ void convkit_channel_normalization_gradient(const float *dy, float *dx, const fl
 
 void convkit_relu(const float *x, float *y, int64_t count, int isa) { DISPATCH(relu, x, y, count) }
 
+int convkit_all_finite(const float *x, int64_t count, int isa) {
+    switch (convkit_usable_isa(isa)) {
+    case CONVKIT_ISA_AVX512: return all_finite_avx512(x, count);
+    case CONVKIT_ISA_AVX512_EMULATED: return all_finite_avx512_emulated(x, count);
+    case CONVKIT_ISA_AVX2: return all_finite_avx2(x, count);
+    default: return all_finite_generic(x, count);
+    }
+}
+
 void convkit_relu_gradient(const float *x, const float *dy, float *dx, int64_t count, int isa) {
     DISPATCH(relu_gradient, x, dy, dx, count)
 }

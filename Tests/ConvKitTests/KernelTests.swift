@@ -227,6 +227,30 @@ import Testing
         #expect(relativeError(a, b).isNaN)
     }
 
+    /// Each path's finiteness check finds one NaN or infinity wherever it stands: in the
+    /// four-vector steps, in the tail, at either end, in either worker's half; and passes the
+    /// largest finite values.
+    @Test(arguments: InstructionSet.testable)
+    func finiteCheckFindsEveryNonFiniteValue(isa: InstructionSet) {
+        for count in [Parallel.elementwiseThreshold + 77, 200, 63, 1] {
+            var x = (0..<count).map { Float($0 % 13) - 6 }
+            x[0] = .greatestFiniteMagnitude
+            x[count - 1] = -.greatestFiniteMagnitude
+            #expect(x.withUnsafeBufferPointer { ChannelArithmetic.allFinite($0.baseAddress!, count: count, isa: isa) })
+            for position in Set([0, count / 3, count / 2 + 1, count - 5, count - 1].filter { $0 >= 0 && $0 < count }) {
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    var y = x
+                    y[position] = bad
+                    let finite = y.withUnsafeBufferPointer { ChannelArithmetic.allFinite($0.baseAddress!, count: count, isa: isa) }
+                    #expect(!finite, "\(isa) count \(count): \(bad) at \(position)")
+                }
+            }
+        }
+        var t = Tensor(zeros: [2, 3, 40])
+        t.scalars[t.count - 2] = .nan
+        #expect(t.firstNonFinite?.index == [1, 2, 38])
+    }
+
     /// Every transposition, with one row or one column of C (the matrix-vector path) among the
     /// shapes; beta = 0 must ignore NaN in C, as sgemm does.
     @Test(arguments: [(7, 5, 9), (1, 5, 9), (7, 1, 9), (1, 1, 9)])

@@ -36,6 +36,9 @@ void convkit_channel_normalization_gradient(const float *dy, float *dx, const fl
 /// y = max(x, 0) for `count` values; a NaN stays NaN.
 void convkit_relu(const float *x, float *y, int64_t count, int isa);
 
+/// 1 when none of the `count` values is NaN or ±infinity, else 0.
+int convkit_all_finite(const float *x, int64_t count, int isa);
+
 /// dx = dy where x > 0, else 0, for `count` values.
 void convkit_relu_gradient(const float *x, const float *dy, float *dx, int64_t count, int isa);
 

@@ -150,6 +150,19 @@ enum ChannelArithmetic {
         }
     }
 
+    /// True when none of the `count` values is NaN or infinite; a memory-speed pass across the
+    /// cores, because every prediction checks its inputs.
+    static func allFinite(_ x: UnsafePointer<Float>, count: Int, isa: InstructionSet = .active) -> Bool {
+        let chunks = Parallel.chunkCount(count, values: count)
+        let finite = UnsafeMutablePointer<Int32>.allocate(capacity: chunks)
+        defer { finite.deallocate() }
+        let (xp, fp, code) = (SharedPointer(x), SharedPointer(finite), isa.code)
+        Parallel.forEachChunk(count, values: count) { range, worker in
+            fp.base[worker] = convkit_all_finite(xp.base + range.lowerBound, Int64(range.count), code)
+        }
+        return (0..<chunks).allSatisfy { finite[$0] != 0 }
+    }
+
     /// y = max(x, 0), keeping NaN, for `count` values.
     static func relu(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int, isa: InstructionSet = .active) {
         let (xp, yp, code) = (SharedPointer(x), SharedPointer(y), isa.code)

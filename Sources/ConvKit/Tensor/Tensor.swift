@@ -98,7 +98,8 @@ public struct Tensor: Equatable, Sendable, CustomStringConvertible {
 
     /// The first NaN or infinite value, with its index along every axis; nil when all are finite.
     public var firstNonFinite: (offset: Int, index: [Int], value: Float)? {
-        guard let offset = scalars.firstIndex(where: { !$0.isFinite }) else { return nil }
+        let finite = scalars.withUnsafeBufferPointer { $0.baseAddress.map { ChannelArithmetic.allFinite($0, count: scalars.count) } ?? true }
+        guard !finite, let offset = scalars.firstIndex(where: { !$0.isFinite }) else { return nil }
         var index = [Int](repeating: 0, count: shape.count), rest = offset
         for axis in shape.indices.reversed() where shape[axis] > 0 { index[axis] = rest % shape[axis]; rest /= shape[axis] }
         return (offset, index, scalars[offset])
