@@ -280,7 +280,7 @@ void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, in
                 T t[6][6];  /* Bᵀ·d, column by column */                                                  \
                 for (int j = 0; j < 6; j++) {                                                              \
                     T column[6], r[6];                                                                     \
-                    for (int i = 0; i < 6; i++) column[i] = LOAD(d + i * rs + j * ps + c);                 \
+                    for (int i = 0; i < 6; i++) column[i] = LOAD(in[i][j] + c);                            \
                     INPUT6(column, r)                                                                      \
                     for (int i = 0; i < 6; i++) t[i][j] = r[i];                                            \
                 }                                                                                          \
@@ -338,8 +338,10 @@ void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, in
             }
 
 int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels) {
-    // The forward pass and the weight gradient both hold a block's 6×6 tiles on both sides.
-    return 36 * WINOGRAD4_TILE_ROWS * tiles4(columns) * (channels + outputChannels) + 2 * outputChannels;  // + discard and zeros
+    // The forward pass and the weight gradient both hold a block's 6×6 tiles on both sides;
+    // then `discard` (outputChannels) and `zeros` (the larger channel count).
+    int64_t widest = channels > outputChannels ? channels : outputChannels;
+    return 36 * WINOGRAD4_TILE_ROWS * tiles4(columns) * (channels + outputChannels) + outputChannels + widest;
 }
 
 // MARK: Winograd F(3×3, 4×4) for the weight gradient
@@ -402,7 +404,7 @@ void convkit_winograd_forward(const convkit_winograd_image *p, const float *tran
     const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
     float *v = scratch, *m = v + 36 * WINOGRAD4_TILE_ROWS * across * C;
     float *discard = m + 36 * WINOGRAD4_TILE_ROWS * across * K, *zeros = discard + K;
-    for (int64_t k = 0; k < K; k++) zeros[k] = 0;
+    for (int64_t k = 0; k < (C > K ? C : K); k++) zeros[k] = 0;
     isa = convkit_usable_isa(isa);
     for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
         int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;
@@ -423,7 +425,7 @@ void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const flo
                                       float *transformedGradient, float *scratch, int isa) {
     const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
     float *v = scratch, *u = v + 36 * WINOGRAD4_TILE_ROWS * across * C, *zeros = u + 36 * WINOGRAD4_TILE_ROWS * across * K;
-    for (int64_t k = 0; k < K; k++) zeros[k] = 0;
+    for (int64_t k = 0; k < (C > K ? C : K); k++) zeros[k] = 0;
     isa = convkit_usable_isa(isa);
     for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
         int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;

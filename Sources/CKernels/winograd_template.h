@@ -12,13 +12,19 @@
 
 #define WINOGRAD_INLINE static inline __attribute__((always_inline)) TARGET
 
-// V[ξ][t][c] = (Bᵀ·d·B)[ξ] for the 6×6 tiles of one block; `first` is the top-left input of tile 0.
-WINOGRAD_INLINE void ISA(winograd4_input_transform)(const convkit_winograd_image *p, const float *first, int64_t tileRows,
-                                                    int64_t across, float *v, int64_t tiles) {
-    const int64_t C = p->channels, ps = p->inputPixelStride, rs = p->inputRowStride, point = tiles * C;
+// V[ξ][t][c] = (Bᵀ·d·B)[ξ] for the 6×6 tiles of one block, read from the unpadded image:
+// a pixel outside it reads `zeros` (C floats), so the channel loop has no branch.
+WINOGRAD_INLINE void ISA(winograd4_input_transform)(const convkit_winograd_image *p, const float *zeros, int64_t firstTileRow,
+                                                    int64_t tileRows, int64_t across, float *v, int64_t tiles) {
+    const int64_t C = p->channels, rows = p->inputRows, columns = p->inputColumns, point = tiles * C;
     for (int64_t ty = 0; ty < tileRows; ty++) {
         for (int64_t tx = 0; tx < across; tx++) {
-            const float *d = first + 4 * ty * rs + 4 * tx * ps;
+            int64_t y0 = 4 * (firstTileRow + ty) - p->padTop, x0 = 4 * tx - p->padLeft;
+            const float *in[6][6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++)
+                    in[i][j] = y0 + i >= 0 && y0 + i < rows && x0 + j >= 0 && x0 + j < columns
+                        ? p->input + ((y0 + i) * columns + x0 + j) * C : zeros;
             float *out = v + (ty * across + tx) * C;
             int64_t c = 0;
             INPUT_TRANSFORM6(W_VEC, W_LOAD, W_STORE, W_STEP)
@@ -56,7 +62,7 @@ static TARGET void ISA(winograd4_block)(const convkit_winograd_image *p, const f
                                         int64_t firstTileRow, int64_t tileRows, int64_t across) {
     const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
     int64_t tap = 0;
-    ISA(winograd4_input_transform)(p, p->input + 4 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
+    ISA(winograd4_input_transform)(p, zeros, firstTileRow, tileRows, across, v, tiles);
     for (int point = 0; point < 36; point++) {
         // m_ξ [tiles × K] = V_ξ [tiles × C] · U_ξ [C × K]: the forward tile with one tap.
         convkit_conv_rows gemm = {
@@ -95,7 +101,7 @@ static TARGET void ISA(winograd_gradient_block)(const convkit_winograd_image *p,
                                                 float *v, float *u, int64_t firstTileRow, int64_t tileRows, int64_t across) {
     const int64_t C = p->channels, K = p->outputChannels, tiles = tileRows * across;
     int64_t tap = 0;
-    ISA(winograd4_input_transform)(p, p->input + 4 * firstTileRow * p->inputRowStride, tileRows, across, v, tiles);
+    ISA(winograd4_input_transform)(p, zeros, firstTileRow, tileRows, across, v, tiles);
     ISA(winograd4_gradient_transform)(p, dy, zeros, firstTileRow, tileRows, across, u, tiles);
     for (int point = 0; point < 36; point++) {
         // m_ξ [C × K] += V_ξᵀ [C × tiles] · U_ξ [tiles × K]: the weight-gradient tile, one tap.

@@ -16,7 +16,7 @@ static double seconds(void) {
 
 // A 3×3 'same' convolution of one size×size image, C → K channels, `runs` times per kernel and path.
 static void measure(int C, int K, int size, int runs) {
-    int padded = size + 6;  // Winograd reads up to 4·⌈size/4⌉ + 2 rows and columns
+    int padded = size + 2;
     float *input = calloc((size_t)padded * padded * C, sizeof(float)), *kernel = malloc(9L * C * K * sizeof(float));
     float *output = malloc((size_t)size * size * K * sizeof(float)), *transformed = malloc(36L * C * K * sizeof(float));
     float *gradient = calloc(36L * C * K, sizeof(float));
@@ -28,7 +28,9 @@ static void measure(int C, int K, int size, int runs) {
     convkit_conv_rows rows = {.input = input, .rows = size, .pixels = size, .inputRowStride = padded * C, .inputPixelStride = C,
                               .tapOffsets = taps, .taps = 9, .channels = C, .weightRowStride = K, .outputRowStride = size * K,
                               .outputPixelStride = K, .outputChannels = K};
-    convkit_winograd_image image = {.input = input, .inputRowStride = padded * C, .inputPixelStride = C, .channels = C,
+    float *plain = malloc((size_t)size * size * C * sizeof(float));  // Winograd reads the unpadded image
+    for (long i = 0; i < (long)size * size * C; i++) plain[i] = (float)(i % 7) * 0.1f;
+    convkit_winograd_image image = {.input = plain, .inputRows = size, .inputColumns = size, .padTop = 1, .padLeft = 1, .channels = C,
                                     .outputChannels = K, .outputRows = size, .outputColumns = size,
                                     .outputRowStride = size * K, .outputPixelStride = K};
     convkit_winograd_transform_kernel(kernel, C, K, transformed);
@@ -50,7 +52,7 @@ static void measure(int C, int K, int size, int runs) {
                size, names[isa], flops * runs / t[0] / 1e9, flops * runs / t[1] / 1e9, flops * runs / t[2] / 1e9,
                flops * runs / t[3] / 1e9);
     }
-    free(input); free(kernel); free(output); free(transformed); free(gradient); free(scratch);
+    free(input); free(plain); free(kernel); free(output); free(transformed); free(gradient); free(scratch);
 }
 
 int main(void) {

@@ -53,12 +53,14 @@ void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *
 
 /// Winograd convolution (Lavin & Gray 2016) of one image for a 3×3, stride-1, undilated,
 /// ungrouped convolution: F(4×4, 3×3) forward, and F(3×3, 4×4) for the weight gradient
-/// (both 4× fewer multiplies than direct). `input` is the zero-padded image, with at least
-/// 4·⌈rows/4⌉ + 2 rows and 4·⌈columns/4⌉ + 2 columns; output pixel (y, x) reads input rows
-/// y…y+2, columns x…x+2.
+/// (both 4× fewer multiplies than direct). `input` is the image as it lies in the batch,
+/// `inputRows` × `inputColumns` pixels of `channels` values, unpadded: output pixel (y, x)
+/// reads input rows y − padTop … y − padTop + 2 and columns x − padLeft … x − padLeft + 2,
+/// zeros where those fall outside the image.
 typedef struct {
     const float *input;
-    int64_t inputRowStride, inputPixelStride;
+    int64_t inputRows, inputColumns;
+    int64_t padTop, padLeft;
     int64_t channels, outputChannels;
     int64_t outputRows, outputColumns;
     int64_t outputRowStride, outputPixelStride;

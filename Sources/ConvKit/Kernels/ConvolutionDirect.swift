@@ -119,13 +119,13 @@ enum ConvolutionDirect {
                                         _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry, relu: Bool,
                                         imageSums: UnsafeMutablePointer<Double>?, isa: InstructionSet) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
-        let frame = PaddedFrame(g)
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * cout)
         defer { transformed.deallocate() }
         convkit_winograd_transform_kernel(w, Int64(cin), Int64(cout), transformed)
-        let (us, ys, bs, ss) = (SharedPointer(transformed), SharedPointer(y), bias.map { SharedPointer($0) }, imageSums.map { SharedPointer($0) })
-        frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g), balanced: true) { n, padded, _, scratch in
-            var image = winogradImage(padded, frame, g)
+        let (xs, us, ys, bs, ss) = (SharedPointer(x), SharedPointer(transformed), SharedPointer(y), bias.map { SharedPointer($0) },
+                                    imageSums.map { SharedPointer($0) })
+        forEachWinogradImage(g, balanced: true) { n, _, scratch in
+            var image = winogradImage(xs.base + n * g.inputPixels * cin, g)
             convkit_winograd_forward(&image, us.base, bs?.base, ys.base + n * g.outputPixels * cout, relu ? 1 : 0, scratch,
                                      isa.code)
             if let ss { Convolution.addImageSums(of: ys.base, image: n, g, into: ss.base, isa: isa) }
@@ -137,14 +137,13 @@ enum ConvolutionDirect {
     private static func winogradBackwardKernel(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
                                                _ g: ConvGeometry, isa: InstructionSet) {
         let (cin, cout) = (g.inputChannels, g.outputChannels)
-        let frame = PaddedFrame(g)
         let transformed = UnsafeMutablePointer<Float>.allocate(capacity: 36 * cin * cout)
         transformed.initialize(repeating: 0, count: 36 * cin * cout)
         defer { transformed.deallocate() }
-        let dys = SharedPointer(dy)
+        let (xs, dys) = (SharedPointer(x), SharedPointer(dy))
         withWorkerPartials(size: 36 * cin * cout, batch: g.batch, sum: transformed) { partials, size in
-            frame.forEachImage(batch: g.batch, of: x, scratch: winogradScratch(g)) { n, padded, worker, scratch in
-                var image = winogradImage(padded, frame, g)
+            forEachWinogradImage(g, balanced: false) { n, worker, scratch in
+                var image = winogradImage(xs.base + n * g.inputPixels * cin, g)
                 convkit_winograd_weight_gradient(&image, dys.base + n * g.outputPixels * cout, partials.base + worker * size, scratch,
                                                  isa.code)
             }
@@ -152,17 +151,31 @@ enum ConvolutionDirect {
         convkit_winograd_gradient_to_kernel(transformed, Int64(cin), Int64(cout), dw)
     }
 
-    private static func winogradScratch(_ g: ConvGeometry) -> Int {
-        Int(convkit_winograd_scratch_count(Int64(g.outputSize[2]), Int64(g.inputChannels), Int64(g.outputChannels)))
+    /// Splits the batch across the workers, each with its own Winograd scratch; `balanced` as
+    /// in `PaddedFrame.forEachImage`. The kernels read each image where it lies: their
+    /// transforms take zeros past its edges, so no padded copy is made.
+    private static func forEachWinogradImage(_ g: ConvGeometry, balanced: Bool,
+                                             _ body: @Sendable (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let count = Int(convkit_winograd_scratch_count(Int64(g.outputSize[2]), Int64(g.inputChannels), Int64(g.outputChannels)))
+        @Sendable func work(_ images: any Sequence<Int>, _ worker: Int) {
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { scratch.deallocate() }
+            for n in images { body(n, worker, scratch) }
+        }
+        if balanced {
+            Parallel.forEachClaimedItem(g.batch) { images, worker in work(images, worker) }
+        } else {
+            Parallel.forEachChunk(g.batch) { images, worker in work(images, worker) }
+        }
     }
 
-    private static func winogradImage(_ padded: UnsafeMutablePointer<Float>, _ frame: PaddedFrame, _ g: ConvGeometry) -> convkit_winograd_image {
-        let (cin, cout) = (g.inputChannels, g.outputChannels)
-        return convkit_winograd_image(
-            input: padded, inputRowStride: Int64(frame.size[2] * cin), inputPixelStride: Int64(cin),
-            channels: Int64(cin), outputChannels: Int64(cout),
+    private static func winogradImage(_ image: UnsafePointer<Float>, _ g: ConvGeometry) -> convkit_winograd_image {
+        convkit_winograd_image(
+            input: image, inputRows: Int64(g.inputSize[1]), inputColumns: Int64(g.inputSize[2]),
+            padTop: Int64(g.padBefore[1]), padLeft: Int64(g.padBefore[2]),
+            channels: Int64(g.inputChannels), outputChannels: Int64(g.outputChannels),
             outputRows: Int64(g.outputSize[1]), outputColumns: Int64(g.outputSize[2]),
-            outputRowStride: Int64(g.outputSize[2] * cout), outputPixelStride: Int64(cout))
+            outputRowStride: Int64(g.outputSize[2] * g.outputChannels), outputPixelStride: Int64(g.outputChannels))
     }
 
     /// Zeroed partial sums of `size` floats, one per worker, for `body`; afterwards added into
@@ -194,9 +207,7 @@ private struct PaddedFrame: Sendable {
         source = g.inputSize; channels = g.inputChannels; before = g.padBefore
         size = (0..<3).map { axis in
             let reach = (g.outputSize[axis] - 1) * g.strides[axis] + (g.kernelSize[axis] - 1) * g.dilations[axis] + 1
-            // Winograd reads whole 6×6 tiles (4×4 outputs each): zeros past the edge.
-            let tiles = ConvolutionDirect.usesWinograd(g) && axis > 0 ? 4 * ((g.outputSize[axis] + 3) / 4) + 2 : 0
-            return max(reach, g.padBefore[axis] + g.inputSize[axis], tiles)
+            return max(reach, g.padBefore[axis] + g.inputSize[axis])
         }
         var offsets = [Int64]()
         for a in 0..<g.kernelSize[0] { for b in 0..<g.kernelSize[1] { for c in 0..<g.kernelSize[2] {
