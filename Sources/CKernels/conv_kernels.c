@@ -337,12 +337,51 @@ void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, in
                 }                                                                                          \
             }
 
-int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels) {
+// Tiles a block of several whole images may hold: with 32 rows of tiles, the GEMMs' shares of
+// loads and stores are near a large image's.
+enum { WINOGRAD_BLOCK_TILES = 32 };
+
+int64_t convkit_winograd_images_per_block(int64_t rows, int64_t columns) {
+    int64_t down = tiles4(rows), tiles = down * tiles4(columns);
+    if (down > WINOGRAD4_TILE_ROWS || tiles >= WINOGRAD_BLOCK_TILES) return 1;
+    return WINOGRAD_BLOCK_TILES / tiles;
+}
+
+// The tiles of one block: tile rows firstTileRow..<firstTileRow + tileRows of `images`
+// consecutive images from `firstImage`, tile t = (image·tileRows + row)·across + column.
+typedef struct {
+    int64_t firstImage, images, firstTileRow, tileRows, across;
+} winograd_block;
+
+static inline int64_t winograd_block_tiles(const winograd_block *b) { return b->images * b->tileRows * b->across; }
+
+// The most tiles a block of images this size holds.
+static int64_t winograd_most_tiles(int64_t rows, int64_t columns) {
+    int64_t down = tiles4(rows), across = tiles4(columns), perImage = down < WINOGRAD4_TILE_ROWS ? down : WINOGRAD4_TILE_ROWS;
+    return convkit_winograd_images_per_block(rows, columns) * perImage * across;
+}
+
+int64_t convkit_winograd_scratch_count(int64_t rows, int64_t columns, int64_t channels, int64_t outputChannels) {
     // The forward pass and the weight gradient both hold a block's 6×6 tiles on both sides;
     // then `discard` (outputChannels) and `zeros` (the larger channel count).
     int64_t widest = channels > outputChannels ? channels : outputChannels;
-    return 36 * WINOGRAD4_TILE_ROWS * tiles4(columns) * (channels + outputChannels) + outputChannels + widest;
+    return 36 * winograd_most_tiles(rows, columns) * (channels + outputChannels) + outputChannels + widest;
 }
+
+// The blocks of `p`'s images in order: several whole images at a time when they are small,
+// else up to WINOGRAD4_TILE_ROWS tile rows of one image. `images` is 0 past the last.
+static winograd_block winograd_block_at(const convkit_winograd_image *p, int64_t firstImage, int64_t firstTileRow) {
+    const int64_t down = tiles4(p->outputRows), per = convkit_winograd_images_per_block(p->outputRows, p->outputColumns);
+    if (firstTileRow >= down) { firstImage += per; firstTileRow = 0; }
+    int64_t images = p->images - firstImage < per ? p->images - firstImage : per;
+    int64_t tileRows = down - firstTileRow < WINOGRAD4_TILE_ROWS ? down - firstTileRow : WINOGRAD4_TILE_ROWS;
+    return (winograd_block){.firstImage = firstImage, .images = images > 0 ? images : 0, .firstTileRow = firstTileRow,
+                            .tileRows = tileRows, .across = tiles4(p->outputColumns)};
+}
+
+#define FOR_EACH_WINOGRAD_BLOCK(p, b)                                                    \
+    for (winograd_block b = winograd_block_at(p, 0, 0); b.images > 0;                    \
+         b = winograd_block_at(p, b.firstImage, b.firstTileRow + b.tileRows))
 
 // MARK: Winograd F(3×3, 4×4) for the weight gradient
 //
@@ -401,43 +440,40 @@ int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_
 
 void convkit_winograd_forward(const convkit_winograd_image *p, const float *transformedKernel, const float *bias,
                               float *output, int relu, float *scratch, int isa) {
-    const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
-    float *v = scratch, *m = v + 36 * WINOGRAD4_TILE_ROWS * across * C;
-    float *discard = m + 36 * WINOGRAD4_TILE_ROWS * across * K, *zeros = discard + K;
+    const int64_t C = p->channels, K = p->outputChannels, most = winograd_most_tiles(p->outputRows, p->outputColumns);
+    float *v = scratch, *m = v + 36 * most * C, *discard = m + 36 * most * K, *zeros = discard + K;
     for (int64_t k = 0; k < (C > K ? C : K); k++) zeros[k] = 0;
     isa = convkit_usable_isa(isa);
-    for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
-        int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;
+    FOR_EACH_WINOGRAD_BLOCK(p, block) {
         switch (isa) {
         case CONVKIT_ISA_AVX512:
-            winograd4_block_avx512(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across); break;
+            winograd4_block_avx512(p, &block, transformedKernel, bias, zeros, output, relu, v, m, discard); break;
         case CONVKIT_ISA_AVX512_EMULATED:
-            winograd4_block_avx512_emulated(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across); break;
+            winograd4_block_avx512_emulated(p, &block, transformedKernel, bias, zeros, output, relu, v, m, discard); break;
         case CONVKIT_ISA_AVX2:
-            winograd4_block_avx2(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across); break;
+            winograd4_block_avx2(p, &block, transformedKernel, bias, zeros, output, relu, v, m, discard); break;
         default:
-            winograd4_block_generic(p, transformedKernel, bias, zeros, output, relu, v, m, discard, first, rows, across);
+            winograd4_block_generic(p, &block, transformedKernel, bias, zeros, output, relu, v, m, discard);
         }
     }
 }
 
 void convkit_winograd_weight_gradient(const convkit_winograd_image *p, const float *outputGradient,
                                       float *transformedGradient, float *scratch, int isa) {
-    const int64_t C = p->channels, K = p->outputChannels, across = tiles4(p->outputColumns), down = tiles4(p->outputRows);
-    float *v = scratch, *u = v + 36 * WINOGRAD4_TILE_ROWS * across * C, *zeros = u + 36 * WINOGRAD4_TILE_ROWS * across * K;
+    const int64_t C = p->channels, K = p->outputChannels, most = winograd_most_tiles(p->outputRows, p->outputColumns);
+    float *v = scratch, *u = v + 36 * most * C, *zeros = u + 36 * most * K;
     for (int64_t k = 0; k < (C > K ? C : K); k++) zeros[k] = 0;
     isa = convkit_usable_isa(isa);
-    for (int64_t first = 0; first < down; first += WINOGRAD4_TILE_ROWS) {
-        int64_t rows = down - first < WINOGRAD4_TILE_ROWS ? down - first : WINOGRAD4_TILE_ROWS;
+    FOR_EACH_WINOGRAD_BLOCK(p, block) {
         switch (isa) {
         case CONVKIT_ISA_AVX512:
-            winograd_gradient_block_avx512(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
+            winograd_gradient_block_avx512(p, &block, outputGradient, transformedGradient, zeros, v, u); break;
         case CONVKIT_ISA_AVX512_EMULATED:
-            winograd_gradient_block_avx512_emulated(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
+            winograd_gradient_block_avx512_emulated(p, &block, outputGradient, transformedGradient, zeros, v, u); break;
         case CONVKIT_ISA_AVX2:
-            winograd_gradient_block_avx2(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across); break;
+            winograd_gradient_block_avx2(p, &block, outputGradient, transformedGradient, zeros, v, u); break;
         default:
-            winograd_gradient_block_generic(p, outputGradient, transformedGradient, zeros, v, u, first, rows, across);
+            winograd_gradient_block_generic(p, &block, outputGradient, transformedGradient, zeros, v, u);
         }
     }
 }

@@ -126,8 +126,11 @@ import Testing
     /// as much as 15² before Gᵀ·…·G scales the sum back down, and at batch 128 every weight sums
     /// 28,288 products in Float (measured: 1.3e-5 of the largest weight gradient; 1.78× fewer
     /// multiplies than F(3×3, 2×2), which stayed under 1e-5).
+    /// Small images go several to a block of tiles (8×8: 8 images, 16×16 valid: 2, 7×10: 5),
+    /// with a short last group.
     @Test(arguments: [([28, 28], "same", 3), ([32, 32], "same", 1), ([32, 32], "valid", 3), ([13, 17], "same", 128),
-                      ([13, 17], "valid", 1), ([28, 28], "valid", 2)])
+                      ([13, 17], "valid", 1), ([28, 28], "valid", 2), ([8, 8], "same", 19), ([16, 16], "valid", 3),
+                      ([7, 10], "same", 5)])
     func winogradMatchesReferenceAtModelSizes(_ size: [Int], _ paddingName: String, _ batch: Int) throws {
         let (cin, cout) = batch > 3 ? (8, 9) : (12, 20)
         let g = try ConvGeometry(batch: batch, inputSize: size, inputChannels: cin, outputChannels: cout, kernelSize: [3, 3],

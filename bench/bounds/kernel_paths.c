@@ -14,13 +14,16 @@ static double seconds(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
-// A 3×3 'same' convolution of one size×size image, C → K channels, `runs` times per kernel and path.
+// A 3×3 'same' convolution of one size×size image, C → K channels, `runs` times per kernel and
+// path; Winograd takes as many images at once as it puts into one block,
+// as ConvKit's layers hand it.
 static void measure(int C, int K, int size, int runs) {
     int padded = size + 2;
     float *input = calloc((size_t)padded * padded * C, sizeof(float)), *kernel = malloc(9L * C * K * sizeof(float));
-    float *output = malloc((size_t)size * size * K * sizeof(float)), *transformed = malloc(36L * C * K * sizeof(float));
+    int group = (int)convkit_winograd_images_per_block(size, size);
+    float *output = malloc((size_t)group * size * size * K * sizeof(float)), *transformed = malloc(36L * C * K * sizeof(float));
     float *gradient = calloc(36L * C * K, sizeof(float));
-    float *scratch = malloc(convkit_winograd_scratch_count(size, C, K) * sizeof(float));
+    float *scratch = malloc(convkit_winograd_scratch_count(size, size, C, K) * sizeof(float));
     for (long i = 0; i < (long)padded * padded * C; i++) input[i] = (float)(i % 7) * 0.1f;
     for (long i = 0; i < 9L * C * K; i++) kernel[i] = (float)(i % 5) * 0.01f;
     int64_t taps[9];
@@ -28,9 +31,9 @@ static void measure(int C, int K, int size, int runs) {
     convkit_conv_rows rows = {.input = input, .rows = size, .pixels = size, .inputRowStride = padded * C, .inputPixelStride = C,
                               .tapOffsets = taps, .taps = 9, .channels = C, .weightRowStride = K, .outputRowStride = size * K,
                               .outputPixelStride = K, .outputChannels = K};
-    float *plain = malloc((size_t)size * size * C * sizeof(float));  // Winograd reads the unpadded image
-    for (long i = 0; i < (long)size * size * C; i++) plain[i] = (float)(i % 7) * 0.1f;
-    convkit_winograd_image image = {.input = plain, .inputRows = size, .inputColumns = size, .padTop = 1, .padLeft = 1, .channels = C,
+    float *plain = malloc((size_t)group * size * size * C * sizeof(float));  // Winograd reads the unpadded images
+    for (long i = 0; i < (long)group * size * size * C; i++) plain[i] = (float)(i % 7) * 0.1f;
+    convkit_winograd_image image = {.input = plain, .images = group, .inputRows = size, .inputColumns = size, .padTop = 1, .padLeft = 1, .channels = C,
                                     .outputChannels = K, .outputRows = size, .outputColumns = size,
                                     .outputRowStride = size * K, .outputPixelStride = K};
     convkit_winograd_transform_kernel(kernel, C, K, transformed);
@@ -44,9 +47,9 @@ static void measure(int C, int K, int size, int runs) {
         t[0] = seconds() - start; start = seconds();
         for (int i = 0; i < runs; i++) convkit_conv_rows_weight_gradient(&rows, output, kernel, isa);
         t[1] = seconds() - start; start = seconds();
-        for (int i = 0; i < runs; i++) convkit_winograd_forward(&image, transformed, NULL, output, 0, scratch, isa);
+        for (int i = 0; i < runs; i += group) convkit_winograd_forward(&image, transformed, NULL, output, 0, scratch, isa);
         t[2] = seconds() - start; start = seconds();
-        for (int i = 0; i < runs; i++) convkit_winograd_weight_gradient(&image, output, gradient, scratch, isa);
+        for (int i = 0; i < runs; i += group) convkit_winograd_weight_gradient(&image, output, gradient, scratch, isa);
         t[3] = seconds() - start;
         printf("%3d→%-3d %2d×%-2d %-7s direct %6.1f  direct dW %6.1f  Winograd %6.1f  Winograd dW %6.1f GFLOP/s\n", C, K, size,
                size, names[isa], flops * runs / t[0] / 1e9, flops * runs / t[1] / 1e9, flops * runs / t[2] / 1e9,

@@ -56,9 +56,12 @@ void convkit_conv_rows_weight_gradient(const convkit_conv_rows *p, const float *
 /// (both 4× fewer multiplies than direct). `input` is the image as it lies in the batch,
 /// `inputRows` × `inputColumns` pixels of `channels` values, unpadded: output pixel (y, x)
 /// reads input rows y − padTop … y − padTop + 2 and columns x − padLeft … x − padLeft + 2,
-/// zeros where those fall outside the image.
+/// zeros where those fall outside the image. `images` consecutive images are taken at once,
+/// each `inputRows`·`inputColumns`·`channels` floats after the last in the input and
+/// `outputRows`·`outputRowStride` in the output (or output gradient).
 typedef struct {
     const float *input;
+    int64_t images;
     int64_t inputRows, inputColumns;
     int64_t padTop, padLeft;
     int64_t channels, outputChannels;
@@ -71,8 +74,15 @@ typedef struct {
 void convkit_winograd_transform_kernel(const float *kernel, int64_t channels, int64_t outputChannels, float *transformed);
 
 /// Floats of scratch `convkit_winograd_forward` and `convkit_winograd_weight_gradient` need
-/// for an image `columns` outputs wide.
-int64_t convkit_winograd_scratch_count(int64_t columns, int64_t channels, int64_t outputChannels);
+/// for images of `rows` × `columns` outputs.
+int64_t convkit_winograd_scratch_count(int64_t rows, int64_t columns, int64_t channels, int64_t outputChannels);
+
+/// How many images of `rows` × `columns` outputs the kernels put into one block of tiles:
+/// small images are taken several at a time, so that each transformed-domain GEMM has enough
+/// tiles to keep its operands' loads and its accumulators' stores small against its FMAs.
+/// Hand `convkit_winograd_forward` and `convkit_winograd_weight_gradient` this many images
+/// at a time (or fewer, at the end of a batch) for the full effect.
+int64_t convkit_winograd_images_per_block(int64_t rows, int64_t columns);
 
 /// output = bias + conv(input), then max(output, 0) when `relu` is set; `scratch` holds
 /// `convkit_winograd_scratch_count` floats (one per thread).

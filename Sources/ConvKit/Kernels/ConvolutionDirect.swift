@@ -124,11 +124,11 @@ enum ConvolutionDirect {
         convkit_winograd_transform_kernel(w, Int64(cin), Int64(cout), transformed)
         let (xs, us, ys, bs, ss) = (SharedPointer(x), SharedPointer(transformed), SharedPointer(y), bias.map { SharedPointer($0) },
                                     imageSums.map { SharedPointer($0) })
-        forEachWinogradImage(g, balanced: true) { n, _, scratch in
-            var image = winogradImage(xs.base + n * g.inputPixels * cin, g)
-            convkit_winograd_forward(&image, us.base, bs?.base, ys.base + n * g.outputPixels * cout, relu ? 1 : 0, scratch,
-                                     isa.code)
-            if let ss { Convolution.addImageSums(of: ys.base, image: n, g, into: ss.base, isa: isa) }
+        forEachWinogradGroup(g, balanced: true) { images, _, scratch in
+            var image = winogradImage(xs.base, images, g)
+            convkit_winograd_forward(&image, us.base, bs?.base, ys.base + images.lowerBound * g.outputPixels * cout, relu ? 1 : 0,
+                                     scratch, isa.code)
+            if let ss { for n in images { Convolution.addImageSums(of: ys.base, image: n, g, into: ss.base, isa: isa) } }
         }
     }
 
@@ -142,36 +142,43 @@ enum ConvolutionDirect {
         defer { transformed.deallocate() }
         let (xs, dys) = (SharedPointer(x), SharedPointer(dy))
         withWorkerPartials(size: 36 * cin * cout, batch: g.batch, sum: transformed) { partials, size in
-            forEachWinogradImage(g, balanced: false) { n, worker, scratch in
-                var image = winogradImage(xs.base + n * g.inputPixels * cin, g)
-                convkit_winograd_weight_gradient(&image, dys.base + n * g.outputPixels * cout, partials.base + worker * size, scratch,
-                                                 isa.code)
+            forEachWinogradGroup(g, balanced: false) { images, worker, scratch in
+                var image = winogradImage(xs.base, images, g)
+                convkit_winograd_weight_gradient(&image, dys.base + images.lowerBound * g.outputPixels * cout,
+                                                 partials.base + worker * size, scratch, isa.code)
             }
         }
         convkit_winograd_gradient_to_kernel(transformed, Int64(cin), Int64(cout), dw)
     }
 
-    /// Splits the batch across the workers, each with its own Winograd scratch; `balanced` as
-    /// in `PaddedFrame.forEachImage`. The kernels read each image where it lies: their
-    /// transforms take zeros past its edges, so no padded copy is made.
-    private static func forEachWinogradImage(_ g: ConvGeometry, balanced: Bool,
-                                             _ body: @Sendable (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
-        let count = Int(convkit_winograd_scratch_count(Int64(g.outputSize[2]), Int64(g.inputChannels), Int64(g.outputChannels)))
-        @Sendable func work(_ images: any Sequence<Int>, _ worker: Int) {
+    /// Splits the batch across the workers in groups of consecutive images, as many as the
+    /// kernels take into one block (several when the images are small), each worker with its
+    /// own scratch; `balanced` as in `PaddedFrame.forEachImage`. The kernels read each image
+    /// where it lies, taking zeros past its edges, so no padded copy is made.
+    private static func forEachWinogradGroup(_ g: ConvGeometry, balanced: Bool,
+                                             _ body: @Sendable (Range<Int>, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let (rows, columns) = (Int64(g.outputSize[1]), Int64(g.outputSize[2]))
+        let count = Int(convkit_winograd_scratch_count(rows, columns, Int64(g.inputChannels), Int64(g.outputChannels)))
+        let perGroup = Int(convkit_winograd_images_per_block(rows, columns)), batch = g.batch
+        @Sendable func images(_ group: Int) -> Range<Int> { (group * perGroup)..<min((group + 1) * perGroup, batch) }
+        @Sendable func work(_ groups: any Sequence<Int>, _ worker: Int) {
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
             defer { scratch.deallocate() }
-            for n in images { body(n, worker, scratch) }
+            for group in groups { body(images(group), worker, scratch) }
         }
+        let groups = (batch + perGroup - 1) / perGroup
         if balanced {
-            Parallel.forEachClaimedItem(g.batch) { images, worker in work(images, worker) }
+            Parallel.forEachClaimedItem(groups) { claimed, worker in work(claimed, worker) }
         } else {
-            Parallel.forEachChunk(g.batch) { images, worker in work(images, worker) }
+            Parallel.forEachChunk(groups) { range, worker in work(range, worker) }
         }
     }
 
-    private static func winogradImage(_ image: UnsafePointer<Float>, _ g: ConvGeometry) -> convkit_winograd_image {
+    /// `images` of the batch `x`, which the kernels take together.
+    private static func winogradImage(_ x: UnsafePointer<Float>, _ images: Range<Int>, _ g: ConvGeometry) -> convkit_winograd_image {
         convkit_winograd_image(
-            input: image, inputRows: Int64(g.inputSize[1]), inputColumns: Int64(g.inputSize[2]),
+            input: x + images.lowerBound * g.inputPixels * g.inputChannels, images: Int64(images.count),
+            inputRows: Int64(g.inputSize[1]), inputColumns: Int64(g.inputSize[2]),
             padTop: Int64(g.padBefore[1]), padLeft: Int64(g.padBefore[2]),
             channels: Int64(g.inputChannels), outputChannels: Int64(g.outputChannels),
             outputRows: Int64(g.outputSize[1]), outputColumns: Int64(g.outputSize[2]),
