@@ -96,9 +96,46 @@ static void weight_gradient_portable(const convkit_conv_rows *p, const float *ou
     case 7: call(7, vectors, masked); break;                                        \
     default: call(8, vectors, masked); break;                                       \
     }
+#define DISPATCH_ROWS12(call, rows, vectors, masked)                                \
+    switch (rows) {                                                                 \
+    case 1: call(1, vectors, masked); break;                                        \
+    case 2: call(2, vectors, masked); break;                                        \
+    case 3: call(3, vectors, masked); break;                                        \
+    case 4: call(4, vectors, masked); break;                                        \
+    case 5: call(5, vectors, masked); break;                                        \
+    case 6: call(6, vectors, masked); break;                                        \
+    case 7: call(7, vectors, masked); break;                                        \
+    case 8: call(8, vectors, masked); break;                                        \
+    case 9: call(9, vectors, masked); break;                                        \
+    case 10: call(10, vectors, masked); break;                                      \
+    case 11: call(11, vectors, masked); break;                                      \
+    default: call(12, vectors, masked); break;                                      \
+    }
+#define DISPATCH_ROWS16(call, rows, vectors, masked)                                \
+    switch (rows) {                                                                 \
+    case 1: call(1, vectors, masked); break;                                        \
+    case 2: call(2, vectors, masked); break;                                        \
+    case 3: call(3, vectors, masked); break;                                        \
+    case 4: call(4, vectors, masked); break;                                        \
+    case 5: call(5, vectors, masked); break;                                        \
+    case 6: call(6, vectors, masked); break;                                        \
+    case 7: call(7, vectors, masked); break;                                        \
+    case 8: call(8, vectors, masked); break;                                        \
+    case 9: call(9, vectors, masked); break;                                        \
+    case 10: call(10, vectors, masked); break;                                      \
+    case 11: call(11, vectors, masked); break;                                      \
+    case 12: call(12, vectors, masked); break;                                      \
+    case 13: call(13, vectors, masked); break;                                      \
+    case 14: call(14, vectors, masked); break;                                      \
+    case 15: call(15, vectors, masked); break;                                      \
+    default: call(16, vectors, masked); break;                                      \
+    }
+// One-vector tiles (16 or fewer output channels) take ONE_VECTOR_ROWS rows, so that they keep
+// as many accumulators as the two-vector tiles: 8 × 1 left the AVX-512 FMAs waiting on their
+// own results (one core, `make bench-kernels`, 16 → 16 Winograd: 101–141 → 151–172 GFLOP/s).
 #define DISPATCH(call, rows, vectors, masked)                                       \
     if (vectors == 2) { if (masked) { DISPATCH_ROWS(call, rows, 2, 1) } else { DISPATCH_ROWS(call, rows, 2, 0) } } \
-    else { if (masked) { DISPATCH_ROWS(call, rows, 1, 1) } else { DISPATCH_ROWS(call, rows, 1, 0) } }
+    else { if (masked) { DISPATCH_ONE_VECTOR_ROWS(call, rows, 1, 1) } else { DISPATCH_ONE_VECTOR_ROWS(call, rows, 1, 0) } }
 
 // A few output rows at a time, so that their input and output gradient stay in L1 while
 // every (tap, channel block, column block) tile passes over them; the tiles' sums go back to
@@ -121,7 +158,9 @@ AVX2_INLINE __m256i lanes_below(int last) {
 #define LANES 8
 #define TILE_ROWS 6
 #define TILE_VECTORS 2
+#define ONE_VECTOR_ROWS 12
 #define DISPATCH_ROWS DISPATCH_ROWS6
+#define DISPATCH_ONE_VECTOR_ROWS DISPATCH_ROWS12
 #define V_LOAD(p) _mm256_loadu_ps(p)
 #define V_LOAD_MASKED(p, m) _mm256_maskload_ps(p, m)
 #define V_STORE(p, v) _mm256_storeu_ps(p, v)
@@ -143,7 +182,9 @@ AVX2_INLINE __m256i lanes_below(int last) {
 #define LANES 16
 #define TILE_ROWS 8
 #define TILE_VECTORS 2
+#define ONE_VECTOR_ROWS 16
 #define DISPATCH_ROWS DISPATCH_ROWS8
+#define DISPATCH_ONE_VECTOR_ROWS DISPATCH_ROWS16
 #define V_LOAD(p) _mm512_loadu_ps(p)
 #define V_LOAD_MASKED(p, m) _mm512_maskz_loadu_ps(m, p)
 #define V_STORE(p, v) _mm512_storeu_ps(p, v)
@@ -183,7 +224,9 @@ AVX2_INLINE pair256 pair_relu(pair256 v) {
 #define LANES 16
 #define TILE_ROWS 8
 #define TILE_VECTORS 2
+#define ONE_VECTOR_ROWS 16
 #define DISPATCH_ROWS DISPATCH_ROWS8
+#define DISPATCH_ONE_VECTOR_ROWS DISPATCH_ROWS16
 #define V_LOAD(p) pair_load(p)
 #define V_LOAD_MASKED(p, m) pair_load_masked(p, m)
 #define V_STORE(p, v) pair_store(p, v)
