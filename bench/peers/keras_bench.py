@@ -60,12 +60,15 @@ if wanted("conv2d_64_32/forward"):
     # (12.8 MB) is work ConvKit's side does not do.
     results["conv2d_64_32/forward"] = flops / best(lambda: forward(inp)) / 1e9
 
+# The output is returned with the gradients: the gradients of a sum do not need the forward
+# convolution's values, so a tf.function that returned only them ran no forward pass (TF
+# pruned it; the workload then timed 2 of its 3 convolutions and read about 1.4× too fast).
 @tf.function
 def forward_backward(t):
     with tf.GradientTape() as tape:
         tape.watch(t)
         out = tf.reduce_sum(layer(t))
-    return tape.gradient(out, [t] + layer.trainable_variables)
+    return out, tape.gradient(out, [t] + layer.trainable_variables)
 
 if wanted("conv2d_64_32/forward_backward"):
     results["conv2d_64_32/forward_backward"] = 3 * flops / best(lambda: forward_backward(inp)) / 1e9
