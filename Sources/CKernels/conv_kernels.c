@@ -74,62 +74,30 @@ static void weight_gradient_portable(const convkit_conv_rows *p, const float *ou
 
 // MARK: the vector paths
 
-// Instantiates a tile for each (rows, vectors, masked) it is called with; DISPATCH_ROWS is
-// the path's row switch (up to its TILE_ROWS).
-#define DISPATCH_ROWS6(call, rows, vectors, masked)                                 \
-    switch (rows) {                                                                 \
-    case 1: call(1, vectors, masked); break;                                        \
-    case 2: call(2, vectors, masked); break;                                        \
-    case 3: call(3, vectors, masked); break;                                        \
-    case 4: call(4, vectors, masked); break;                                        \
-    case 5: call(5, vectors, masked); break;                                        \
-    default: call(6, vectors, masked); break;                                       \
-    }
-#define DISPATCH_ROWS8(call, rows, vectors, masked)                                 \
-    switch (rows) {                                                                 \
-    case 1: call(1, vectors, masked); break;                                        \
-    case 2: call(2, vectors, masked); break;                                        \
-    case 3: call(3, vectors, masked); break;                                        \
-    case 4: call(4, vectors, masked); break;                                        \
-    case 5: call(5, vectors, masked); break;                                        \
-    case 6: call(6, vectors, masked); break;                                        \
-    case 7: call(7, vectors, masked); break;                                        \
-    default: call(8, vectors, masked); break;                                       \
-    }
-#define DISPATCH_ROWS12(call, rows, vectors, masked)                                \
-    switch (rows) {                                                                 \
-    case 1: call(1, vectors, masked); break;                                        \
-    case 2: call(2, vectors, masked); break;                                        \
-    case 3: call(3, vectors, masked); break;                                        \
-    case 4: call(4, vectors, masked); break;                                        \
-    case 5: call(5, vectors, masked); break;                                        \
-    case 6: call(6, vectors, masked); break;                                        \
-    case 7: call(7, vectors, masked); break;                                        \
-    case 8: call(8, vectors, masked); break;                                        \
-    case 9: call(9, vectors, masked); break;                                        \
-    case 10: call(10, vectors, masked); break;                                      \
-    case 11: call(11, vectors, masked); break;                                      \
-    default: call(12, vectors, masked); break;                                      \
-    }
-#define DISPATCH_ROWS16(call, rows, vectors, masked)                                \
-    switch (rows) {                                                                 \
-    case 1: call(1, vectors, masked); break;                                        \
-    case 2: call(2, vectors, masked); break;                                        \
-    case 3: call(3, vectors, masked); break;                                        \
-    case 4: call(4, vectors, masked); break;                                        \
-    case 5: call(5, vectors, masked); break;                                        \
-    case 6: call(6, vectors, masked); break;                                        \
-    case 7: call(7, vectors, masked); break;                                        \
-    case 8: call(8, vectors, masked); break;                                        \
-    case 9: call(9, vectors, masked); break;                                        \
-    case 10: call(10, vectors, masked); break;                                      \
-    case 11: call(11, vectors, masked); break;                                      \
-    case 12: call(12, vectors, masked); break;                                      \
-    case 13: call(13, vectors, masked); break;                                      \
-    case 14: call(14, vectors, masked); break;                                      \
-    case 15: call(15, vectors, masked); break;                                      \
-    default: call(16, vectors, masked); break;                                      \
-    }
+// Instantiates a tile for each (rows, vectors, masked) it is called with; DISPATCH_ROWSn is
+// a row switch up to n rows (a path's TILE_ROWS, or its ONE_VECTOR_ROWS).
+#define ROW_CASE(n, call, vectors, masked) case n: call(n, vectors, masked); break;
+#define ROW_CASES_1_TO_5(call, vectors, masked)                                                              \
+    ROW_CASE(1, call, vectors, masked) ROW_CASE(2, call, vectors, masked) ROW_CASE(3, call, vectors, masked) \
+    ROW_CASE(4, call, vectors, masked) ROW_CASE(5, call, vectors, masked)
+#define ROW_CASES_6_TO_11(call, vectors, masked)                                                               \
+    ROW_CASE(6, call, vectors, masked) ROW_CASE(7, call, vectors, masked) ROW_CASE(8, call, vectors, masked)   \
+    ROW_CASE(9, call, vectors, masked) ROW_CASE(10, call, vectors, masked) ROW_CASE(11, call, vectors, masked)
+#define ROW_CASES_12_TO_15(call, vectors, masked)                                                               \
+    ROW_CASE(12, call, vectors, masked) ROW_CASE(13, call, vectors, masked) ROW_CASE(14, call, vectors, masked) \
+    ROW_CASE(15, call, vectors, masked)
+#define DISPATCH_ROWS6(call, rows, vectors, masked) \
+    switch (rows) { ROW_CASES_1_TO_5(call, vectors, masked) default: call(6, vectors, masked); break; }
+#define DISPATCH_ROWS8(call, rows, vectors, masked) \
+    switch (rows) { ROW_CASES_1_TO_5(call, vectors, masked) ROW_CASE(6, call, vectors, masked) \
+                    ROW_CASE(7, call, vectors, masked) default: call(8, vectors, masked); break; }
+#define DISPATCH_ROWS12(call, rows, vectors, masked) \
+    switch (rows) { ROW_CASES_1_TO_5(call, vectors, masked) ROW_CASES_6_TO_11(call, vectors, masked) \
+                    default: call(12, vectors, masked); break; }
+#define DISPATCH_ROWS16(call, rows, vectors, masked)                                                  \
+    switch (rows) { ROW_CASES_1_TO_5(call, vectors, masked) ROW_CASES_6_TO_11(call, vectors, masked) \
+                    ROW_CASES_12_TO_15(call, vectors, masked) default: call(16, vectors, masked); break; }
+
 // One-vector tiles (16 or fewer output channels) take ONE_VECTOR_ROWS rows, so that they keep
 // as many accumulators as the two-vector tiles: 8 × 1 left the AVX-512 FMAs waiting on their
 // own results (one core, `make bench-kernels`, 16 → 16 Winograd: 101–141 → 151–172 GFLOP/s).
