@@ -153,24 +153,17 @@ enum ConvolutionDirect {
 
     /// Splits the batch across the workers in groups of consecutive images, as many as the
     /// kernels take into one block (several when the images are small), each worker with its
-    /// own scratch; `balanced` as in `PaddedFrame.forEachImage`. The kernels read each image
+    /// own scratch; `balanced` as in `Parallel.forEachItem`. The kernels read each image
     /// where it lies, taking zeros past its edges, so no padded copy is made.
     private static func forEachWinogradGroup(_ g: ConvGeometry, balanced: Bool,
                                              _ body: @Sendable (Range<Int>, Int, UnsafeMutablePointer<Float>) -> Void) {
         let (rows, columns) = (Int64(g.outputSize[1]), Int64(g.outputSize[2]))
         let count = Int(convkit_winograd_scratch_count(rows, columns, Int64(g.inputChannels), Int64(g.outputChannels)))
         let perGroup = Int(convkit_winograd_images_per_block(rows, columns)), batch = g.batch
-        @Sendable func images(_ group: Int) -> Range<Int> { (group * perGroup)..<min((group + 1) * perGroup, batch) }
-        @Sendable func work(_ groups: any Sequence<Int>, _ worker: Int) {
+        Parallel.forEachItem((batch + perGroup - 1) / perGroup, balanced: balanced) { groups, worker in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: count)
             defer { scratch.deallocate() }
-            for group in groups { body(images(group), worker, scratch) }
-        }
-        let groups = (batch + perGroup - 1) / perGroup
-        if balanced {
-            Parallel.forEachClaimedItem(groups) { claimed, worker in work(claimed, worker) }
-        } else {
-            Parallel.forEachChunk(groups) { range, worker in work(range, worker) }
+            for group in groups { body((group * perGroup)..<min((group + 1) * perGroup, batch), worker, scratch) }
         }
     }
 
@@ -231,7 +224,7 @@ private struct PaddedFrame: Sendable {
     func forEachImage(batch: Int, of images: UnsafePointer<Float>, scratch scratchCount: Int = 0, balanced: Bool = false,
                       _ body: @Sendable (Int, UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void) {
         let (sourcePointer, imageSize, count) = (SharedPointer(images), source.reduce(1, *) * channels, size.reduce(1, *) * channels)
-        @Sendable func work(_ images: any Sequence<Int>, _ worker: Int) {
+        Parallel.forEachItem(batch, balanced: balanced) { images, worker in
             let frame = UnsafeMutablePointer<Float>.allocate(capacity: count)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(scratchCount, 1))
             defer { frame.deallocate(); scratch.deallocate() }
@@ -245,11 +238,6 @@ private struct PaddedFrame: Sendable {
                 }}
                 body(n, frame, worker, scratch)
             }
-        }
-        if balanced {
-            Parallel.forEachClaimedItem(batch) { images, worker in work(images, worker) }
-        } else {
-            Parallel.forEachChunk(batch) { images, worker in work(images, worker) }
         }
     }
 

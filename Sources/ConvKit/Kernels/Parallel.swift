@@ -51,6 +51,16 @@ package enum Parallel {
         forEachChunk(min(workers, count)) { _, worker in body(ClaimedItems(counter: counter, count: count), worker) }
     }
 
+    /// `forEachClaimedItem` when `balanced`, else `forEachChunk`'s fixed ranges (which
+    /// per-worker sums need), each worker's items handed to `body` as one sequence.
+    static func forEachItem(_ count: Int, balanced: Bool, _ body: @Sendable (any Sequence<Int>, Int) -> Void) {
+        if balanced {
+            forEachClaimedItem(count) { items, worker in body(items, worker) }
+        } else {
+            forEachChunk(count) { items, worker in body(items, worker) }
+        }
+    }
+
     /// Spinning workers for `forEachChunk`; a nested call, or one from another thread while
     /// the pool is busy, goes to Dispatch instead.
     private static let pool = WorkerPool(threads: workers,
