@@ -47,6 +47,20 @@ import Testing
         #expect(failures.isEmpty, "\(c.spec): \(failures.joined(separator: "; "))")
     }
 
+    /// Dense's bias gradient is the column sums of the output gradient, also at a size whose sums
+    /// the workers split (256 × 300 values, above the threading threshold).
+    @Test func denseBiasGradientIsTheColumnSumsAtEverySize() throws {
+        for rows in [3, 256] {
+            let model = try singleLayerModel("Dense: {units: 300}", inputShape: [8])
+            _ = try model.forward(randomTensor([rows, 8], seed: 5), training: true)
+            let gradient = randomTensor([rows, 300], seed: 6)
+            try model.backward(gradient)
+            let bias = try #require(model.layers[0].parameter("bias")?.gradient)
+            let columns = (0..<300).map { j in Float((0..<rows).reduce(0.0) { $0 + Double(gradient.scalars[$1 * 300 + j]) }) }
+            #expect(relativeError(bias, Tensor(shape: [300], scalars: columns)) < 1e-5, "batch \(rows)")
+        }
+    }
+
     @Test func mergeLayerGradientsAccumulateOverBranches() throws {
         // input → tanh → Add(input, tanh) and Concatenate(input, sigmoid): the input gradient
         // sums both paths.

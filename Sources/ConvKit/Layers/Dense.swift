@@ -70,7 +70,12 @@ public final class Dense: Layer {
         } else if updates(kernel) {
             kernel.gradient = Tensor(shape: kernel.value.shape) { kernelProduct(alpha: 1, beta: 0, into: $0.baseAddress!) }
         }
-        if let bias, updates(bias) { bias.gradient = Convolution.backwardBias(dz) }
+        if let bias, updates(bias) {
+            // Column sums of dz in one pass (per-worker partials): a convolution's per-image sums
+            // (`Convolution.backwardBias`) would make each of the rows an image of its own.
+            let sums = dz.scalars.withUnsafeBufferPointer { ChannelArithmetic.sums($0.baseAddress!, times: nil, rows: rows, channels: units) }
+            bias.gradient = Tensor(shape: [units], scalars: sums.sum.map(Float.init))
+        }
         return [dx]
     }
 
