@@ -48,6 +48,15 @@ def training_seconds(name, record):
     return sum(model["seconds_per_epoch"] * recipe["epochs"] * len(recipe["seeds"]) for model in record["models"])
 
 
+def fastest_epoch_seconds(record):
+    """Training seconds had every epoch run as fast as its run's fastest (a machine doing nothing
+    else), for records whose runs keep their epochs' times; None for the others."""
+    runs = record.get("runs", [])
+    if not runs or not all("history" in run for run in runs):
+        return None
+    return sum(min(e["seconds"] for e in run["history"]["epochs"]) * run["spec"]["epochs"] for run in runs)
+
+
 def claims(name, record):
     """(claim, measured, verdict) of each checked claim: from the record, or for seed001, whose
     record keeps no claim list, from its rendered report's claims table."""
@@ -111,9 +120,13 @@ def experiments():
     lines = ["| Experiment | What it trains | Recorded run: training time on 2 cores | Claims checked |", "|---|---|---:|---|"]
     for name, title, what in EXPERIMENTS:
         record = load(name)
-        runs = ""
+        notes = []
         if "planned" in record:
-            runs = f" ({len(record['runs'])} of {len(record['planned'])} planned runs)"
+            notes.append(f"{len(record['runs'])} of {len(record['planned'])} planned runs")
+        fastest = fastest_epoch_seconds(record)
+        if fastest is not None:
+            notes.append(f"{duration(fastest)} at each run's fastest epoch")
+        runs = f" ({'; '.join(notes)})" if notes else ""
         lines.append(f"| [`{name}`](results/{name}/report.md) {title} | {what} | {duration(training_seconds(name, record))}{runs} "
                      f"| {tally(claims(name, record))} |")
     paper = paper_values()

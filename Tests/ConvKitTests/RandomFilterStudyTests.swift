@@ -118,6 +118,11 @@ import Testing
         #expect(record.entropyByEpoch.count == 2 && record.entropyByEpoch[0].count == 7)
         #expect(record.fgsmImages == 20 && record.testImages == 40)
         #expect(record.testAccuracy > 0 && record.testAccuracy <= 1)
+        // The unloaded-time estimate takes the fastest epoch for every epoch of the run.
+        var timed = record
+        timed.spec.epochs = 3
+        timed.history.epochs = [5.0, 2.0, 9.0].map { var e = record.history.epochs[0]; e.seconds = $0; return e }
+        #expect(timed.secondsAtFastestEpoch == 6)
         _ = try study.runAndReport(quick: false, folder: folder, options: StudyOptions())
         // The seed-1 record was kept as it was, not trained again.
         #expect(try Data(contentsOf: URL(fileURLWithPath: recordPath)) == before)

@@ -140,7 +140,10 @@ extension RandomFilterStudy {
         let missing = r.planned.filter { spec in !r.runs.contains { $0.spec == spec } }
         md += "- Runs recorded: \(r.runs.count) of \(r.planned.count) planned"
         let hours = r.runs.map { $0.secondsPerEpoch * Double($0.spec.epochs) }.reduce(0, +) / 3600
-        md += String(format: " (%.1f hours of training on %@)", hours, Set(r.runs.map(\.machine)).sorted().joined(separator: ", "))
+        let unloadedHours = r.runs.map(\.secondsAtFastestEpoch).reduce(0, +) / 3600
+        md += String(format: " (%.1f hours of training on %@; %.1f hours if every epoch had run as fast as its run's fastest, "
+                     + "an estimate for a machine doing nothing else)", hours, Set(r.runs.map(\.machine)).sorted().joined(separator: ", "),
+                     unloadedHours)
         if !missing.isEmpty {
             md += "; not yet: " + missing.prefix(12).map { "`\($0.id)`" }.joined(separator: ", ") + (missing.count > 12 ? ", and \(missing.count - 12) more" : "")
             md += ". Rerun the experiment (or a part of it with `--only`) to add them; recorded runs are kept"

@@ -265,6 +265,11 @@ public struct RandomFilterStudy: Codable, Sendable, Study {
         public var entropyByEpoch: [[Double]]
         public var secondsPerEpoch: Double
         public var history: History
+        /// The run's training time had every epoch taken as long as its fastest: the time on a
+        /// machine doing nothing else (other work and benchmark pauses only ever slow an epoch).
+        public var secondsAtFastestEpoch: Double {
+            (history.epochs.map(\.seconds).min() ?? secondsPerEpoch) * Double(spec.epochs)
+        }
         /// For the first seed's frozen Table 1 network: the same network folded into plain
         /// convolutions, checked against the LC network.
         public var folding: Folding?
