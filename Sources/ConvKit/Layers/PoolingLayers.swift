@@ -118,15 +118,26 @@ open class GlobalPoolingLayer: Layer {
 
     open override func forward(_ inputs: [Tensor], training: Bool) -> Tensor {
         let x = inputs[0], n = x.shape[0], c = x.shape.last!, pixels = x.count / (n * c)
-        var y = Tensor(repeating: mode == .max ? -.infinity : 0, shape: [n, c])
-        var positions = [Int](repeating: 0, count: n * c)
-        for b in 0..<n {
-            for p in 0..<pixels {
-                for ch in 0..<c {
-                    let i = (b * pixels + p) * c + ch, v = x.scalars[i]
-                    switch mode {
-                    case .average: y.scalars[b * c + ch] += v / Float(pixels)
-                    case .max: if v > y.scalars[b * c + ch] { y.scalars[b * c + ch] = v; positions[b * c + ch] = i }
+        var positions = [Int](repeating: 0, count: mode == .max ? n * c : 0)
+        // Pixel by pixel over contiguous channel rows, so the inner loop is a vector loop.
+        let y = Tensor(shape: [n, c]) { y in
+            x.scalars.withUnsafeBufferPointer { xp in
+                positions.withUnsafeMutableBufferPointer { argmax in
+                    for b in 0..<n {
+                        let image = xp.baseAddress! + b * pixels * c, row = y.baseAddress! + b * c
+                        switch mode {
+                        case .average:
+                            row.initialize(repeating: 0, count: c)
+                            for p in 0..<pixels { for ch in 0..<c { row[ch] += image[p * c + ch] } }
+                            for ch in 0..<c { row[ch] /= Float(pixels) }
+                        case .max:
+                            row.initialize(repeating: -.infinity, count: c)
+                            for p in 0..<pixels {
+                                for ch in 0..<c where image[p * c + ch] > row[ch] {
+                                    row[ch] = image[p * c + ch]; argmax[b * c + ch] = (b * pixels + p) * c + ch
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -137,15 +148,19 @@ open class GlobalPoolingLayer: Layer {
 
     open override func backward(_ gradOutput: Tensor) -> [Tensor] {
         let shape = cachedInput.shape, n = shape[0], c = shape.last!, pixels = cachedInput.count / (n * c)
-        var dx = Tensor(zeros: shape)
-        switch mode {
-        case .average:
-            for i in 0..<dx.count {
-                let b = i / (pixels * c), ch = i % c
-                dx.scalars[i] = gradOutput.scalars[b * c + ch] / Float(pixels)
+        let dx = Tensor(shape: shape) { dx in
+            gradOutput.scalars.withUnsafeBufferPointer { dy in
+                switch mode {
+                case .average:
+                    for b in 0..<n {
+                        let image = dx.baseAddress! + b * pixels * c, row = dy.baseAddress! + b * c
+                        for p in 0..<pixels { for ch in 0..<c { image[p * c + ch] = row[ch] / Float(pixels) } }
+                    }
+                case .max:
+                    dx.initialize(repeating: 0)
+                    for (o, i) in argmax.enumerated() { dx[i] += dy[o] }
+                }
             }
-        case .max:
-            for (o, i) in argmax.enumerated() { dx.scalars[i] += gradOutput.scalars[o] }
         }
         return [dx]
     }
