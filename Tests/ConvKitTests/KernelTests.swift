@@ -34,6 +34,15 @@ import Testing
         Case(input: [5, 30], cin: 16, cout: 48, kernel: [3, 1], strides: [1, 1], dilations: [1, 1], padding: .same, groups: 1),
         // Depthwise with multiplier 1 on the tap loops: 37 channels = 16 + 16 + 5 (AVX-512: 32 + 5).
         Case(input: [7, 6], cin: 37, cout: 37, kernel: [3, 3], strides: [2, 1], dilations: [1, 1], padding: .same, groups: 37),
+        // The input gradient by phase (`StridedInputGradient.swift`): ResNet's stride-2 3×3 and 1×1 layers at tile widths,
+        // a stride above the kernel (inputs no window reads), stride with dilation (taps two apart in a phase), and
+        // padding beyond the kernel's span at stride 2.
+        Case(input: [16, 16], cin: 16, cout: 32, kernel: [3, 3], strides: [2, 2], dilations: [1, 1], padding: .same, groups: 1),
+        Case(input: [15, 16], cin: 19, cout: 33, kernel: [1, 1], strides: [2, 2], dilations: [1, 1], padding: .valid, groups: 1),
+        Case(input: [10, 11], cin: 3, cout: 5, kernel: [2, 2], strides: [3, 3], dilations: [1, 1], padding: .valid, groups: 1),
+        Case(input: [12, 13], cin: 4, cout: 6, kernel: [3, 3], strides: [2, 2], dilations: [2, 3], padding: .same, groups: 2),
+        Case(input: [7, 8], cin: 3, cout: 4, kernel: [2, 3], strides: [2, 2], dilations: [1, 1],
+             padding: .explicit(before: [3, 1], after: [2, 4]), groups: 1),
         // Winograd (F(4×4, 3×3) forward and input gradient, F(2×2, 3×3) kernel gradient): 7×9 leaves partial tiles at the bottom and right edges.
         Case(input: [7, 9], cin: 9, cout: 10, kernel: [3, 3], strides: [1, 1], dilations: [1, 1], padding: .valid, groups: 1),
     ]

@@ -86,8 +86,7 @@ public enum Convolution {
                     case .direct where ConvolutionDirect.handlesInputGradient(g):
                         ConvolutionDirect.backwardInput(dy, w, dx, g, isa: isa)
                     case .direct:
-                        dx.initialize(repeating: 0, count: out.count)
-                        stridedBackwardInput(dy, w, dx, g)
+                        ConvolutionDirect.backwardInputByPhase(dy, w, dx, g, isa: isa)
                     case .depthwise:
                         dx.initialize(repeating: 0, count: out.count)
                         depthwiseBackwardInput(dy, w, dx, g, isa: isa)
@@ -193,53 +192,6 @@ public enum Convolution {
             GEMM.multiply(transposeA: true, m: K, n: og, k: g.batch * g.outputPixels, a: x + group * K, lda: cin,
                           b: dy + group * og, ldb: cout, c: dw + group * og, ldc: cout)
         }
-    }
-
-    // MARK: Strided input gradient: GEMM into patch rows, then col2im
-
-    /// The input gradient where the direct kernel does not apply (stride above 1): for each
-    /// image, dy·Wᵀ gives every window's patch gradient, added back onto the pixels it read.
-    private static func stridedBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-        let (P, K, cin, cout, og) = (g.outputPixels, g.patchLength, g.inputChannels, g.outputChannels, g.outputChannelsPerGroup)
-        let (dys, ws, dxs) = (SharedPointer(dy), SharedPointer(w), SharedPointer(dx))
-        Parallel.forEachChunk(g.batch) { images, _ in
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: P * K)
-            defer { col.deallocate() }
-            for n in images {
-                for group in 0..<g.groups {
-                    GEMM.multiply(transposeB: true, m: P, n: K, k: og,
-                                  a: dys.base + n * P * cout + group * og, lda: cout, b: ws.base + group * og, ldb: cout,
-                                  c: col, ldc: K, parallel: false)
-                    col2im(col, dxs.base + n * g.inputPixels * cin, g, group: group)
-                }
-            }
-        }
-    }
-
-    /// Adds each patch row segment of `col` (`col[pixel, (tap, channel)]`) back onto the input
-    /// pixel it was read from; segments over the padding are dropped.
-    private static func col2im(_ col: UnsafeMutablePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: ConvGeometry, group: Int) {
-        let cin = g.inputChannels, cg = g.inputChannelsPerGroup
-        let (ih, iw) = (g.inputSize[1], g.inputSize[2])
-        var segment = col
-        for z in 0..<g.outputSize[0] { for y in 0..<g.outputSize[1] { for x in 0..<g.outputSize[2] {
-            for a in 0..<g.kernelSize[0] {
-                let iz = z * g.strides[0] - g.padBefore[0] + a * g.dilations[0]
-                let zInside = iz >= 0 && iz < g.inputSize[0]
-                for b in 0..<g.kernelSize[1] {
-                    let iy = y * g.strides[1] - g.padBefore[1] + b * g.dilations[1]
-                    let yInside = zInside && iy >= 0 && iy < ih
-                    for c in 0..<g.kernelSize[2] {
-                        let ix = x * g.strides[2] - g.padBefore[2] + c * g.dilations[2]
-                        if yInside && ix >= 0 && ix < iw {
-                            let dst = image + ((iz * ih + iy) * iw + ix) * cin + group * cg
-                            for k in 0..<cg { dst[k] += segment[k] }
-                        }
-                        segment += cg
-                    }
-                }
-            }
-        }}}
     }
 
     // MARK: Depthwise (one input channel per group, `multiplier` outputs each)
