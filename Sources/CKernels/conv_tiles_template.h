@@ -74,18 +74,34 @@ TILE void ISA(gradient_tile)(const convkit_conv_rows *p, const float *outputGrad
         for (int v = 0; v < vectors; v++)
             acc[r * vectors + v] = ISA(load_lanes)(dw + r * p->weightRowStride, v, vectors, masked, mask);
     }
-    for (int64_t row = firstRow; row < endRow; row++) {
-        const float *a = p->input + row * p->inputRowStride;
-        const float *g = outputGradient + row * p->outputRowStride + j0;
-        for (int64_t x = 0; x < p->pixels; x++, a += p->inputPixelStride, g += p->outputPixelStride) {
-            VEC gv[TILE_VECTORS];
-            for (int v = 0; v < vectors; v++) gv[v] = ISA(load_lanes)(g, v, vectors, masked, mask);
-            for (int r = 0; r < rows; r++) {
-                VEC value = V_BROADCAST(a + offset[r]);
-                for (int v = 0; v < vectors; v++) acc[r * vectors + v] = V_FMA(value, gv[v], acc[r * vectors + v]);
-            }
-        }
+    // The sum over output pixels, with row r's input at `a + OFFSET(r)`.
+#define SUM_OVER_PIXELS(OFFSET)                                                                                       \
+    for (int64_t row = firstRow; row < endRow; row++) {                                                             \
+        const float *a = p->input + row * p->inputRowStride;                                                        \
+        const float *g = outputGradient + row * p->outputRowStride + j0;                                             \
+        for (int64_t x = 0; x < p->pixels; x++, a += p->inputPixelStride, g += p->outputPixelStride) {               \
+            VEC gv[TILE_VECTORS];                                                                                   \
+            for (int v = 0; v < vectors; v++) gv[v] = ISA(load_lanes)(g, v, vectors, masked, mask);                 \
+            for (int r = 0; r < rows; r++) {                                                                        \
+                VEC value = V_BROADCAST(a + OFFSET(r));                                                             \
+                for (int v = 0; v < vectors; v++) acc[r * vectors + v] = V_FMA(value, gv[v], acc[r * vectors + v]); \
+            }                                                                                                       \
+        }                                                                                                           \
     }
+    // Rows within one tap read consecutive channels: constant displacements from one register,
+    // where a table of 16 offsets would not fit the general registers (each broadcast then
+    // waited on an offset reloaded from the stack).
+    if (offset[rows - 1] == offset[0] + rows - 1) {
+        const int64_t first = offset[0];
+#define CONSECUTIVE(r) (first + (r))
+        SUM_OVER_PIXELS(CONSECUTIVE)
+#undef CONSECUTIVE
+    } else {
+#define TABLE(r) offset[r]
+        SUM_OVER_PIXELS(TABLE)
+#undef TABLE
+    }
+#undef SUM_OVER_PIXELS
     for (int r = 0; r < rows; r++)
         for (int v = 0; v < vectors; v++)
             ISA(store_lanes)(dw + r * p->weightRowStride, v, vectors, masked, mask, acc[r * vectors + v]);
