@@ -82,6 +82,12 @@ import Testing
         #expect(model.convolutionsBeforeBatchNorm().count == model.layers.filter { $0 is BatchNormalization }.count)
         let x = randomTensor([5, 8, 8, 2], seed: 1), dy = randomTensor([5, 10], seed: 2)
         try expectFusedStepEqualsLayerByLayer(model, x, dy)
+        // A second backward pass after one forward pass gives the same gradients: the gate taken
+        // once at each residual end holds for one pass only.
+        _ = try model.forward(x, training: true)
+        let first = try model.backward(dy), firstGradients = model.trainableParameters.map(\.parameter.gradient)
+        #expect(try model.backward(dy) == first)
+        #expect(model.trainableParameters.map(\.parameter.gradient) == firstGradients)
         // An Add whose BatchNorm is read elsewhere too, or whose sum is read by more than the ReLU, does not fuse.
         let input = Input(shape: [4, 4, 3])
         let normalized = try BatchNormalization()(try Conv2D(filters: 3, kernelSize: 3, padding: .same)(input))

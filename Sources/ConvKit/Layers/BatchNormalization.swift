@@ -18,6 +18,8 @@ public final class BatchNormalization: Layer {
     /// (output not positive): with a residual added, by its output kept; without, by recomputing
     /// x̂·gain + bias from the cached input (the output need not stay alive for the backward pass).
     private var cachedReLUOutput: Tensor?
+    /// Set by `gatedByReLU`: the next `backward` gets the gated gradient, so it gates nothing.
+    private var nextGradientIsGated = false
     private var cachedReLUAffine: (gain: [Float], bias: [Float])?
     /// After `forwardWithReLU(_:thenMaxPool:)`: the pass, and its pooled output, which backward
     /// routes the gradient with.
@@ -128,9 +130,11 @@ public final class BatchNormalization: Layer {
     }
 
     /// `gradient` zeroed where the ReLU of the last `forwardWithReLU` passed nothing: the
-    /// gradient a residual block's shortcut receives through the fused Add → ReLU.
+    /// gradient a residual block's shortcut receives through the fused Add → ReLU. The next
+    /// `backward` then takes this gated gradient and applies no gate of its own.
     func gatedByReLU(_ gradient: Tensor) -> Tensor {
         guard let output = cachedReLUOutput else { return gradient }
+        nextGradientIsGated = true
         return Tensor(shape: gradient.shape) { d in
             output.scalars.withUnsafeBufferPointer { r in
                 gradient.scalars.withUnsafeBufferPointer { g in
@@ -170,10 +174,12 @@ public final class BatchNormalization: Layer {
     /// are set.
     func backward(_ gradOutput: Tensor, inputGradient: (ChannelArithmetic.NormalizationGradient, Int) -> Void) {
         let c = cachedInput.shape.last!, rows = cachedInput.count / c
-        let kept = cachedReLUOutput ?? Tensor(zeros: [0])
+        let gated = nextGradientIsGated
+        nextGradientIsGated = false
+        let kept = gated ? Tensor(zeros: [0]) : cachedReLUOutput ?? Tensor(zeros: [0])
         func gate(_ keptPointer: UnsafeBufferPointer<Float>) -> ChannelArithmetic.ReLUGate? {
             if let affine = cachedReLUAffine { return .normalized(gain: affine.gain, bias: affine.bias) }
-            return cachedReLUOutput == nil ? nil : .values(keptPointer.baseAddress!)
+            return cachedReLUOutput == nil || gated ? nil : .values(keptPointer.baseAddress!)
         }
         // After a fused max pooling, dy is the pooling's gradient routed back, and the sums come with it.
         let routed = cachedMaxPool.map { $0.pass.routedGradientAndSums(gradOutput, input: cachedInput, pooled: $0.output) }

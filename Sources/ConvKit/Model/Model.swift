@@ -243,13 +243,18 @@ public final class Model {
             observe?(layer, g)
             if let batchNorm = nodesRunInsideBatchNorm[ObjectIdentifier(node)] {
                 // The BatchNorm applies the gradients of the ReLU (its only reader) and of the pooling after it.
-                if needed.contains(ObjectIdentifier(batchNorm)) { grads[ObjectIdentifier(batchNorm)] = g }
-                // A fused residual end's shortcut gets the ReLU's gradient through the Add.
-                if let shortcut = shortcutsOfFusedReLUs[ObjectIdentifier(node)], needed.contains(ObjectIdentifier(shortcut)),
-                   let layer = batchNorm.layer as? BatchNormalization {
-                    let gated = layer.gatedByReLU(g), key = ObjectIdentifier(shortcut)
-                    if grads[key] != nil { grads[key]! += gated } else { grads[key] = gated }
+                var gradient = g
+                // A fused residual end's shortcut gets the ReLU's gradient through the Add, gated
+                // once here; the BatchNorm then takes the same gated tensor instead of gating it again
+                // in each of its two passes.
+                if let shortcut = shortcutsOfFusedReLUs[ObjectIdentifier(node)], let layer = batchNorm.layer as? BatchNormalization {
+                    gradient = layer.gatedByReLU(g)
+                    if needed.contains(ObjectIdentifier(shortcut)) {
+                        let key = ObjectIdentifier(shortcut)
+                        if grads[key] != nil { grads[key]! += gradient } else { grads[key] = gradient }
+                    }
                 }
+                if needed.contains(ObjectIdentifier(batchNorm)) { grads[ObjectIdentifier(batchNorm)] = gradient }
                 continue
             }
             // A convolution feeding this BatchNorm alone, whose own input gradient nobody needs,
