@@ -81,6 +81,7 @@ public final class BatchNormalization: Layer {
     private func forward(_ x: Tensor, training: Bool, relu: Bool, residual: Tensor? = nil, maxPool: ConvGeometry? = nil,
                          sums: ChannelSums? = nil) -> Tensor {
         let c = x.shape.last!, rows = x.count / c
+        nextGradientIsGated = false
         let movingMean = parameter(parameterPrefix + "moving_mean")!, movingVariance = parameter(parameterPrefix + "moving_variance")!
         var mean = [Float](repeating: 0, count: c), variance = [Float](repeating: 0, count: c)
         let useBatchStatistics = training && !behavesAsInference

@@ -122,7 +122,7 @@ open class GlobalPoolingLayer: Layer {
         // Pixel by pixel over contiguous channel rows, so the inner loop is a vector loop.
         let y = Tensor(shape: [n, c]) { y in
             x.scalars.withUnsafeBufferPointer { xp in
-                positions.withUnsafeMutableBufferPointer { argmax in
+                positions.withUnsafeMutableBufferPointer { position in
                     for b in 0..<n {
                         let image = xp.baseAddress! + b * pixels * c, row = y.baseAddress! + b * c
                         switch mode {
@@ -134,7 +134,7 @@ open class GlobalPoolingLayer: Layer {
                             row.initialize(repeating: -.infinity, count: c)
                             for p in 0..<pixels {
                                 for ch in 0..<c where image[p * c + ch] > row[ch] {
-                                    row[ch] = image[p * c + ch]; argmax[b * c + ch] = (b * pixels + p) * c + ch
+                                    row[ch] = image[p * c + ch]; position[b * c + ch] = (b * pixels + p) * c + ch
                                 }
                             }
                         }
