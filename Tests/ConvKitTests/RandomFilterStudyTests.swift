@@ -139,7 +139,9 @@ import Testing
         #expect(report.contains("Runs recorded: 19 of 19 planned"))
         // The grid's two baseline seeds give its seed noise, which judges the gap's slope over k.
         #expect(report.contains("the mean of 2 seeds, whose spread is the grid's seed noise"))
-        #expect(report.contains("points per k, standard error"))
+        #expect(report.contains("points per k (standard error"))
+        // Each verdict's yardstick is printed beside it: the 95% interval at the error's degrees of freedom.
+        #expect(report.contains("; 95% interval ±") && report.contains(" degrees of freedom)"))
         #expect(report.contains("(n = 2)"))
         #expect(report.contains("## Table 3: an operation between the two convolutions (k = 3, E = 2)"))
         #expect(report.contains("| batch norm relu | "))
@@ -255,6 +257,10 @@ import Testing
         #expect(Set(ids).count == ids.count, "duplicate ids: \(Dictionary(grouping: ids, by: { $0 }).filter { $1.count > 1 }.keys.prefix(5))")
         #expect(html.matches(of: /href="#([^"]+)"/).allSatisfy { ids.contains(String($0.1)) })
         #expect(html.contains("<p>first line second line</p>"))
+        // Inline spans: bold, italic and code, with nothing inside code read as emphasis.
+        #expect(HTMLReport.inline("a *held* or **not held** verdict, `*x*` and 2 * 3 * 4")
+                == "a <em>held</em> or <strong>not held</strong> verdict, <code>*x*</code> and 2 * 3 * 4")
+        #expect(HTMLReport.inline("an unpaired ` backtick and `code`") == "an unpaired <code> backtick and </code>code`")
     }
 
     /// A series drawn as a band shades ± its errors along the line; drawn with bars, the same

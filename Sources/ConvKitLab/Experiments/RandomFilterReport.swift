@@ -278,8 +278,19 @@ extension RandomFilterStudy {
             let v: (text: String, held: Bool?) = d.map { Self.verdict($0, expectation) } ?? ("not measured", nil)
             out.append((claim, measured, v.text, v.held))
         }
+        /// The standard error, and the half-width of the 95% interval (Student's t at the
+        /// difference's degrees of freedom) that the verdict compares the value with.
+        func uncertainty(_ d: Statistics.Difference, scale: Double = 100, format: String = "%.2f") -> String {
+            guard let se = d.standardError else { return "" }
+            var text = " (standard error " + String(format: format, se * scale)
+            if let df = d.degreesOfFreedom, df.isFinite, df >= 1 {
+                text += "; 95% interval ±" + String(format: format, Statistics.tCritical(df) * se * scale)
+                    + String(format: " at %.3g degree%@ of freedom", df, df == 1 ? "" : "s")
+            }
+            return text + ")"
+        }
         func points(_ d: Statistics.Difference) -> String {
-            String(format: "%+.2f points", d.value * 100) + (d.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "")
+            String(format: "%+.2f points", d.value * 100) + uncertainty(d)
         }
         // 1. Frozen random filters reach the learned baseline.
         let base = cell(r, .baseline, k: 3, e: 1, budget: b.table1), frozen = cell(r, .lcFrozen, k: 3, e: table1Expansion, budget: b.table1)
@@ -309,7 +320,7 @@ extension RandomFilterStudy {
         let learnedSlope = Set(learnedSweep.map(\.spec.expansion)).count >= 2
             ? Statistics.slope(x: learnedSweep.map { log2(Double($0.spec.expansion)) }, y: learnedSweep.map(\.testAccuracy)) : nil
         add("The learnable-LC shortfall against the baseline shrinks as E grows (k = 3)",
-            learnedSlope.map { String(format: "learned accuracy %+.2f points per doubling of E", $0.value * 100) + ($0.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "") } ?? "fewer than two E recorded",
+            learnedSlope.map { String(format: "learned accuracy %+.2f points per doubling of E", $0.value * 100) + uncertainty($0) } ?? "fewer than two E recorded",
             learnedSlope, .greater)
         // 2. Frozen LC beats learned LC from E = 8.
         for e in Set([table1Expansion] + claimPoints).filter({ $0 >= 8 }).sorted() {
@@ -322,7 +333,7 @@ extension RandomFilterStudy {
             && $0.spec.epochs == b.sweep.epochs && $0.spec.trainImages == b.sweep.trainImages }
         let robustSlope = Set(frozenSweep.map(\.spec.expansion)).count >= 2
             ? Statistics.slope(x: frozenSweep.map { log2(Double($0.spec.expansion)) }, y: frozenSweep.map(\.robustAccuracy)) : nil
-        add("Robustness to FGSM grows with E (frozen LC)", robustSlope.map { String(format: "%+.2f points per doubling of E", $0.value * 100) + ($0.standardError.map { String(format: " (standard error %.2f)", $0 * 100) } ?? "") } ?? "fewer than two E recorded", robustSlope, .greater)
+        add("Robustness to FGSM grows with E (frozen LC)", robustSlope.map { String(format: "%+.2f points per doubling of E", $0.value * 100) + uncertainty($0) } ?? "fewer than two E recorded", robustSlope, .greater)
         // 4. The learned-vs-frozen gap grows with k, at each grid E.
         for e in kernelExpansions {
             let gaps = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (x: Double(k), y: $0) } }
@@ -331,7 +342,7 @@ extension RandomFilterStudy {
                 : gaps.count > 2 ? Statistics.slope(x: gaps.map(\.x), y: gaps.map(\.y.value)) : nil
             add("The learned-vs-frozen gap grows with the kernel size (E = \(e))",
                 slope.map { s in gaps.map { String(format: "k=%d %+.2f", Int($0.x), $0.y.value * 100) }.joined(separator: ", ") + " points"
-                    + (s.standardError.map { String(format: " (slope %+.2f points per k, standard error %.2f)", s.value * 100, $0 * 100) } ?? "") }
+                    + String(format: "; slope %+.2f points per k", s.value * 100) + uncertainty(s) }
                     ?? "fewer than two k recorded",
                 slope, .greater)
         }
@@ -347,7 +358,7 @@ extension RandomFilterStudy {
             let (l, o) = (entropy[.lcLearned] ?? [], entropy[other] ?? [])
             let d = l.isEmpty || o.isEmpty ? nil : Statistics.welch(l, o)
             add("Learnable LC has the least diverse spatial filters: less than \(other.rawValue) (Table 1, E = \(table1Expansion))",
-                d.map { String(format: "variance entropy, learned − %@ %+.2g", other.rawValue, $0.value) + ($0.standardError.map { String(format: " (standard error %.2g)", $0) } ?? "") } ?? "runs missing",
+                d.map { String(format: "variance entropy, learned − %@ %+.2g", other.rawValue, $0.value) + uncertainty($0, scale: 1, format: "%.2g") } ?? "runs missing",
                 d, .less)
         }
         return out

@@ -84,14 +84,23 @@ public enum HTMLReport {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    /// `code` and **bold** spans.
+    /// `code`, **bold** and *italic* spans; nothing inside a code span is read as emphasis, and
+    /// an unpaired backtick stays as it is.
     static func inline(_ s: String) -> String {
-        var out = escape(s)
-        for (mark, tag) in [("**", "strong"), ("`", "code")] {
-            let parts = out.components(separatedBy: mark)
-            guard parts.count >= 3 else { continue }
-            out = parts.enumerated().map { i, p in i == 0 ? p : (i % 2 == 1 ? "<\(tag)>" : "</\(tag)>") + p }.joined()
+        let pieces = escape(s).components(separatedBy: "`")
+        let paired = pieces.count % 2 == 1 ? pieces.count : pieces.count - 1  // pieces inside pairs of backticks
+        var out = ""
+        for (i, piece) in pieces.enumerated() {
+            if i >= paired { out += "`" + emphasis(piece) } else if i % 2 == 1 { out += "<code>\(piece)</code>" } else { out += emphasis(piece) }
         }
+        return out
+    }
+
+    private static func emphasis(_ s: String) -> String {
+        let parts = s.components(separatedBy: "**")
+        var out = parts.count >= 3 ? parts.enumerated().map { i, p in i == 0 ? p : (i % 2 == 1 ? "<strong>" : "</strong>") + p }.joined() : s
+        // A single asterisk pair hugging a word: *held*, not the 2 * 3 of a formula.
+        out = out.replacing(/(^|[^\w*])\*([^\s*](?:[^*]*[^\s*])?)\*(?![\w*])/) { "\($0.1)<em>\($0.2)</em>" }
         return out
     }
 }
