@@ -196,7 +196,7 @@ enum ConvolutionDirect {
 
 /// One image of a convolution's input copied into a zero border, large enough that every
 /// window lies inside it, and the row descriptions the kernels walk over it.
-private struct PaddedFrame: Sendable {
+struct PaddedFrame: Sendable {
     let source: [Int]      // depth, height, width of the image copied in
     let channels: Int
     let before: [Int]      // where the image starts in the frame
@@ -214,6 +214,12 @@ private struct PaddedFrame: Sendable {
             offsets.append(Int64(((a * g.dilations[0] * size[1] + b * g.dilations[1]) * size[2] + c * g.dilations[2]) * channels))
         }}}
         tapOffsets = offsets
+    }
+
+    /// A frame of `size` with the images placed at `before`, for kernels that keep their own
+    /// tap offsets (the strided input gradient's phases).
+    init(source: [Int], channels: Int, before: [Int], size: [Int]) {
+        self.source = source; self.channels = channels; self.before = before; self.size = size; tapOffsets = []
     }
 
     /// Splits the batch across the workers. Each fills its own frame (border zeroed once) with

@@ -71,38 +71,29 @@ extension ConvolutionDirect {
             phases.append(Phase(z: z, y: y, x: x, weights: weights, tapOffsets: offsets))
         }}}
 
-        let (dys, dxs, allPhases) = (SharedPointer(dy), SharedPointer(dx), phases)
-        let frameCount = frameSize.reduce(1, *) * cout, imageIn = g.inputPixels * cin, imageOut = g.outputPixels * cout
-        Parallel.forEachItem(g.batch, balanced: true) { images, _ in
-            let frame = UnsafeMutablePointer<Float>.allocate(capacity: frameCount)
-            defer { frame.deallocate() }
-            frame.initialize(repeating: 0, count: frameCount)  // the border stays zero
-            for n in images {
-                let rowLength = g.outputSize[2] * cout
-                for z in 0..<g.outputSize[0] { for y in 0..<g.outputSize[1] {
-                    let target = frame + (((z + border[0]) * frameSize[1] + y + border[1]) * frameSize[2] + border[2]) * cout
-                    target.update(from: dys.base + n * imageOut + (z * g.outputSize[1] + y) * rowLength, count: rowLength)
-                }}
-                let image = dxs.base + n * imageIn
-                if !coversEveryInput { image.initialize(repeating: 0, count: imageIn) }
-                for phase in allPhases {
-                    phase.weights.withUnsafeBufferPointer { weights in
-                        phase.tapOffsets.withUnsafeBufferPointer { taps in
-                            for group in 0..<g.groups {
-                                for q in 0..<phase.z.count {
-                                    var rows = convkit_conv_rows(
-                                        input: frame + (((phase.z.frameStart + q) * frameSize[1] + phase.y.frameStart) * frameSize[2]
-                                                        + phase.x.frameStart) * cout + group * og,
-                                        rows: Int64(phase.y.count), pixels: Int64(phase.x.count),
-                                        inputRowStride: Int64(frameSize[2] * cout), inputPixelStride: Int64(cout),
-                                        tapOffsets: taps.baseAddress!, taps: Int64(taps.count), channels: Int64(og),
-                                        weightRowStride: Int64(cin),
-                                        outputRowStride: Int64(g.strides[1] * g.inputSize[2] * cin), outputPixelStride: Int64(g.strides[2] * cin),
-                                        outputChannels: Int64(cg))
-                                    let inputZ = phase.z.inputStart + q * g.strides[0]
-                                    let output = image + ((inputZ * g.inputSize[1] + phase.y.inputStart) * g.inputSize[2] + phase.x.inputStart) * cin
-                                    convkit_conv_rows_forward(&rows, weights.baseAddress! + group * cg, nil, output + group * cg, 0, isa.code)
-                                }
+        let (dxs, allPhases, imageIn) = (SharedPointer(dx), phases, g.inputPixels * cin)
+        // Each image of dy in a zero border wide enough for every phase's reads.
+        let padded = PaddedFrame(source: g.outputSize, channels: cout, before: border, size: frameSize)
+        padded.forEachImage(batch: g.batch, of: dy, balanced: true) { n, frame, _, _ in
+            let image = dxs.base + n * imageIn
+            if !coversEveryInput { image.initialize(repeating: 0, count: imageIn) }
+            for phase in allPhases {
+                phase.weights.withUnsafeBufferPointer { weights in
+                    phase.tapOffsets.withUnsafeBufferPointer { taps in
+                        for group in 0..<g.groups {
+                            for q in 0..<phase.z.count {
+                                var rows = convkit_conv_rows(
+                                    input: frame + (((phase.z.frameStart + q) * frameSize[1] + phase.y.frameStart) * frameSize[2]
+                                                    + phase.x.frameStart) * cout + group * og,
+                                    rows: Int64(phase.y.count), pixels: Int64(phase.x.count),
+                                    inputRowStride: Int64(frameSize[2] * cout), inputPixelStride: Int64(cout),
+                                    tapOffsets: taps.baseAddress!, taps: Int64(taps.count), channels: Int64(og),
+                                    weightRowStride: Int64(cin),
+                                    outputRowStride: Int64(g.strides[1] * g.inputSize[2] * cin), outputPixelStride: Int64(g.strides[2] * cin),
+                                    outputChannels: Int64(cg))
+                                let inputZ = phase.z.inputStart + q * g.strides[0]
+                                let output = image + ((inputZ * g.inputSize[1] + phase.y.inputStart) * g.inputSize[2] + phase.x.inputStart) * cin
+                                convkit_conv_rows_forward(&rows, weights.baseAddress! + group * cg, nil, output + group * cg, 0, isa.code)
                             }
                         }
                     }

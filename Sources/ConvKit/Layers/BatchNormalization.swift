@@ -175,12 +175,13 @@ public final class BatchNormalization: Layer {
     /// are set.
     func backward(_ gradOutput: Tensor, inputGradient: (ChannelArithmetic.NormalizationGradient, Int) -> Void) {
         let c = cachedInput.shape.last!, rows = cachedInput.count / c
-        let gated = nextGradientIsGated
+        // The kept output gates dy, unless `gatedByReLU` has gated it already.
+        let keptOutput = nextGradientIsGated ? nil : cachedReLUOutput
         nextGradientIsGated = false
-        let kept = gated ? Tensor(zeros: [0]) : cachedReLUOutput ?? Tensor(zeros: [0])
+        let kept = keptOutput ?? Tensor(zeros: [0])
         func gate(_ keptPointer: UnsafeBufferPointer<Float>) -> ChannelArithmetic.ReLUGate? {
             if let affine = cachedReLUAffine { return .normalized(gain: affine.gain, bias: affine.bias) }
-            return cachedReLUOutput == nil || gated ? nil : .values(keptPointer.baseAddress!)
+            return keptOutput == nil ? nil : .values(keptPointer.baseAddress!)
         }
         // After a fused max pooling, dy is the pooling's gradient routed back, and the sums come with it.
         let routed = cachedMaxPool.map { $0.pass.routedGradientAndSums(gradOutput, input: cachedInput, pooled: $0.output) }
