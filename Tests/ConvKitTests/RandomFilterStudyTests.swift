@@ -235,6 +235,14 @@ import Testing
         #expect(RandomFilterStudy.verdict(all: [D(value: -0.01), D(value: -0.02)], .less).text == "held (one seed)")
         #expect(RandomFilterStudy.verdict(all: [], .less).held == nil)
     }
+
+    @Test func signedFiguresNeverReadMinusZero() {
+        #expect(RandomFilterStudy.signed(0.414) == "+0.41")
+        #expect(RandomFilterStudy.signed(-0.926) == "-0.93")
+        #expect(RandomFilterStudy.signed(-0.004) == "0.00")
+        #expect(RandomFilterStudy.signed(0.004) == "0.00")
+        #expect(RandomFilterStudy.signed(-0.006) == "-0.01")
+    }
 }
 
 /// The HTML report inlines every figure; ids must stay unique across them, or later figures

@@ -163,7 +163,7 @@ extension RandomFilterStudy {
         for e in expansions.sorted() {
             let g = gap(r, k: 3, e: e, budget: b.sweep)
             md += "| \(e) | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep).text) | "
-            md += g.map { String(format: "%+.2f", $0.value * 100) } ?? "–"
+            md += g.map { Self.signed($0.value * 100) } ?? "–"
             md += " | \(cell(r, .lcLearned, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) | \(cell(r, .lcFrozen, k: 3, e: e, budget: b.sweep, \.robustAccuracy).text) |\n"
         }
         md += "\nBaseline (learned 3×3, same budget): \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep).text), FGSM \(cell(r, .baseline, k: 3, e: 1, budget: b.sweep, \.robustAccuracy).text). Error bars in the figures, and the shaded band around the baseline: ± one standard deviation over seeds."
@@ -180,7 +180,7 @@ extension RandomFilterStudy {
             md += "| \(k) | \(pct(baseline.isEmpty ? nil : Statistics.mean(baseline))) | "
             md += kernelExpansions.map { e in
                 let g = gap(r, k: k, e: e, budget: b.grid)
-                return "\(pct(cell(r, .lcLearned, k: k, e: e, budget: b.grid).values.first)) | \(pct(cell(r, .lcFrozen, k: k, e: e, budget: b.grid).values.first)) | \(g.map { String(format: "%+.2f", $0.value * 100) } ?? "–")"
+                return "\(pct(cell(r, .lcLearned, k: k, e: e, budget: b.grid).values.first)) | \(pct(cell(r, .lcFrozen, k: k, e: e, budget: b.grid).values.first)) | \(g.map { Self.signed($0.value * 100) } ?? "–")"
             }.joined(separator: " | ") + " |\n"
         }
         let noiseSeeds = kernelSizes.first.map { cell(r, .baseline, k: $0, e: 1, budget: b.grid).values.count } ?? 0
@@ -199,7 +199,7 @@ extension RandomFilterStudy {
                     guard let acc = c.values.first else { return "–" }
                     return "\(pct(acc)) (\(pct(cell(r, v, k: 3, e: ablation.expansion, budget: budget, between: between, \.robustAccuracy).values.first)))"
                 }
-                let gap = learned.values.first.flatMap { l in frozen.values.first.map { String(format: "%+.2f", (l - $0) * 100) } } ?? "–"
+                let gap = learned.values.first.flatMap { l in frozen.values.first.map { Self.signed((l - $0) * 100) } } ?? "–"
                 md += "| \(op == .none ? "nothing (the paper's block)" : op.rawValue.replacingOccurrences(of: "_", with: " ")) | \(text(learned, .lcLearned)) | \(text(frozen, .lcFrozen)) | \(gap) |\n"
             }
             md += "\n"
@@ -242,6 +242,13 @@ extension RandomFilterStudy {
     public enum Expectation: Sendable { case atLeast, greater, less }
 
     /// The verdict on "difference `d` is ≥ 0 / > 0 / < 0", judged against its spread.
+    /// A signed figure to two decimals: "+0.41", "-0.92", and "0.00" for anything that rounds
+    /// to zero (never "-0.00").
+    static func signed(_ value: Double) -> String {
+        let text = String(format: "%+.2f", value)
+        return Double(text) == 0 ? "0.00" : text
+    }
+
     static func verdict(_ d: Statistics.Difference, _ expectation: Expectation) -> (text: String, held: Bool?) {
         guard d.value.isFinite else { return ("not measured", nil) }
         let rightSign: Bool = switch expectation {
@@ -290,7 +297,7 @@ extension RandomFilterStudy {
             return text + ")"
         }
         func points(_ d: Statistics.Difference) -> String {
-            String(format: "%+.2f points", d.value * 100) + uncertainty(d)
+            Self.signed(d.value * 100) + " points" + uncertainty(d)
         }
         // 1. Frozen random filters reach the learned baseline.
         let base = cell(r, .baseline, k: 3, e: 1, budget: b.table1), frozen = cell(r, .lcFrozen, k: 3, e: table1Expansion, budget: b.table1)
@@ -312,7 +319,7 @@ extension RandomFilterStudy {
         }
         let everyE = Self.verdict(all: below.map(\.1), .less)
         out.append(("Learnable LC is below the baseline at every E (k = 3)",
-                    below.isEmpty ? "runs missing" : "learned − baseline: " + below.map { String(format: "E=%d %+.2f", $0.0, $0.1.value * 100) }.joined(separator: ", ") + " points",
+                    below.isEmpty ? "runs missing" : "learned − baseline: " + below.map { "E=\($0.0) " + Self.signed($0.1.value * 100) }.joined(separator: ", ") + " points",
                     everyE.text, everyE.held))
         // 1d. ... and that shortfall shrinks as E grows: learned accuracy rises with log2 E.
         let learnedSweep = r.runs.filter { $0.spec.variant == .lcLearned && $0.spec.kernelSize == 3 && $0.spec.intermediate == nil
@@ -320,7 +327,7 @@ extension RandomFilterStudy {
         let learnedSlope = Set(learnedSweep.map(\.spec.expansion)).count >= 2
             ? Statistics.slope(x: learnedSweep.map { log2(Double($0.spec.expansion)) }, y: learnedSweep.map(\.testAccuracy)) : nil
         add("The learnable-LC shortfall against the baseline shrinks as E grows (k = 3)",
-            learnedSlope.map { String(format: "learned accuracy %+.2f points per doubling of E", $0.value * 100) + uncertainty($0) } ?? "fewer than two E recorded",
+            learnedSlope.map { "learned accuracy " + Self.signed($0.value * 100) + " points per doubling of E" + uncertainty($0) } ?? "fewer than two E recorded",
             learnedSlope, .greater)
         // 2. Frozen LC beats learned LC from E = 8.
         for e in Set([table1Expansion] + claimPoints).filter({ $0 >= 8 }).sorted() {
@@ -333,7 +340,7 @@ extension RandomFilterStudy {
             && $0.spec.epochs == b.sweep.epochs && $0.spec.trainImages == b.sweep.trainImages }
         let robustSlope = Set(frozenSweep.map(\.spec.expansion)).count >= 2
             ? Statistics.slope(x: frozenSweep.map { log2(Double($0.spec.expansion)) }, y: frozenSweep.map(\.robustAccuracy)) : nil
-        add("Robustness to FGSM grows with E (frozen LC)", robustSlope.map { String(format: "%+.2f points per doubling of E", $0.value * 100) + uncertainty($0) } ?? "fewer than two E recorded", robustSlope, .greater)
+        add("Robustness to FGSM grows with E (frozen LC)", robustSlope.map { Self.signed($0.value * 100) + " points per doubling of E" + uncertainty($0) } ?? "fewer than two E recorded", robustSlope, .greater)
         // 4. The learned-vs-frozen gap grows with k, at each grid E.
         for e in kernelExpansions {
             let gaps = kernelSizes.sorted().compactMap { k in gap(r, k: k, e: e, budget: b.grid).map { (x: Double(k), y: $0) } }
@@ -341,8 +348,8 @@ extension RandomFilterStudy {
             let slope = gaps.count == 2 ? Statistics.slope(from: gaps[0], to: gaps[1])
                 : gaps.count > 2 ? Statistics.slope(x: gaps.map(\.x), y: gaps.map(\.y.value)) : nil
             add("The learned-vs-frozen gap grows with the kernel size (E = \(e))",
-                slope.map { s in gaps.map { String(format: "k=%d %+.2f", Int($0.x), $0.y.value * 100) }.joined(separator: ", ") + " points"
-                    + String(format: "; slope %+.2f points per k", s.value * 100) + uncertainty(s) }
+                slope.map { s in gaps.map { "k=\(Int($0.x)) " + Self.signed($0.y.value * 100) }.joined(separator: ", ") + " points"
+                    + "; slope " + Self.signed(s.value * 100) + " points per k" + uncertainty(s) }
                     ?? "fewer than two k recorded",
                 slope, .greater)
         }
@@ -350,7 +357,7 @@ extension RandomFilterStudy {
         let sweepGaps = expansions.sorted().compactMap { e in gap(r, k: 3, e: e, budget: b.sweep).map { (log2(Double(e)), $0.value, e) } }
         let gapSlope = sweepGaps.count >= 2 ? Statistics.slope(x: sweepGaps.map(\.0), y: sweepGaps.map(\.1)) : nil
         add("The learned-vs-frozen gap shrinks as E grows (k = 3)",
-            gapSlope.map { _ in sweepGaps.map { String(format: "E=%d %+.2f", $0.2, $0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two E recorded",
+            gapSlope.map { _ in sweepGaps.map { "E=\($0.2) " + Self.signed($0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two E recorded",
             gapSlope, .less)
         // 6. Learned LC has the least filter diversity (spatial filters after training, Table 1 runs).
         let entropy = Dictionary(uniqueKeysWithValues: Variant.allCases.map { v in (v, table1Runs(r, v).map(\.spatialEntropy)) })
