@@ -241,7 +241,6 @@ extension RandomFilterStudy {
 
     public enum Expectation: Sendable { case atLeast, greater, less }
 
-    /// The verdict on "difference `d` is ≥ 0 / > 0 / < 0", judged against its spread.
     /// A signed figure to two decimals: "+0.41", "-0.92", and "0.00" for anything that rounds
     /// to zero (never "-0.00").
     static func signed(_ value: Double) -> String {
@@ -249,6 +248,7 @@ extension RandomFilterStudy {
         return Double(text) == 0 ? "0.00" : text
     }
 
+    /// The verdict on "difference `d` is ≥ 0 / > 0 / < 0", judged against its spread.
     static func verdict(_ d: Statistics.Difference, _ expectation: Expectation) -> (text: String, held: Bool?) {
         guard d.value.isFinite else { return ("not measured", nil) }
         let rightSign: Bool = switch expectation {
