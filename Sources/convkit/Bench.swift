@@ -5,7 +5,7 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Training and inference throughput of the seed-003 models and one 3×3 conv layer, optionally against peers.")
+        abstract: "Throughput of the seed-003 models (training and inference), one 3×3 conv layer and the seed-002 ResNet-20s (plain and with LC-blocks), optionally against peers.")
 
     @Flag(help: "Fewer timed steps (for a quick look; noisier).") var quick = false
     @Flag(help: "Run the peers' equivalents (bench/peers/) in the same invocation, interleaved, and print ratios.") var peers = false
