@@ -54,13 +54,19 @@ bench-lc: build
 	python3 scripts/render_benchmarks.py
 
 # The dense model's training step with only its sgemm calls, next to ConvKit's whole step:
-# the ceiling OpenBLAS sets on dense training (BENCHMARKS.md); then its batch-1 forward products
-# by sgemm and by sgemv (GEMM.swift's choice), with the Haswell pin and without.
+# the ceiling OpenBLAS sets on dense training (docs/performance-notebook.md), with the Haswell
+# pin and with the kernels ConvKit picks unpinned (BLASCore.swift's rule: SkylakeX where the
+# CPU has AVX-512 F/BW/VL/DQ); then its batch-1 forward products by sgemm and by sgemv
+# (GEMM.swift's choice), with the pin and without.
+UNPINNED_BLAS_CORE = $(shell awk '/^flags/ { n = 0; for (i = 1; i <= NF; i++) if ($$i ~ /^avx512(f|bw|vl|dq)$$/) n++; print (n == 4 ? "SkylakeX" : "Haswell"); exit }' /proc/cpuinfo)
 bench-dense-bound: build
 	cc -O2 bench/bounds/dense_gemm_step.c -o .build/dense-gemm-step $$(pkg-config --cflags --libs openblas) -lpthread
-	for i in 1 2 3; do .build/dense-gemm-step; .build/release/convkit bench --only dense_model/train | grep '^dense'; done
+	for core in Haswell $(UNPINNED_BLAS_CORE); do for i in 1 2 3; do \
+	  OPENBLAS_CORETYPE=$$core .build/dense-gemm-step; \
+	  OPENBLAS_CORETYPE=$$core .build/release/convkit bench --only dense_model/train | grep '^dense'; \
+	done; done
 	cc -O2 bench/bounds/dense_batch1.c -o .build/dense-batch1 $$(pkg-config --cflags --libs openblas)
-	OPENBLAS_CORETYPE=Haswell .build/dense-batch1; env -u OPENBLAS_CORETYPE .build/dense-batch1
+	for core in Haswell $(UNPINNED_BLAS_CORE); do OPENBLAS_CORETYPE=$$core .build/dense-batch1; done
 
 # Each kernel path of CKernels on one core, the convolutions of the workloads above, in effective
 # GFLOP/s: how the tiles were chosen (docs/performance-notebook.md). Clang, as SwiftPM builds them: GCC -O2

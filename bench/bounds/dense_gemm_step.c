@@ -1,17 +1,21 @@
 // The fastest a seed003-dense training step can run when its matrix products are OpenBLAS's:
-// the step's 11 sgemm calls alone (forward, weight gradients, and input gradients but the
-// first layer's), batch 128, split across 2 threads the way GEMM.swift splits them (the longer
-// side of C, one single-threaded OpenBLAS call per thread), nothing else. Compare it with
-// `convkit bench --only dense_model/train` run next to it (BENCHMARKS.md).
+// the step's 11 sgemm calls alone (forward; weight gradients with the SGD update folded in,
+// C += xᵀ·dz, as Dense does; input gradients but the first layer's), batch 128, split across 2
+// threads the way GEMM.swift splits them (the longer side of C, one single-threaded OpenBLAS
+// call per thread, the helper spinning between calls), nothing else. Compare it with
+// `convkit bench --only dense_model/train` run next to it (docs/performance-notebook.md).
 //
-//   make bench-dense-bound
+//   make bench-dense-bound                               # the OpenBLAS kernels the environment pins
+//   OPENBLAS_CORETYPE=SkylakeX make bench-dense-bound    # AVX-512 kernels, as unpinned ConvKit picks
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 void openblas_set_num_threads(int);
+char *openblas_get_corename(void);
 
 typedef struct {
     int transposeA, transposeB, m, n, k;
@@ -32,7 +36,23 @@ static void multiply(const product *p) {
                 p->m, p->n, p->k, 1, p->a, p->lda, p->b, p->ldb, p->beta, p->c, p->ldc);
 }
 
-static void *multiply_thread(void *p) { multiply(p); return NULL; }
+// A helper thread that spins between products, as ConvKit's workers do (waking a sleeping
+// thread costs 50–200 µs, a third of a small product): `pending` holds the next half to run.
+static _Atomic(const product *) pending;
+static atomic_int helper_done;
+
+static void *helper_loop(void *unused) {
+    (void)unused;
+    openblas_set_num_threads(1);
+    for (;;) {
+        const product *p;
+        while (!(p = atomic_load_explicit(&pending, memory_order_acquire))) {}
+        atomic_store_explicit(&pending, NULL, memory_order_relaxed);
+        multiply(p);
+        atomic_store_explicit(&helper_done, 1, memory_order_release);
+    }
+    return NULL;
+}
 
 // As GEMM.swift: products of 20 MFLOP or more go to two threads, split along C's longer side.
 static void multiply_split(product p) {
@@ -47,10 +67,10 @@ static void multiply_split(product p) {
         halves[0].n = h; halves[1].n = p.n - h;
         halves[1].b = p.b + (p.transposeB ? h * p.ldb : h); halves[1].c = p.c + h;
     }
-    pthread_t helper;
-    pthread_create(&helper, NULL, multiply_thread, &halves[1]);
+    atomic_store_explicit(&helper_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pending, &halves[1], memory_order_release);
     multiply(&halves[0]);
-    pthread_join(helper, NULL);
+    while (!atomic_load_explicit(&helper_done, memory_order_acquire)) {}
 }
 
 static float *filled(long count) {
@@ -64,6 +84,8 @@ int main(void) {
     const int width[LAYERS + 1] = {784, 1000, 512, 256, 10};
     float *activation[LAYERS + 1], *kernel[LAYERS], *kernelGradient[LAYERS], *outputGradient[LAYERS], *inputGradient[LAYERS];
     openblas_set_num_threads(1);
+    pthread_t helper;
+    pthread_create(&helper, NULL, helper_loop, NULL);
     for (int l = 0; l <= LAYERS; l++) activation[l] = filled((long)BATCH * width[l]);
     for (int l = 0; l < LAYERS; l++) {
         kernel[l] = filled((long)width[l] * width[l + 1]);
@@ -79,7 +101,7 @@ int main(void) {
                                      width[l], width[l + 1], width[l + 1], 1});
         for (int l = LAYERS - 1; l >= 0; l--) {
             multiply_split((product){1, 0, width[l], width[l + 1], BATCH, activation[l], outputGradient[l], kernelGradient[l],
-                                     width[l], width[l + 1], width[l + 1], 0});  // dW = xᵀ·dz
+                                     width[l], width[l + 1], width[l + 1], 1});  // W += xᵀ·dz (the update folded in)
             if (l > 0)
                 multiply_split((product){0, 1, BATCH, width[l], width[l + 1], outputGradient[l], kernel[l], inputGradient[l],
                                          width[l + 1], width[l + 1], width[l], 0});  // dx = dz·Wᵀ
@@ -87,6 +109,7 @@ int main(void) {
         double elapsed = seconds() - start;
         if (elapsed < fastest) fastest = elapsed;
     }
-    printf("dense_model/train, sgemm calls only: %.2f ms per step of %d, %.0f img/s\n", fastest * 1e3, BATCH, BATCH / fastest);
+    printf("dense_model/train, sgemm calls only (OpenBLAS %s): %.2f ms per step of %d, %.0f img/s\n", openblas_get_corename(),
+           fastest * 1e3, BATCH, BATCH / fastest);
     return 0;
 }

@@ -53,7 +53,8 @@ public enum GEMM {
 
     /// A product with one row or one column of C as a matrix-vector product: for Dense layers at
     /// batch 1, OpenBLAS 0.3.21's Haswell sgemm takes about 3× as long as its sgemv, and its
-    /// AVX-512 sgemm no less (`make bench-dense-bound`, docs/performance-notebook.md).
+    /// AVX-512 (SkylakeX) sgemm 1.1–1.2× as long (`make bench-dense-bound`,
+    /// docs/performance-notebook.md).
     private static func multiplyVector(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
