@@ -501,4 +501,16 @@ import Testing
             close(s, expectedS, "\(isa) Adam: v")
         }
     }
+
+    /// A tensor over glibc's largest mmap threshold (32 MB) comes from the heap, so freeing it
+    /// keeps its pages for the next step instead of unmapping them. 48 MB stays under the 64 MB
+    /// of a thread's own heap: the test does not run on the main thread, whose heap has no such
+    /// limit.
+    @Test func largeTensorsAreNotMappedOneByOne() {
+        MemoryReuse.enable()
+        let before = MemoryReuse.mappedBlockCount
+        let activations = Tensor(zeros: [96, 128, 32, 32])  // 48 MB: a batch of a 128-channel layer
+        #expect(activations.scalars.count == 96 * 128 * 32 * 32)
+        #expect(MemoryReuse.mappedBlockCount <= before, "a 48 MB tensor got a mapping of its own")
+    }
 }

@@ -1,8 +1,11 @@
 #ifndef CONVKIT_MEMORY_REUSE_H
 #define CONVKIT_MEMORY_REUSE_H
 
-/// Keeps freed blocks of up to 32 MB on the heap instead of unmapping them (glibc's mallopt;
+/// Keeps freed blocks of any size on the heap instead of unmapping them (glibc's mallopt;
 /// nothing elsewhere). See MemoryReuse.swift.
 void convkit_keep_freed_memory(void);
+
+/// How many blocks malloc holds as separate mappings now (glibc's mallinfo2; 0 elsewhere).
+long convkit_mapped_block_count(void);
 
 #endif
