@@ -4,9 +4,10 @@ import CKernels
 /// kernel. glibc hands large blocks to mmap and unmaps them on free, so every step faulted
 /// their pages in again and the kernel zeroed them: a third of inference time went to page
 /// faults on a 2-core VM (activations of 3–26 MB, under glibc's largest mmap threshold), and
-/// 35% of an unfolded LC-block's training time (128-channel activations of 134 MB, over it,
-/// until mmap was turned off altogether). One limit remains: glibc gives each other thread a
-/// heap of at most 64 MB, so a larger block allocated off the main thread is still mapped.
+/// about a third of an unfolded LC-block's training time (128-channel activations of 134 MB,
+/// over it, until mmap was turned off altogether). One limit remains: glibc gives each other
+/// thread a heap of at most 64 MB, so a larger block allocated off the main thread is still
+/// mapped.
 enum MemoryReuse {
     private static let configured: Void = convkit_keep_freed_memory()
 
