@@ -140,6 +140,15 @@ import Testing
         // The grid's two baseline seeds give its seed noise, which judges the gap's slope over k.
         #expect(report.contains("the mean of 2 seeds, whose spread is the grid's seed noise"))
         #expect(report.contains("points per k (standard error"))
+        // A trend's verdict shows the slope it was decided by, beside the points.
+        let gapRow = try #require(report.split(separator: "\n").first { $0.hasPrefix("| The learned-vs-frozen gap shrinks as E grows") })
+        #expect(gapRow.contains(" points; slope ") && gapRow.contains(" points per doubling of E"))
+        // Filter diversity is judged on the k×k filters and on the folded blocks' effective filters.
+        for measure in ["spatial filters", "effective filters (LC folded)"] {
+            for other in ["baseline", "LC frozen"] {
+                #expect(report.contains("| Learnable LC has the least diverse \(measure): less than \(other) (Table 1, E = 4) | variance entropy, learned − \(other) "))
+            }
+        }
         // Each verdict's yardstick is printed beside it: the 95% interval at the error's degrees of freedom.
         #expect(report.contains("; 95% interval ±") && report.contains(" degrees of freedom)"))
         #expect(report.contains("(n = 2)"))

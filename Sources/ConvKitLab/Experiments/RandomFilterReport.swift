@@ -205,7 +205,7 @@ extension RandomFilterStudy {
             md += "\n"
         }
 
-        md += "## Filter diversity\n\nThe variance entropy of each layer's spatial filters (0: every filter a multiple of one pattern; 1: spread evenly, like i.i.d. random filters), averaged over the k×k layers, at initialisation and after every epoch of the first seed's Table 1 runs (the paper's Fig. 5).\n\n"
+        md += "## Filter diversity\n\nThe variance entropy of each layer's spatial filters (0: every filter a multiple of one pattern; 1: spread evenly, like i.i.d. random filters), averaged over the k×k layers, at initialisation and after every epoch of the first seed's Table 1 runs (the paper's Fig. 5). An LC-block's k×k layer holds c_out · E filters drawn i.i.d., and the claims below judge it twice: on those filters, and on the effective filters of the folded block (spatial · combination), the c_out filters the network convolves with.\n\n"
         md += "| Variant | at init | after training | effective filters (LC folded) |\n|---|---:|---:|---:|\n"
         for v in Variant.allCases {
             guard let run = table1Run(r, v) else { continue }
@@ -357,16 +357,24 @@ extension RandomFilterStudy {
         let sweepGaps = expansions.sorted().compactMap { e in gap(r, k: 3, e: e, budget: b.sweep).map { (log2(Double(e)), $0.value, e) } }
         let gapSlope = sweepGaps.count >= 2 ? Statistics.slope(x: sweepGaps.map(\.0), y: sweepGaps.map(\.1)) : nil
         add("The learned-vs-frozen gap shrinks as E grows (k = 3)",
-            gapSlope.map { _ in sweepGaps.map { "E=\($0.2) " + Self.signed($0.1 * 100) }.joined(separator: ", ") + " points" } ?? "fewer than two E recorded",
+            gapSlope.map { s in sweepGaps.map { "E=\($0.2) " + Self.signed($0.1 * 100) }.joined(separator: ", ") + " points"
+                + "; slope " + Self.signed(s.value * 100) + " points per doubling of E" + uncertainty(s) } ?? "fewer than two E recorded",
             gapSlope, .less)
-        // 6. Learned LC has the least filter diversity (spatial filters after training, Table 1 runs).
-        let entropy = Dictionary(uniqueKeysWithValues: Variant.allCases.map { v in (v, table1Runs(r, v).map(\.spatialEntropy)) })
-        for other in [Variant.baseline, .lcFrozen] {
-            let (l, o) = (entropy[.lcLearned] ?? [], entropy[other] ?? [])
-            let d = l.isEmpty || o.isEmpty ? nil : Statistics.welch(l, o)
-            add("Learnable LC has the least diverse spatial filters: less than \(other.rawValue) (Table 1, E = \(table1Expansion))",
-                d.map { String(format: "variance entropy, learned − %@ %+.2g", other.rawValue, $0.value) + uncertainty($0, scale: 1, format: "%.2g") } ?? "runs missing",
-                d, .less)
+        // 6. Learned LC has the least filter diversity (Table 1 runs, after training), read two
+        // ways: the k×k layer's own filters, and the effective filters of the folded block
+        // (spatial · combination), which are what the network convolves with.
+        let measures: [(name: String, of: (RunRecord) -> Double?)] = [
+            ("spatial filters", { $0.spatialEntropy }),
+            ("effective filters (LC folded)", { $0.effectiveEntropy })]
+        for measure in measures {
+            let entropy = Dictionary(uniqueKeysWithValues: Variant.allCases.map { v in (v, table1Runs(r, v).compactMap(measure.of)) })
+            for other in [Variant.baseline, .lcFrozen] {
+                let (l, o) = (entropy[.lcLearned] ?? [], entropy[other] ?? [])
+                let d = l.isEmpty || o.isEmpty ? nil : Statistics.welch(l, o)
+                add("Learnable LC has the least diverse \(measure.name): less than \(other.rawValue) (Table 1, E = \(table1Expansion))",
+                    d.map { String(format: "variance entropy, learned − %@ %+.2g", other.rawValue, $0.value) + uncertainty($0, scale: 1, format: "%.2g") } ?? "runs missing",
+                    d, .less)
+            }
         }
         return out
     }
