@@ -280,6 +280,17 @@ import Testing
         #expect(HTMLReport.inline("an unpaired ` backtick and `code`") == "an unpaired <code> backtick and </code>code`")
     }
 
+    /// Tables follow their separator row: `---:` columns (numbers) are right-aligned, `---`
+    /// columns (text) left-aligned, and the header row is the table's first row.
+    @Test func tablesAlignColumnsAsTheirSeparatorSays() throws {
+        let html = try HTMLReport.render(markdown: "| Claim | n | Verdict |\n|---|---:|---|\n| *a* | 3 | held |\n\nafter\n", title: "T", folder: "/nonexistent")
+        #expect(html.contains("<table>\n<tr><th>Claim</th><th class=\"r\">n</th><th>Verdict</th></tr>\n"
+                              + "<tr><td><em>a</em></td><td class=\"r\">3</td><td>held</td></tr>\n</table>\n<p>after</p>"))
+        // A table without a separator keeps its header, every column left-aligned.
+        #expect(try HTMLReport.render(markdown: "| a | b |\n| 1 | 2 |\n", title: "T", folder: "/nonexistent")
+                    .contains("<table>\n<tr><th>a</th><th>b</th></tr>\n<tr><td>1</td><td>2</td></tr>\n</table>"))
+    }
+
     /// A series drawn as a band shades ± its errors along the line; drawn with bars, the same
     /// place between the bars stays white.
     @Test func bandsShadeTheSpreadAroundALine() throws {

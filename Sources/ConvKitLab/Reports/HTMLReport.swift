@@ -11,9 +11,21 @@ public enum HTMLReport {
         // Consecutive text lines are one paragraph, as in Markdown.
         var paragraph = [String]()
         var figures = 0
+        // A table's header waits for the separator row below it, whose `---:` cells say which
+        // columns are right-aligned (numbers); the others, text, stay left-aligned.
+        var header: [String]?, rightAligned = [Bool]()
+        func row(_ cells: [String], tag: String) -> String {
+            "<tr>" + cells.enumerated().map { i, cell in
+                "<\(tag)\(i < rightAligned.count && rightAligned[i] ? " class=\"r\"" : "")>\(cell)</\(tag)>"
+            }.joined() + "</tr>\n"
+        }
+        func flushHeader() {
+            if let cells = header { body += row(cells, tag: "th"); header = nil }
+        }
         func closeBlocks() {
             if !paragraph.isEmpty { body += "<p>\(paragraph.map(inline).joined(separator: " "))</p>\n"; paragraph = [] }
-            if inTable { body += "</table>\n"; inTable = false }
+            flushHeader()
+            if inTable { body += "</table>\n"; inTable = false; rightAligned = [] }
             if inList { body += "</ul>\n"; inList = false }
         }
         for line in markdown.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
@@ -25,12 +37,18 @@ public enum HTMLReport {
             }
             if inCode { body += escape(line) + "\n"; continue }
             if line.hasPrefix("|") {
-                if line.hasPrefix("|---") { continue }
                 let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst().dropLast()
-                    .map { inline($0.trimmingCharacters(in: .whitespaces)) }
-                let tag = inTable ? "td" : "th"
-                if !inTable { closeBlocks(); body += "<table>\n"; inTable = true }
-                body += "<tr>" + cells.map { "<\(tag)>\($0)</\(tag)>" }.joined() + "</tr>\n"
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+                if line.hasPrefix("|---") || line.hasPrefix("|:--") {
+                    rightAligned = cells.map { $0.hasSuffix(":") }
+                    flushHeader()
+                } else if !inTable {
+                    closeBlocks(); body += "<table>\n"; inTable = true
+                    header = cells.map(inline)
+                } else {
+                    flushHeader()
+                    body += row(cells.map(inline), tag: "td")
+                }
                 continue
             }
             if line.hasPrefix("- ") {
@@ -63,8 +81,8 @@ public enum HTMLReport {
             <!DOCTYPE html>
             <html><head><meta charset="utf-8"><title>\(escape(title))</title>
             <style>body{font-family:DejaVu Sans,sans-serif;max-width:1000px;margin:2em auto;color:#222}
-            table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
-            th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}figure{margin:1em 0}figure svg{max-width:100%;height:auto}code,pre{background:#f4f4f4}
+            table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}
+            th{background:#f4f4f4}.r{text-align:right}figure{margin:1em 0}figure svg{max-width:100%;height:auto}code,pre{background:#f4f4f4}
             pre{padding:8px;overflow-x:auto;font-size:12px}</style>
             </head><body>
             \(body)</body></html>
